@@ -1,0 +1,81 @@
+//! Time as a parameter: the domain asks a [`Clock`], never the system, so
+//! tests move time instead of sleeping.
+
+use std::sync::{
+    atomic::{AtomicI64, Ordering},
+    Arc,
+};
+
+/// Unix time in milliseconds, the unit stored in the database.
+pub type Millis = i64;
+
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> Millis;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place that reads the system time
+    fn now_ms(&self) -> Millis {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// The wall clock plus an offset that tests move forward.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        SystemClock
+            .now_ms()
+            .saturating_add(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+pub type SharedClock = Arc<dyn Clock>;
+
+/// Converts stored milliseconds to a protobuf timestamp.
+pub fn to_timestamp(ms: Millis) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_milliseconds_towards_the_past() {
+        assert_eq!(to_timestamp(1_500).seconds, 1);
+        assert_eq!(to_timestamp(1_500).nanos, 500_000_000);
+        assert_eq!(to_timestamp(-1).seconds, -1);
+        assert_eq!(to_timestamp(-1).nanos, 999_000_000);
+    }
+
+    #[test]
+    fn manual_clock_moves_forward() {
+        let clock = ManualClock::new();
+        let before = clock.now_ms();
+        clock.advance(std::time::Duration::from_secs(3600));
+        assert!(clock.now_ms() - before >= 3_600_000);
+    }
+}

@@ -1,0 +1,367 @@
+//! Configuration: built-in defaults < a TOML file (`--config`) < `GARDIEN_*`
+//! environment variables (`GARDIEN_PASSWORD__MIN_CHARS` for nested keys).
+//!
+//! Unknown keys and bad values are refused with a message naming the key.
+//! Secrets live in `SecretString`s that never print.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Environment variables with this prefix belong to the test suite, not to
+/// the server's configuration.
+const RESERVED_ENV: &[&str] = &["TEST_", "CONFIG"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen_addr: SocketAddr,
+    /// Where the embedded database, keys and e-mail files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default a SQLite file in `data_dir`.
+    pub database_url: Option<SecretString>,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `gardien=debug,info`.
+    pub log_level: String,
+    /// Seconds that in-flight calls get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Deadline of one RPC in seconds (a shorter `grpc-timeout` wins).
+    pub request_timeout_secs: u64,
+    /// RPCs served at once; beyond it calls are shed with `UNAVAILABLE`.
+    pub max_concurrent_requests: usize,
+    /// Largest decoded request message, in bytes.
+    pub max_message_bytes: usize,
+    pub database: DatabaseConfig,
+    pub password: PasswordConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub reset: ResetConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    /// Minimum length in Unicode code points after NFKC (never below 8).
+    pub min_chars: usize,
+    /// Maximum length in code points (at least 128).
+    pub max_chars: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashing threads; 0 means one per core.
+    pub hashing_workers: usize,
+    /// Hashing jobs allowed to wait; beyond it `RESOURCE_EXHAUSTED`.
+    pub hashing_queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    pub absolute_ttl_secs: u64,
+    pub idle_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Consecutive failures allowed before any back-off.
+    pub free_failures: u32,
+    /// The back-off doubles from one second up to this many seconds.
+    pub max_backoff_secs: u64,
+    /// Consecutive failures after which only a password reset reopens login.
+    pub max_failures: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResetConfig {
+    pub token_ttl_secs: u64,
+    /// Reset or login-recovery e-mails sent per account and hour.
+    pub max_requests_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    /// One `.eml` file per message in `mail.dir`.
+    File,
+    /// The message is logged (without its body).
+    Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: MailTransportKind,
+    /// Folder of the `file` transport; default `<data_dir>/mail`.
+    pub dir: Option<PathBuf>,
+    pub from_address: String,
+    pub from_name: String,
+    /// The reset link is this URL with `?token=…` appended.
+    pub reset_url: String,
+    /// The customer's information centre.
+    pub information_centre_url: String,
+    /// The help page on a suspended password.
+    pub help_url: String,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("gardien-data"),
+            database_url: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            shutdown_grace_secs: 20,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 1024,
+            max_message_bytes: 1024 * 1024,
+            database: DatabaseConfig::default(),
+            password: PasswordConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+            reset: ResetConfig::default(),
+            mail: MailConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_chars: 15,
+            max_chars: 256,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hashing_workers: 0,
+            hashing_queue: 64,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            absolute_ttl_secs: 12 * 3600,
+            idle_ttl_secs: 3600,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            free_failures: 5,
+            max_backoff_secs: 15 * 60,
+            max_failures: 100,
+        }
+    }
+}
+
+impl Default for ResetConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 30 * 60,
+            max_requests_per_hour: 5,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransportKind::File,
+            dir: None,
+            from_address: "security@gardien.localhost".into(),
+            from_name: "gardien".into(),
+            reset_url: "http://localhost:8080/password/reset".into(),
+            information_centre_url: "http://localhost:8080/security".into(),
+            help_url: "http://localhost:8080/help/password-suspended".into(),
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("GARDIEN_")
+            .filter(|key| {
+                let upper = key.as_str().to_ascii_uppercase();
+                !RESERVED_ENV
+                    .iter()
+                    .any(|reserved| upper.starts_with(reserved))
+            })
+            .split("__");
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|error| ConfigError(describe(error)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("`{key}`: {why}")));
+        if self.password.min_chars < 8 {
+            return fail("password.min_chars", "must be at least 8");
+        }
+        if self.password.max_chars < 128 {
+            return fail("password.max_chars", "must be at least 128");
+        }
+        if self.password.min_chars > self.password.max_chars {
+            return fail("password.min_chars", "must not exceed password.max_chars");
+        }
+        if self.password.argon2_memory_kib < 19_456 {
+            return fail("password.argon2_memory_kib", "must be at least 19456");
+        }
+        if self.password.argon2_iterations < 2 {
+            return fail("password.argon2_iterations", "must be at least 2");
+        }
+        if self.password.argon2_parallelism == 0 {
+            return fail("password.argon2_parallelism", "must be at least 1");
+        }
+        if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
+            return fail("session", "lifetimes must be positive");
+        }
+        if self.session.idle_ttl_secs > self.session.absolute_ttl_secs {
+            return fail(
+                "session.idle_ttl_secs",
+                "must not exceed session.absolute_ttl_secs",
+            );
+        }
+        if self.login.max_failures == 0 || self.login.max_failures > 100 {
+            return fail("login.max_failures", "must be between 1 and 100");
+        }
+        if self.login.free_failures >= self.login.max_failures {
+            return fail("login.free_failures", "must be below login.max_failures");
+        }
+        if self.reset.token_ttl_secs == 0 || self.reset.token_ttl_secs > 3600 {
+            return fail("reset.token_ttl_secs", "must be between 1 and 3600");
+        }
+        if self.max_concurrent_requests == 0 {
+            return fail("max_concurrent_requests", "must be at least 1");
+        }
+        if self.request_timeout_secs == 0 {
+            return fail("request_timeout_secs", "must be at least 1");
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return fail("database_url", "must start with sqlite: or postgres://");
+            }
+        }
+        for (key, value) in [
+            ("mail.reset_url", &self.mail.reset_url),
+            (
+                "mail.information_centre_url",
+                &self.mail.information_centre_url,
+            ),
+            ("mail.help_url", &self.mail.help_url),
+        ] {
+            if !(value.starts_with("https://") || value.starts_with("http://")) {
+                return fail(key, "must be an http(s) URL");
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in `data_dir`.
+    pub fn effective_database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gardien.db").display()
+            )),
+        }
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.mail
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("mail"))
+    }
+
+    pub fn hashing_workers(&self) -> usize {
+        match self.password.hashing_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// figment's message, with the key path spelled as in the file
+/// (`password.min_chars`) and the environment variable that sets it.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|error| {
+            let key = error.path.join(".");
+            let mut message = error.kind.to_string();
+            if !key.is_empty() {
+                let env = format!("GARDIEN_{}", error.path.join("__").to_ascii_uppercase());
+                message = format!("`{key}` (or {env}): {message}");
+            }
+            if let Some(source) = &error.metadata.as_ref().and_then(|m| m.source.clone()) {
+                message.push_str(&format!(" (from {source})"));
+            }
+            message
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,23 @@
+//! gardien: a gRPC account-security backend.
+//!
+//! The library holds everything; `main.rs` only parses the command line, so
+//! the integration tests start the very same server.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod grpc;
+pub mod mail;
+pub mod middleware;
+pub mod proto;
+pub mod server;
+pub mod telemetry;
+
+pub use server::Application;
