@@ -1,0 +1,23 @@
+//! Database migrations of gardien, one file per migration, applied in order
+//! at start-up of `gardien serve` and by `gardien migrate`.
+//!
+//! Times are stored as Unix milliseconds (`BIGINT`) so that comparisons are
+//! exact and identical on SQLite and PostgreSQL; identifiers are UUIDs
+//! (version 7, so they sort by creation time).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_foundation;
+mod m20261128_000002_login;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_foundation::Migration),
+            Box::new(m20261128_000002_login::Migration),
+        ]
+    }
+}

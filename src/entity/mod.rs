@@ -1,0 +1,10 @@
+//! sea-orm entities, one file per table. Times are Unix milliseconds.
+
+pub mod account;
+pub mod credential;
+pub mod login_throttle;
+pub mod outbox;
+pub mod reset_token;
+pub mod security_event;
+pub mod session;
+pub mod suspension;
