@@ -1,0 +1,179 @@
+//! Customer accounts: creation by an onboarding service, and the status view
+//! for services, agents and the security team.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    events::{self, EventKind},
+    principal::{Actor, ClientInfo},
+    types::{Email, Locale, Login, Phone, PostalAddress},
+    Context,
+};
+use crate::entity::{account, login_throttle, session, suspension};
+
+pub const STATE_ACTIVE: &str = "active";
+pub const STATE_SUSPENDED: &str = "suspended";
+pub const STATE_UNSET: &str = "unset";
+
+/// A validated `CreateAccount` request.
+pub struct NewAccount {
+    pub login: Login,
+    pub email: Email,
+    pub phone: Option<Phone>,
+    pub address: PostalAddress,
+    pub locale: Locale,
+    /// The customer's chosen password, checked against the policy here.
+    pub password: Option<SecretString>,
+}
+
+/// Words a password must not be built from.
+pub fn context_words<'a>(login: &'a str, email: &'a str) -> Vec<&'a str> {
+    let mut words = vec![login, email];
+    if let Some((local, _)) = email.split_once('@') {
+        words.push(local);
+    }
+    words
+}
+
+#[tracing::instrument(skip_all, fields(login = %new.login.as_str()))]
+pub async fn create(
+    ctx: &Context,
+    actor: &Actor,
+    client: &ClientInfo,
+    new: NewAccount,
+) -> Result<account::Model> {
+    let password_hash = match &new.password {
+        Some(raw) => {
+            let checked = ctx
+                .policy
+                .check(
+                    secrecy::ExposeSecret::expose_secret(raw),
+                    &context_words(new.login.as_str(), new.email.as_str()),
+                )
+                .map_err(|rejection| Error::PasswordTooWeak {
+                    field: "password".into(),
+                    message: rejection.to_string(),
+                })?;
+            Some(ctx.hasher.hash(checked.secret()).await?)
+        }
+        None => None,
+    };
+    let now = ctx.now();
+    let model = account::Model {
+        id: Uuid::now_v7(),
+        login: new.login.as_str().to_string(),
+        email: new.email.as_str().to_string(),
+        phone: new.phone.map(|p| p.as_str().to_string()),
+        address_line1: new.address.line1,
+        address_line2: new.address.line2,
+        postal_code: new.address.postal_code,
+        city: new.address.city,
+        country_code: new.address.country_code,
+        locale: new.locale.as_str().to_string(),
+        password_state: if password_hash.is_some() {
+            STATE_ACTIVE
+        } else {
+            STATE_UNSET
+        }
+        .to_string(),
+        password_hash,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let txn = ctx.db.begin().await?;
+    let active: account::ActiveModel = model.clone().into();
+    account::Entity::insert(active)
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|error| match error.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::AlreadyExists {
+                what: "an account with this login",
+                field: "login".into(),
+            },
+            _ => error.into(),
+        })?;
+    events::record(
+        &txn,
+        now,
+        model.id,
+        EventKind::AccountCreated,
+        actor,
+        client,
+        serde_json::json!({ "login": model.login }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(account_id = %model.id, "account created");
+    Ok(model)
+}
+
+/// Everything `GetAccountStatus` tells about an account.
+pub struct AccountStatus {
+    pub account: account::Model,
+    pub active_suspension: Option<suspension::Model>,
+    pub active_sessions: u64,
+    pub consecutive_failed_logins: u32,
+    pub login_backoff_until: Option<i64>,
+}
+
+pub enum AccountSelector {
+    Id(Uuid),
+    Login(Login),
+}
+
+pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<account::Model> {
+    let query = match selector {
+        AccountSelector::Id(id) => account::Entity::find_by_id(*id),
+        AccountSelector::Login(login) => {
+            account::Entity::find().filter(account::Column::Login.eq(login.as_str()))
+        }
+    };
+    query.one(&ctx.db).await?.ok_or(Error::NotFound("account"))
+}
+
+pub async fn status(ctx: &Context, selector: &AccountSelector) -> Result<AccountStatus> {
+    let account = find(ctx, selector).await?;
+    let now = ctx.now();
+    let active_suspension = suspension::Entity::find()
+        .filter(suspension::Column::AccountId.eq(account.id))
+        .filter(suspension::Column::LiftedAt.is_null())
+        .order_by_desc(suspension::Column::SuspendedAt)
+        .one(&ctx.db)
+        .await?;
+    let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
+    let active_sessions = session::Entity::find()
+        .filter(session::Column::AccountId.eq(account.id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - idle_ms))
+        .count(&ctx.db)
+        .await?;
+    let throttle = login_throttle::Entity::find_by_id(super::login::throttle_key(&account.login))
+        .one(&ctx.db)
+        .await?;
+    Ok(AccountStatus {
+        active_suspension,
+        active_sessions,
+        consecutive_failed_logins: throttle.as_ref().map_or(0, |t| t.failures.max(0) as u32),
+        login_backoff_until: throttle
+            .and_then(|t| t.backoff_until)
+            .filter(|until| *until > now),
+        account,
+    })
+}
+
+/// Sets `updated_at` on an account inside a transaction.
+pub fn touched(account: &account::Model, now: i64) -> account::ActiveModel {
+    account::ActiveModel {
+        id: Set(account.id),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,226 @@
+//! Login with a password, and the per-login back-off against guessing.
+//!
+//! The failure counter is keyed by a hash of the normalised login
+//! identifier, known or not, so back-off never tells which logins exist. An
+//! attempt is counted *before* the password is verified (compare-and-set on
+//! the counter), so parallel guesses can never run more verifications than
+//! the back-off allows; a success sets it back to zero.
+
+use std::time::Duration;
+
+use sea_orm::{
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    accounts::{STATE_ACTIVE, STATE_SUSPENDED},
+    error::{Error, Result},
+    events::{self, EventKind},
+    password,
+    principal::{Actor, ClientInfo},
+    sessions::{self, SessionGrant},
+    Context,
+};
+use crate::{
+    crypto::{password::Verified, token},
+    entity::{account, login_throttle},
+};
+
+/// What `Login` answers when the password is right.
+pub enum LoginOutcome {
+    Session(SessionGrant),
+}
+
+/// The throttle row of a login identifier.
+pub fn throttle_key(login: &str) -> String {
+    token::hash(&format!("login:{}", login.trim().to_lowercase()))
+}
+
+#[tracing::instrument(skip_all, fields(login = %login.escape_debug()))]
+pub async fn login(
+    ctx: &Context,
+    login: &str,
+    password: SecretString,
+    client: &ClientInfo,
+) -> Result<LoginOutcome> {
+    let login = login.trim().to_lowercase();
+    let key = throttle_key(&login);
+    begin_attempt(ctx, &key).await?;
+
+    let account = account::Entity::find()
+        .filter(account::Column::Login.eq(login.as_str()))
+        .one(&ctx.db)
+        .await?;
+    let normalized = SecretString::from(password::normalize(password.expose_secret()));
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let verified = ctx.hasher.verify(normalized.clone(), stored).await?;
+
+    let (account, needs_rehash) = match (account, verified) {
+        (Some(account), Verified::Valid { needs_rehash }) => (account, needs_rehash),
+        (account, _) => {
+            if let Some(account) = account {
+                // Recorded off the response path so that a known login does
+                // not answer more slowly than an unknown one.
+                let ctx = ctx.clone();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let result = events::record(
+                        &ctx.db,
+                        ctx.now(),
+                        account.id,
+                        EventKind::LoginFailed,
+                        &Actor::customer(),
+                        &client,
+                        serde_json::json!({ "reason": "invalid_password" }),
+                    )
+                    .await;
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "could not record a failed login");
+                    }
+                });
+            }
+            return Err(Error::InvalidCredentials);
+        }
+    };
+
+    clear_failures(&ctx.db, &key).await?;
+    if account.password_state == STATE_SUSPENDED {
+        events::record(
+            &ctx.db,
+            ctx.now(),
+            account.id,
+            EventKind::LoginFailed,
+            &Actor::customer(),
+            client,
+            serde_json::json!({ "reason": "password_suspended" }),
+        )
+        .await?;
+        return Err(Error::PasswordSuspended {
+            help_url: ctx.config.mail.help_url.clone(),
+        });
+    }
+    if account.password_state != STATE_ACTIVE {
+        return Err(Error::InvalidCredentials);
+    }
+
+    let new_hash = if needs_rehash {
+        Some(ctx.hasher.hash(normalized).await?)
+    } else {
+        None
+    };
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let mut update = account::Entity::update_many()
+        .col_expr(account::Column::LastLoginAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::PasswordState.eq(STATE_ACTIVE));
+    if let Some(hash) = new_hash {
+        update = update.col_expr(account::Column::PasswordHash, Expr::value(hash));
+    }
+    if update.exec(&txn).await?.rows_affected != 1 {
+        // Suspended between the check and now.
+        return Err(Error::PasswordSuspended {
+            help_url: ctx.config.mail.help_url.clone(),
+        });
+    }
+    let grant = sessions::create(&txn, ctx, account.id, client, false, now).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::LoginSucceeded,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "session_id": grant.session_id.to_string(), "second_factor": false }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(account_id = %account.id, "login succeeded");
+    Ok(LoginOutcome::Session(grant))
+}
+
+/// The delay imposed after the `failures`-th consecutive failure.
+pub fn backoff_after(ctx: &Context, failures: u32) -> Duration {
+    let free = ctx.config.login.free_failures;
+    if failures <= free {
+        return Duration::ZERO;
+    }
+    let exponent = (failures - free - 1).min(20);
+    Duration::from_secs((1u64 << exponent).min(ctx.config.login.max_backoff_secs))
+}
+
+/// Counts one attempt against `key`, or refuses it while backed off.
+pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
+    login_throttle::Entity::insert(login_throttle::ActiveModel {
+        login_key: Set(key.to_string()),
+        failures: Set(0),
+        last_failure_at: Set(0),
+        backoff_until: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(login_throttle::Column::LoginKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&ctx.db)
+    .await?;
+    let max_failures = ctx.config.login.max_failures;
+    for _ in 0..8 {
+        let now = ctx.now();
+        let row = login_throttle::Entity::find_by_id(key.to_string())
+            .one(&ctx.db)
+            .await?
+            .ok_or(Error::internal(anyhow::anyhow!("throttle row vanished")))?;
+        if let Some(until) = row.backoff_until.filter(|until| *until > now) {
+            return Err(Error::LoginBackoff {
+                retry_after: Duration::from_millis((until - now) as u64),
+            });
+        }
+        let failures = row.failures.max(0) as u32;
+        if failures >= max_failures {
+            return Err(Error::LoginBackoff {
+                retry_after: Duration::from_secs(ctx.config.login.max_backoff_secs),
+            });
+        }
+        let delay = backoff_after(ctx, failures + 1);
+        let backoff_until = (!delay.is_zero()).then(|| now + delay.as_millis() as i64);
+        let claimed = login_throttle::Entity::update_many()
+            .col_expr(
+                login_throttle::Column::Failures,
+                Expr::value(row.failures + 1),
+            )
+            .col_expr(login_throttle::Column::LastFailureAt, Expr::value(now))
+            .col_expr(
+                login_throttle::Column::BackoffUntil,
+                Expr::value(backoff_until),
+            )
+            .filter(login_throttle::Column::LoginKey.eq(key))
+            .filter(login_throttle::Column::Failures.eq(row.failures))
+            .exec(&ctx.db)
+            .await?;
+        if claimed.rows_affected == 1 {
+            return Ok(());
+        }
+    }
+    // Heavy contention on one login: treat as throttled.
+    Err(Error::LoginBackoff {
+        retry_after: Duration::from_secs(1),
+    })
+}
+
+/// Forgets the failures of `key` (a success, a reset or a password change).
+pub async fn clear_failures<C: ConnectionTrait>(conn: &C, key: &str) -> Result<()> {
+    login_throttle::Entity::update_many()
+        .col_expr(login_throttle::Column::Failures, Expr::value(0))
+        .col_expr(
+            login_throttle::Column::BackoffUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(login_throttle::Column::LoginKey.eq(key))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! The rules of gardien, one module per area, free of transport types.
+//! Every state change and the security event that records it commit in one
+//! transaction.
+
+pub mod accounts;
+pub mod credentials;
+pub mod error;
+pub mod events;
+pub mod login;
+pub mod password;
+pub mod principal;
+pub mod recovery;
+pub mod sessions;
+pub mod suspension;
+pub mod types;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{clock::SharedClock, config::Config, crypto::password::HashingPool};
+
+pub use error::{Error, Result};
+
+/// What the domain functions work with: the database, the clock, the
+/// hashing pool and the configuration.
+#[derive(Clone)]
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub hasher: HashingPool,
+    pub policy: password::PasswordPolicy,
+    pub config: Arc<Config>,
+    /// Woken after a commit that queued e-mail.
+    pub outbox_signal: Arc<tokio::sync::Notify>,
+}
+
+impl Context {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

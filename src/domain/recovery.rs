@@ -1,0 +1,401 @@
+//! Getting back in: reset links, forgotten login identifiers, and password
+//! changes. Requests answer the same whether or not an account matches; the
+//! work happens off the response path and the e-mail goes through the
+//! outbox.
+
+use sea_orm::{
+    sea_query::{Expr, ExprTrait, Func},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    accounts::{self, STATE_ACTIVE, STATE_SUSPENDED},
+    error::{Error, Result},
+    events::{self, EventKind},
+    login, password,
+    principal::{Actor, ClientInfo, CustomerSession},
+    sessions, suspension,
+    types::Locale,
+    Context,
+};
+use crate::{
+    crypto::{
+        password::Verified,
+        token::{self, TokenKind},
+    },
+    entity::{account, reset_token, security_event},
+    mail::{outbox, Mail},
+};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Accounts matching what a customer typed: a login identifier or a
+/// contact e-mail (which several accounts may share).
+async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<account::Model>> {
+    let typed = login_or_email.trim().to_lowercase();
+    let column = if typed.contains('@') {
+        account::Column::Email
+    } else {
+        account::Column::Login
+    };
+    Ok(account::Entity::find()
+        .filter(Expr::expr(Func::lower(Expr::col(column))).eq(typed))
+        .all(&ctx.db)
+        .await?)
+}
+
+/// Answers at once; the matching accounts (if any) get a link shortly.
+pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(error) = send_reset_links(&ctx, &login_or_email, &client).await {
+            tracing::warn!(%error, "password reset request not processed");
+        }
+    });
+}
+
+async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
+    for account in matching_accounts(ctx, login_or_email).await? {
+        let now = ctx.now();
+        let txn = ctx.db.begin().await?;
+        lock_account(&txn, account.id).await?;
+        if recent_events(&txn, account.id, EventKind::PasswordResetRequested, now).await?
+            >= u64::from(ctx.config.reset.max_requests_per_hour)
+        {
+            tracing::info!(account_id = %account.id, "reset request over the hourly limit, ignored");
+            continue;
+        }
+        let secret = token::generate(TokenKind::Reset);
+        let token_id = Uuid::now_v7();
+        let ttl_secs = ctx.config.reset.token_ttl_secs;
+        // Only the newest link is valid.
+        suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
+        reset_token::Entity::insert(reset_token::ActiveModel {
+            id: Set(token_id),
+            account_id: Set(account.id),
+            token_hash: Set(token::hash_secret(&secret)),
+            created_at: Set(now),
+            expires_at: Set(now + ttl_secs as i64 * 1000),
+            used_at: Set(None),
+            invalidated_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        events::record(
+            &txn,
+            now,
+            account.id,
+            EventKind::PasswordResetRequested,
+            &Actor::customer(),
+            client,
+            serde_json::json!({}),
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            &ctx.config.mail,
+            now,
+            Some(account.id),
+            &account.email,
+            Locale::parse(&account.locale),
+            &Mail::ResetLink {
+                login: account.login.clone(),
+                token: secret.expose_secret().to_string(),
+                valid_minutes: ttl_secs.div_ceil(60),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        ctx.outbox_signal.notify_one();
+        tracing::info!(account_id = %account.id, "reset link queued");
+    }
+    Ok(())
+}
+
+async fn recent_events<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    kind: EventKind,
+    now: i64,
+) -> Result<u64> {
+    Ok(security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Kind.eq(kind.as_str()))
+        .filter(security_event::Column::OccurredAt.gt(now - HOUR_MS))
+        .count(conn)
+        .await?)
+}
+
+/// Serialises the requests of one account for the rest of the transaction
+/// (a row lock on PostgreSQL, the write lock on SQLite), so that the hourly
+/// count cannot be raced.
+async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<()> {
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::UpdatedAt,
+            Expr::col(account::Column::UpdatedAt),
+        )
+        .filter(account::Column::Id.eq(account_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Answers at once; the address gets its login identifiers if any account has it.
+pub fn recover_login(ctx: &Context, email: String, client: ClientInfo) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(error) = send_login_reminder(&ctx, &email, &client).await {
+            tracing::warn!(%error, "login recovery request not processed");
+        }
+    });
+}
+
+async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
+    let now = ctx.now();
+    let mut logins = Vec::new();
+    let mut first: Option<account::Model> = None;
+    let txn = ctx.db.begin().await?;
+    for account in matching_accounts(ctx, email).await? {
+        lock_account(&txn, account.id).await?;
+        if recent_events(&txn, account.id, EventKind::LoginRecoveryRequested, now).await?
+            >= u64::from(ctx.config.reset.max_requests_per_hour)
+        {
+            continue;
+        }
+        events::record(
+            &txn,
+            now,
+            account.id,
+            EventKind::LoginRecoveryRequested,
+            &Actor::customer(),
+            client,
+            serde_json::json!({}),
+        )
+        .await?;
+        logins.push(account.login.clone());
+        first.get_or_insert(account);
+    }
+    if let Some(account) = first {
+        outbox::enqueue(
+            &txn,
+            &ctx.config.mail,
+            now,
+            Some(account.id),
+            &account.email,
+            Locale::parse(&account.locale),
+            &Mail::LoginRecovery { logins },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(())
+}
+
+pub struct CompleteReset {
+    pub token: String,
+    pub new_password: SecretString,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn complete_reset(
+    ctx: &Context,
+    client: &ClientInfo,
+    request: CompleteReset,
+) -> Result<()> {
+    if !token::well_formed(TokenKind::Reset, &request.token) {
+        return Err(Error::TokenInvalid);
+    }
+    let row = reset_token::Entity::find()
+        .filter(reset_token::Column::TokenHash.eq(token::hash(&request.token)))
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if row.used_at.is_some() || row.invalidated_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    if row.expires_at <= ctx.now() {
+        return Err(Error::TokenExpired);
+    }
+    let account = account::Entity::find_by_id(row.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    let checked = check_policy(ctx, &account, &request.new_password, "new_password")?;
+    let hash = ctx.hasher.hash(checked.secret()).await?;
+
+    let now = ctx.now();
+    let actor = Actor::customer();
+    let txn = ctx.db.begin().await?;
+    // Of concurrent uses of one token exactly one passes this line.
+    let consumed = reset_token::Entity::update_many()
+        .col_expr(reset_token::Column::UsedAt, Expr::value(now))
+        .filter(reset_token::Column::Id.eq(row.id))
+        .filter(reset_token::Column::UsedAt.is_null())
+        .filter(reset_token::Column::InvalidatedAt.is_null())
+        .filter(reset_token::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if consumed.rows_affected != 1 {
+        return Err(Error::TokenInvalid);
+    }
+    let was_suspended = account::Entity::find_by_id(account.id)
+        .one(&txn)
+        .await?
+        .is_some_and(|a| a.password_state == STATE_SUSPENDED);
+    set_password(&txn, now, &account, hash).await?;
+    suspension::invalidate_reset_tokens(&txn, now, account.id, Some(row.id)).await?;
+    let sessions_revoked =
+        sessions::revoke_all(&txn, now, account.id, None, "password_reset").await?;
+    if was_suspended {
+        suspension::close_suspension(&txn, now, account.id, &actor, "password_reset").await?;
+        events::record(
+            &txn,
+            now,
+            account.id,
+            EventKind::SuspensionLifted,
+            &actor,
+            client,
+            serde_json::json!({ "method": "password_reset" }),
+        )
+        .await?;
+    }
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::PasswordResetCompleted,
+        &actor,
+        client,
+        serde_json::json!({ "sessions_revoked": sessions_revoked }),
+    )
+    .await?;
+    notify_password_changed(&txn, ctx, now, &account).await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    tracing::info!(account_id = %account.id, was_suspended, "password reset completed");
+    Ok(())
+}
+
+/// `ChangePassword`: needs the current password; ends every other session.
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn change_password(
+    ctx: &Context,
+    caller: &CustomerSession,
+    client: &ClientInfo,
+    current: SecretString,
+    new_password: SecretString,
+) -> Result<u64> {
+    let account = account::Entity::find_by_id(caller.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let key = login::throttle_key(&account.login);
+    login::begin_attempt(ctx, &key).await?;
+    let current = SecretString::from(password::normalize(current.expose_secret()));
+    match ctx
+        .hasher
+        .verify(current, account.password_hash.clone())
+        .await?
+    {
+        Verified::Valid { .. } => login::clear_failures(&ctx.db, &key).await?,
+        Verified::Invalid => return Err(Error::InvalidCredentials),
+    }
+    let checked = check_policy(ctx, &account, &new_password, "new_password")?;
+    let hash = ctx.hasher.hash(checked.secret()).await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let changed = account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::PasswordState.eq(STATE_ACTIVE))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Err(Error::PasswordSuspended {
+            help_url: ctx.config.mail.help_url.clone(),
+        });
+    }
+    suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
+    let revoked = sessions::revoke_all(
+        &txn,
+        now,
+        account.id,
+        Some(caller.session_id),
+        "password_changed",
+    )
+    .await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::PasswordChanged,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "sessions_revoked": revoked }),
+    )
+    .await?;
+    notify_password_changed(&txn, ctx, now, &account).await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(revoked)
+}
+
+fn check_policy(
+    ctx: &Context,
+    account: &account::Model,
+    new_password: &SecretString,
+    field: &str,
+) -> Result<password::NewPassword> {
+    ctx.policy
+        .check(
+            new_password.expose_secret(),
+            &accounts::context_words(&account.login, &account.email),
+        )
+        .map_err(|rejection| Error::PasswordTooWeak {
+            field: field.to_string(),
+            message: rejection.to_string(),
+        })
+}
+
+async fn set_password<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account: &account::Model,
+    hash: String,
+) -> Result<()> {
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(account::Column::PasswordState, Expr::value(STATE_ACTIVE))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .exec(conn)
+        .await?;
+    login::clear_failures(conn, &login::throttle_key(&account.login)).await
+}
+
+async fn notify_password_changed<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+) -> Result<()> {
+    outbox::enqueue(
+        conn,
+        &ctx.config.mail,
+        now,
+        Some(account.id),
+        &account.email,
+        Locale::parse(&account.locale),
+        &Mail::PasswordChanged {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Customer sessions: opaque 256-bit bearer tokens stored as SHA-256, with
+//! an absolute lifetime and an idle timeout, revoked server side.
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    events::{self, EventKind},
+    principal::{Actor, ClientInfo, CustomerSession},
+    Context,
+};
+use crate::{
+    crypto::token::{self, TokenKind},
+    entity::session,
+};
+
+/// Idle sessions are touched at most this often, to spare a write per call.
+const TOUCH_EVERY_MS: i64 = 30_000;
+
+/// A new session, with its token shown once.
+pub struct SessionGrant {
+    pub token: SecretString,
+    pub session_id: Uuid,
+    pub account_id: Uuid,
+    pub expires_at: i64,
+    pub idle_expires_at: i64,
+}
+
+fn idle_ms(ctx: &Context) -> i64 {
+    ctx.config.session.idle_ttl_secs as i64 * 1000
+}
+
+/// Inserts a session in the caller's transaction.
+pub async fn create<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    account_id: Uuid,
+    client: &ClientInfo,
+    second_factor_used: bool,
+    now: i64,
+) -> Result<SessionGrant> {
+    let token = token::generate(TokenKind::Session);
+    let id = Uuid::now_v7();
+    let expires_at = now + ctx.config.session.absolute_ttl_secs as i64 * 1000;
+    session::Entity::insert(session::ActiveModel {
+        id: Set(id),
+        account_id: Set(account_id),
+        token_hash: Set(token::hash_secret(&token)),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+        revoke_reason: Set(None),
+        client_address: Set(client.address.clone()),
+        user_agent: Set(client.user_agent.clone()),
+        second_factor_used: Set(second_factor_used),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(SessionGrant {
+        token,
+        session_id: id,
+        account_id,
+        expires_at,
+        idle_expires_at: (now + idle_ms(ctx)).min(expires_at),
+    })
+}
+
+fn is_live(ctx: &Context, row: &session::Model, now: i64) -> bool {
+    row.revoked_at.is_none() && row.expires_at > now && row.last_seen_at + idle_ms(ctx) > now
+}
+
+/// The session of a presented token, if it is live; refreshes its idle timer.
+pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<CustomerSession>> {
+    let Some(row) = find_live(ctx, presented).await? else {
+        return Ok(None);
+    };
+    let now = ctx.now();
+    if now - row.last_seen_at > TOUCH_EVERY_MS {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(row.id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&ctx.db)
+            .await?;
+    }
+    Ok(Some(CustomerSession {
+        account_id: row.account_id,
+        session_id: row.id,
+        authenticated_at: row.created_at,
+        second_factor_used: row.second_factor_used,
+    }))
+}
+
+async fn find_live(ctx: &Context, presented: &str) -> Result<Option<session::Model>> {
+    if !token::well_formed(TokenKind::Session, presented) {
+        return Ok(None);
+    }
+    let row = session::Entity::find()
+        .filter(session::Column::TokenHash.eq(token::hash(presented)))
+        .one(&ctx.db)
+        .await?;
+    let now = ctx.now();
+    Ok(row.filter(|row| is_live(ctx, row, now)))
+}
+
+/// `IntrospectSession`: what another service needs to trust a token.
+pub struct Introspection {
+    pub session: Option<session::Model>,
+    pub idle_expires_at: i64,
+}
+
+pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
+    let session = find_live(ctx, presented).await?;
+    let idle_expires_at = session
+        .as_ref()
+        .map_or(0, |s| (s.last_seen_at + idle_ms(ctx)).min(s.expires_at));
+    Ok(Introspection {
+        session,
+        idle_expires_at,
+    })
+}
+
+/// Revokes every live session of an account but `except`; returns how many.
+pub async fn revoke_all<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+    except: Option<Uuid>,
+    reason: &str,
+) -> Result<u64> {
+    let mut update = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .col_expr(session::Column::RevokeReason, Expr::value(reason))
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now));
+    if let Some(except) = except {
+        update = update.filter(session::Column::Id.ne(except));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
+}
+
+/// Ends one session of the caller's account (`NotFound` for another's).
+pub async fn revoke(
+    ctx: &Context,
+    caller: &CustomerSession,
+    session_id: Uuid,
+    kind: EventKind,
+    client: &ClientInfo,
+) -> Result<()> {
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .col_expr(session::Column::RevokeReason, Expr::value(kind.as_str()))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::AccountId.eq(caller.account_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(Error::NotFound("session"));
+    }
+    events::record(
+        &txn,
+        now,
+        caller.account_id,
+        kind,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "session_id": session_id.to_string() }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// One page of the caller's live sessions, newest first.
+pub async fn list(
+    ctx: &Context,
+    caller: &CustomerSession,
+    page_size: u64,
+    after: Option<Uuid>,
+) -> Result<(Vec<session::Model>, Option<Uuid>)> {
+    let now = ctx.now();
+    let mut query = session::Entity::find()
+        .filter(session::Column::AccountId.eq(caller.account_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - idle_ms(ctx)))
+        .order_by_desc(session::Column::Id)
+        .limit(page_size + 1);
+    if let Some(after) = after {
+        query = query.filter(session::Column::Id.lt(after));
+    }
+    let mut rows = query.all(&ctx.db).await?;
+    let next = if rows.len() as u64 > page_size {
+        rows.truncate(page_size as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+pub fn idle_expiry(ctx: &Context, row: &session::Model) -> i64 {
+    (row.last_seen_at + idle_ms(ctx)).min(row.expires_at)
+}

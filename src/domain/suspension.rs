@@ -1,0 +1,286 @@
+//! Password suspension by the security team (or a service such as fraud
+//! detection), and lifting it. A suspension revokes every session and every
+//! reset link at once and tells the customer what to do.
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    accounts::{STATE_ACTIVE, STATE_SUSPENDED, STATE_UNSET},
+    error::{Error, Result},
+    events::{self, EventKind},
+    principal::{Actor, ClientInfo},
+    sessions,
+    types::Locale,
+    Context,
+};
+use crate::{
+    entity::{account, reset_token, security_event, suspension},
+    mail::{outbox, Mail},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    SuspectedCompromise,
+    CredentialLeak,
+    FraudAlert,
+    CustomerRequest,
+    CustomerReported,
+    Other,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Reason::SuspectedCompromise,
+        Reason::CredentialLeak,
+        Reason::FraudAlert,
+        Reason::CustomerRequest,
+        Reason::CustomerReported,
+        Reason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SuspectedCompromise => "suspected_compromise",
+            Reason::CredentialLeak => "credential_leak",
+            Reason::FraudAlert => "fraud_alert",
+            Reason::CustomerRequest => "customer_request",
+            Reason::CustomerReported => "customer_reported",
+            Reason::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Reason> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == value)
+    }
+}
+
+pub struct SuspendRequest {
+    pub account_id: Uuid,
+    pub reason: Reason,
+    pub note: String,
+    pub evidence_event_ids: Vec<Uuid>,
+}
+
+pub struct Suspended {
+    pub suspension: suspension::Model,
+    pub already_suspended: bool,
+    pub sessions_revoked: u64,
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %request.account_id, reason = request.reason.as_str()))]
+pub async fn suspend(
+    ctx: &Context,
+    actor: &Actor,
+    client: &ClientInfo,
+    request: SuspendRequest,
+) -> Result<Suspended> {
+    let account = account::Entity::find_by_id(request.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    if !request.evidence_event_ids.is_empty() {
+        let known = security_event::Entity::find()
+            .filter(security_event::Column::AccountId.eq(account.id))
+            .filter(security_event::Column::Id.is_in(request.evidence_event_ids.clone()))
+            .all(&ctx.db)
+            .await?;
+        if let Some((index, _)) = request
+            .evidence_event_ids
+            .iter()
+            .enumerate()
+            .find(|(_, id)| !known.iter().any(|event| event.id == **id))
+        {
+            return Err(Error::invalid(
+                format!("evidence_event_ids[{index}]"),
+                "is not an event of this account",
+            ));
+        }
+    }
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    // The compare-and-set comes first: it takes the write lock, and of two
+    // concurrent suspensions exactly one records a suspension.
+    let changed = account::Entity::update_many()
+        .col_expr(account::Column::PasswordState, Expr::value(STATE_SUSPENDED))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::PasswordState.ne(STATE_SUSPENDED))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        drop(txn);
+        let existing = active_suspension(&ctx.db, account.id)
+            .await?
+            .ok_or(Error::internal(anyhow::anyhow!(
+                "suspended account without suspension"
+            )))?;
+        return Ok(Suspended {
+            suspension: existing,
+            already_suspended: true,
+            sessions_revoked: 0,
+        });
+    }
+    let model = suspension::Model {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        reason: request.reason.as_str().to_string(),
+        note: request.note.clone(),
+        evidence_event_ids: serde_json::to_string(
+            &request
+                .evidence_event_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>(),
+        )
+        .map_err(Error::internal)?,
+        suspended_at: now,
+        suspended_by_kind: actor.kind.as_str().to_string(),
+        suspended_by_name: actor.name.clone(),
+        lifted_at: None,
+        lifted_by_kind: None,
+        lifted_by_name: None,
+        lift_method: None,
+    };
+    let active: suspension::ActiveModel = model.clone().into();
+    suspension::Entity::insert(active)
+        .exec_without_returning(&txn)
+        .await?;
+    let sessions_revoked =
+        sessions::revoke_all(&txn, now, account.id, None, "password_suspended").await?;
+    invalidate_reset_tokens(&txn, now, account.id, None).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::PasswordSuspended,
+        actor,
+        client,
+        serde_json::json!({
+            "suspension_id": model.id.to_string(),
+            "reason": request.reason.as_str(),
+            "sessions_revoked": sessions_revoked,
+        }),
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        &ctx.config.mail,
+        now,
+        Some(account.id),
+        &account.email,
+        Locale::parse(&account.locale),
+        &Mail::SuspensionNotice {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    tracing::info!(sessions_revoked, "password suspended");
+    Ok(Suspended {
+        suspension: model,
+        already_suspended: false,
+        sessions_revoked,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %account_id))]
+pub async fn lift(
+    ctx: &Context,
+    actor: &Actor,
+    client: &ClientInfo,
+    account_id: Uuid,
+    note: &str,
+) -> Result<suspension::Model> {
+    let account = account::Entity::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let now = ctx.now();
+    let restored = if account.password_hash.is_some() {
+        STATE_ACTIVE
+    } else {
+        STATE_UNSET
+    };
+    let txn = ctx.db.begin().await?;
+    let changed = account::Entity::update_many()
+        .col_expr(account::Column::PasswordState, Expr::value(restored))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::PasswordState.eq(STATE_SUSPENDED))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(Error::InvalidStateTransition(
+            "the password is not suspended".into(),
+        ));
+    }
+    let lifted = close_suspension(&txn, now, account.id, actor, "security_team").await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::SuspensionLifted,
+        actor,
+        client,
+        serde_json::json!({ "method": "security_team", "note": note }),
+    )
+    .await?;
+    txn.commit().await?;
+    lifted.ok_or(Error::internal(anyhow::anyhow!(
+        "suspended account without suspension"
+    )))
+}
+
+pub async fn active_suspension<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+) -> Result<Option<suspension::Model>> {
+    Ok(suspension::Entity::find()
+        .filter(suspension::Column::AccountId.eq(account_id))
+        .filter(suspension::Column::LiftedAt.is_null())
+        .order_by_desc(suspension::Column::SuspendedAt)
+        .one(conn)
+        .await?)
+}
+
+/// Marks the open suspension of an account lifted; returns it.
+pub async fn close_suspension<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+    actor: &Actor,
+    method: &str,
+) -> Result<Option<suspension::Model>> {
+    let Some(open) = active_suspension(conn, account_id).await? else {
+        return Ok(None);
+    };
+    let mut active: suspension::ActiveModel = open.into();
+    active.lifted_at = Set(Some(now));
+    active.lifted_by_kind = Set(Some(actor.kind.as_str().to_string()));
+    active.lifted_by_name = Set(actor.name.clone());
+    active.lift_method = Set(Some(method.to_string()));
+    Ok(Some(sea_orm::ActiveModelTrait::update(active, conn).await?))
+}
+
+/// Invalidates every unused reset token of an account but `except`.
+pub async fn invalidate_reset_tokens<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+    except: Option<Uuid>,
+) -> Result<u64> {
+    let mut update = reset_token::Entity::update_many()
+        .col_expr(reset_token::Column::InvalidatedAt, Expr::value(now))
+        .filter(reset_token::Column::AccountId.eq(account_id))
+        .filter(reset_token::Column::UsedAt.is_null())
+        .filter(reset_token::Column::InvalidatedAt.is_null());
+    if let Some(except) = except {
+        update = update.filter(reset_token::Column::Id.ne(except));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
+}

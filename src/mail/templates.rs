@@ -1,0 +1,223 @@
+//! The messages gardien sends, in English and French (the account's
+//! locale). A message never holds a password or a TOTP secret; a reset
+//! token appears only inside its link.
+
+use crate::{config::MailConfig, domain::types::Locale};
+
+/// One message to send, with what its template needs.
+#[derive(Debug, Clone)]
+pub enum Mail {
+    /// The security team suspended the password: what happened and the
+    /// seed's steps (scan devices, secure the e-mail, reset, check, ticket).
+    SuspensionNotice { login: String },
+    /// The reset link; `token` goes only into the link.
+    ResetLink {
+        login: String,
+        token: String,
+        valid_minutes: u64,
+    },
+    /// The login identifiers held by this contact e-mail.
+    LoginRecovery { logins: Vec<String> },
+    /// The password was changed or reset.
+    PasswordChanged { login: String },
+}
+
+impl Mail {
+    /// A stable name for logs and the outbox `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mail::SuspensionNotice { .. } => "suspension_notice",
+            Mail::ResetLink { .. } => "reset_link",
+            Mail::LoginRecovery { .. } => "login_recovery",
+            Mail::PasswordChanged { .. } => "password_changed",
+        }
+    }
+}
+
+/// A rendered message: subject and plain-text body.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+}
+
+pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
+    let centre = &links.information_centre_url;
+    let help = &links.help_url;
+    let (subject, text) = match (mail, locale) {
+        (Mail::SuspensionNotice { login }, Locale::En) => (
+            "Your password has been suspended".to_string(),
+            format!(
+                "Hello,\n\n\
+                 Our security team has suspended the password of your account {login} because \
+                 a compromise is suspected. Until you reset it, that password opens nothing, so \
+                 nobody can use your account while it is being secured.\n\n\
+                 What to do now:\n\
+                 1. Scan your computers and phones with an up-to-date antivirus.\n\
+                 2. Make sure your e-mail address is not compromised: reset links are sent to it.\n\
+                 3. Reset your password with the \"forgotten password\" link on the login page.\n\
+                 4. Once back in, check your information centre: no action you did not perform, \
+                 no order placed without your consent, contact details unchanged:\n   {centre}\n\
+                 5. In any doubt, open a support ticket so that an agent runs further checks.\n\n\
+                 More help: {help}\n"
+            ),
+        ),
+        (Mail::SuspensionNotice { login }, Locale::Fr) => (
+            "Votre mot de passe a été suspendu".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Notre équipe sécurité a suspendu le mot de passe de votre compte {login} suite \
+                 à une suspicion de compromission. Tant qu'il n'est pas réinitialisé, ce mot de \
+                 passe ne permet aucun accès : personne ne peut utiliser votre compte pendant sa \
+                 sécurisation.\n\n\
+                 Que faire :\n\
+                 1. Analysez vos ordinateurs et téléphones avec un antivirus à jour.\n\
+                 2. Vérifiez que votre adresse e-mail n'est pas compromise : les liens de \
+                 réinitialisation y sont envoyés.\n\
+                 3. Réinitialisez votre mot de passe avec le lien « mot de passe oublié » de la \
+                 page de connexion.\n\
+                 4. Une fois reconnecté, consultez votre centre d'information : aucune action que \
+                 vous n'avez pas faite, aucune commande passée sans votre accord, coordonnées \
+                 inchangées :\n   {centre}\n\
+                 5. En cas de doute, ouvrez un ticket d'assistance afin qu'un agent procède à des \
+                 vérifications complémentaires.\n\n\
+                 Aide : {help}\n"
+            ),
+        ),
+        (
+            Mail::ResetLink {
+                login,
+                token,
+                valid_minutes,
+            },
+            Locale::En,
+        ) => (
+            "Reset your password".to_string(),
+            format!(
+                "Hello,\n\n\
+                 A password reset was requested for your account {login}. To choose a new \
+                 password, open this link within {valid_minutes} minutes:\n\n{}\n\n\
+                 Only the most recent link works, and only once. If you did not ask for this, \
+                 ignore this message: your password is unchanged.\n",
+                reset_link(&links.reset_url, token)
+            ),
+        ),
+        (
+            Mail::ResetLink {
+                login,
+                token,
+                valid_minutes,
+            },
+            Locale::Fr,
+        ) => (
+            "Réinitialisez votre mot de passe".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Une réinitialisation du mot de passe a été demandée pour votre compte {login}. \
+                 Pour choisir un nouveau mot de passe, ouvrez ce lien dans les {valid_minutes} \
+                 minutes :\n\n{}\n\n\
+                 Seul le lien le plus récent fonctionne, une seule fois. Si vous n'êtes pas à \
+                 l'origine de cette demande, ignorez ce message : votre mot de passe reste \
+                 inchangé.\n",
+                reset_link(&links.reset_url, token)
+            ),
+        ),
+        (Mail::LoginRecovery { logins }, Locale::En) => (
+            "Your login identifier".to_string(),
+            format!(
+                "Hello,\n\n\
+                 You asked for the login identifiers linked to this e-mail address:\n\n{}\n\n\
+                 If you did not ask for this, ignore this message.\n",
+                bullet_list(logins)
+            ),
+        ),
+        (Mail::LoginRecovery { logins }, Locale::Fr) => (
+            "Votre identifiant de connexion".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Vous avez demandé les identifiants liés à cette adresse e-mail :\n\n{}\n\n\
+                 Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+                bullet_list(logins)
+            ),
+        ),
+        (Mail::PasswordChanged { login }, Locale::En) => (
+            "Your password was changed".to_string(),
+            format!(
+                "Hello,\n\n\
+                 The password of your account {login} was just changed, and every session was \
+                 signed out. If you did not do this, reset your password at once and open a \
+                 support ticket; your information centre lists what happened:\n   {centre}\n"
+            ),
+        ),
+        (Mail::PasswordChanged { login }, Locale::Fr) => (
+            "Votre mot de passe a été modifié".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Le mot de passe de votre compte {login} vient d'être modifié, et toutes les \
+                 sessions ont été fermées. Si vous n'êtes pas à l'origine de ce changement, \
+                 réinitialisez votre mot de passe immédiatement et ouvrez un ticket \
+                 d'assistance ; votre centre d'information retrace les actions :\n   {centre}\n"
+            ),
+        ),
+    };
+    Rendered { subject, text }
+}
+
+fn reset_link(base: &str, token: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}token={token}")
+}
+
+fn bullet_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("  - {item}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_kinds() -> Vec<Mail> {
+        vec![
+            Mail::SuspensionNotice {
+                login: "jean".into(),
+            },
+            Mail::ResetLink {
+                login: "jean".into(),
+                token: "gdr_SECRET".into(),
+                valid_minutes: 30,
+            },
+            Mail::LoginRecovery {
+                logins: vec!["jean".into(), "jean2".into()],
+            },
+            Mail::PasswordChanged {
+                login: "jean".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_kind_renders_in_both_locales() {
+        let links = MailConfig::default();
+        for mail in all_kinds() {
+            let en = render(&mail, Locale::En, &links);
+            let fr = render(&mail, Locale::Fr, &links);
+            assert!(!en.subject.is_empty() && !fr.subject.is_empty());
+            assert_ne!(en.text, fr.text, "{} is not translated", mail.kind());
+            assert!(fr.text.starts_with("Bonjour"));
+        }
+    }
+
+    #[test]
+    fn the_reset_token_appears_only_inside_the_link() {
+        let links = MailConfig::default();
+        let rendered = render(&all_kinds()[1], Locale::En, &links);
+        assert_eq!(rendered.text.matches("gdr_SECRET").count(), 1);
+        assert!(rendered
+            .text
+            .contains(&format!("{}?token=gdr_SECRET", links.reset_url)));
+        assert!(!rendered.subject.contains("gdr_SECRET"));
+    }
+}
