@@ -1,0 +1,215 @@
+//! The command line: `serve`, `migrate`, `credential …`, `account …`. Every
+//! command reads the same configuration as `serve`.
+
+use std::{io::BufRead, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::{Config, LogFormat},
+    db,
+    domain::{
+        accounts::{self, NewAccount},
+        credentials,
+        principal::{Actor, ClientInfo, Role},
+        types::{Email, Locale, Login, Phone, PostalAddress},
+    },
+    server, telemetry, Application,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "gardien", version, about = "gRPC account-security backend")]
+pub struct Cli {
+    /// A TOML configuration file (defaults < file < GARDIEN_* variables).
+    #[arg(long, global = true, env = "GARDIEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format; overrides `log_format` from the configuration.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage credentials of services, support agents and the security team.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Manage customer accounts by hand.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create a credential; its secret is printed once, alone on stdout.
+    Create {
+        #[arg(long, value_parser = parse_credential_role)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+    },
+    /// List credentials (never their secrets).
+    List,
+    /// Revoke a credential by name; it is refused from the next call on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create a customer account; prints its id.
+    Create {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        #[arg(long, default_value = "en")]
+        locale: String,
+        /// Read the initial password from the first line of standard input
+        /// (without it the customer sets one through a reset link).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn parse_credential_role(value: &str) -> Result<Role, String> {
+    match Role::parse(value) {
+        Some(role @ (Role::Service | Role::Agent | Role::Security)) => Ok(role),
+        _ => Err("must be one of: service, agent, security".into()),
+    }
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(format) = self.log_format {
+            config.log_format = format;
+        }
+        telemetry::init(config.log_format, &config.log_level);
+        match self.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                let db = db::connect(&config).await?;
+                let applied = db::migrate(&db).await?;
+                eprintln!("{applied} migration(s) applied");
+                Ok(())
+            }
+            Command::Credential(command) => credential(config, command).await,
+            Command::Account(command) => account(config, command).await,
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let database = describe_database(&config);
+    let mail = match config.mail.transport {
+        crate::config::MailTransportKind::File => {
+            format!("files in {}", config.mail_dir().display())
+        }
+        crate::config::MailTransportKind::Log => "the log".to_string(),
+    };
+    let data_dir = config.data_dir.display().to_string();
+    let app = Application::build(config).await?;
+    tracing::info!(data_dir = %data_dir, "data directory");
+    tracing::info!(database = %database, "database");
+    tracing::info!(mail = %mail, "e-mail goes to");
+    app.run().await
+}
+
+/// The database in effect, without any password in its URL.
+fn describe_database(config: &Config) -> String {
+    let url = config.effective_database_url();
+    let url = url.expose_secret();
+    if db::is_sqlite(url) {
+        return url.to_string();
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn credential(config: Config, command: CredentialCommand) -> anyhow::Result<()> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let now = SystemClock.now_ms();
+    match command {
+        CredentialCommand::Create { role, name } => {
+            let (created, secret) = credentials::create(&db, now, &name, role).await?;
+            eprintln!(
+                "created {} credential {:?}; the secret below is shown only once:",
+                created.role, created.name
+            );
+            println!("{}", secret.expose_secret());
+        }
+        CredentialCommand::List => {
+            println!("{:<36}  {:<9}  {:<24}  status", "id", "role", "name");
+            for c in credentials::list(&db).await? {
+                let status = if c.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{:<36}  {:<9}  {:<24}  {status}", c.id, c.role, c.name);
+            }
+        }
+        CredentialCommand::Revoke { name } => {
+            let revoked = credentials::revoke(&db, now, &name).await?;
+            eprintln!("credential {:?} revoked", revoked.name);
+        }
+    }
+    Ok(())
+}
+
+async fn account(config: Config, command: AccountCommand) -> anyhow::Result<()> {
+    let AccountCommand::Create {
+        login,
+        email,
+        phone,
+        locale,
+        password_stdin,
+    } = command;
+    let invalid = |v: crate::domain::error::FieldViolation| {
+        anyhow::anyhow!("--{}: {}", v.field, v.description)
+    };
+    let new = NewAccount {
+        login: Login::parse("login", &login).map_err(invalid)?,
+        email: Email::parse("email", &email).map_err(invalid)?,
+        phone: Phone::parse_optional("phone", &phone).map_err(invalid)?,
+        address: PostalAddress::default(),
+        locale: match locale.as_str() {
+            "en" => Locale::En,
+            "fr" => Locale::Fr,
+            _ => anyhow::bail!("--locale: must be en or fr"),
+        },
+        password: if password_stdin {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            Some(SecretString::from(
+                line.trim_end_matches(['\r', '\n']).to_string(),
+            ))
+        } else {
+            None
+        },
+    };
+    let config = std::sync::Arc::new(config);
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let ctx = server::context(config, db, std::sync::Arc::new(SystemClock))?;
+    let created = accounts::create(&ctx, &Actor::system(), &ClientInfo::default(), new).await?;
+    println!("{}", created.id);
+    Ok(())
+}

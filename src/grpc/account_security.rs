@@ -1,0 +1,388 @@
+//! `gardien.accountsecurity.v1.AccountSecurityService`: thin handlers over
+//! the domain. RPCs of capabilities not built yet answer `UNIMPLEMENTED`
+//! (the generated default).
+
+use secrecy::SecretString;
+use tonic::{Request, Response, Status};
+
+use super::{client_info, convert, customer, principal};
+use crate::{
+    clock::to_timestamp,
+    domain::{
+        self,
+        accounts::{self, AccountSelector, NewAccount},
+        error::Error,
+        events::EventKind,
+        login::{self, LoginOutcome},
+        recovery, sessions,
+        suspension::{self, SuspendRequest},
+        types::{parse_id, parse_text, Email, Login, Phone, PostalAddress, Violations},
+    },
+    proto::accountsecurity::v1::{
+        self as pb, account_security_service_server::AccountSecurityService,
+    },
+};
+
+pub struct AccountSecurity {
+    ctx: domain::Context,
+}
+
+impl AccountSecurity {
+    pub fn new(ctx: domain::Context) -> Self {
+        Self { ctx }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn required(field: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        Err(Error::invalid(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses secrets longer than any policy accepts before they reach a hash.
+fn secret_field(field: &str, value: String) -> Result<SecretString, Error> {
+    required(field, &value)?;
+    if value.len() > 4096 {
+        return Err(Error::invalid(field, "is too long"));
+    }
+    Ok(SecretString::from(value))
+}
+
+impl TryFrom<pb::CreateAccountRequest> for NewAccount {
+    type Error = Error;
+
+    fn try_from(request: pb::CreateAccountRequest) -> Result<Self, Error> {
+        let mut v = Violations::default();
+        let login = v.check(Login::parse("login", &request.login));
+        let email = v.check(Email::parse("email", &request.email));
+        let phone = v.check(Phone::parse_optional("phone", &request.phone));
+        let address = request.postal_address.unwrap_or_default();
+        let address = v.check_many(PostalAddress::parse(
+            "postal_address",
+            &address.line1,
+            &address.line2,
+            &address.postal_code,
+            &address.city,
+            &address.country_code,
+        ));
+        let locale = v.check(convert::locale_from_proto(request.locale).ok_or_else(|| {
+            domain::error::FieldViolation::new("locale", "is not a known Locale value")
+        }));
+        if request.password.len() > 4096 {
+            v.push(domain::error::FieldViolation::new(
+                "password",
+                "is too long",
+            ));
+        }
+        v.finish()?;
+        match (login, email, phone, address, locale) {
+            (Some(login), Some(email), Some(phone), Some(address), Some(locale)) => {
+                Ok(NewAccount {
+                    login,
+                    email,
+                    phone,
+                    address,
+                    locale,
+                    password: (!request.password.is_empty())
+                        .then(|| SecretString::from(request.password)),
+                })
+            }
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "validation passed without values"
+            ))),
+        }
+    }
+}
+
+fn selector(request: &pb::GetAccountStatusRequest) -> Result<AccountSelector, Error> {
+    match (request.account_id.is_empty(), request.login.is_empty()) {
+        (false, true) => Ok(AccountSelector::Id(
+            parse_id("account_id", &request.account_id)
+                .map_err(|v| Error::InvalidArgument(vec![v]))?,
+        )),
+        (true, false) => Ok(AccountSelector::Login(
+            Login::parse("login", &request.login).map_err(|v| Error::InvalidArgument(vec![v]))?,
+        )),
+        _ => Err(Error::invalid(
+            "account_id",
+            "give exactly one of account_id and login",
+        )),
+    }
+}
+
+fn session_grant(grant: sessions::SessionGrant) -> pb::SessionGrant {
+    pb::SessionGrant {
+        session_token: secrecy::ExposeSecret::expose_secret(&grant.token).to_string(),
+        session_id: grant.session_id.to_string(),
+        account_id: grant.account_id.to_string(),
+        expires_at: Some(to_timestamp(grant.expires_at)),
+        idle_expires_at: Some(to_timestamp(grant.idle_expires_at)),
+    }
+}
+
+#[tonic::async_trait]
+impl AccountSecurityService for AccountSecurity {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Reply<pb::CreateAccountResponse> {
+        let actor = principal(&request)?.actor();
+        let client = client_info(&request);
+        let new = NewAccount::try_from(request.into_inner())?;
+        let account = accounts::create(&self.ctx, &actor, &client, new).await?;
+        Ok(Response::new(pb::CreateAccountResponse {
+            account: Some(convert::account(&account)),
+        }))
+    }
+
+    async fn get_account_status(
+        &self,
+        request: Request<pb::GetAccountStatusRequest>,
+    ) -> Reply<pb::GetAccountStatusResponse> {
+        let selector = selector(request.get_ref())?;
+        let status = accounts::status(&self.ctx, &selector).await?;
+        Ok(Response::new(pb::GetAccountStatusResponse {
+            account: Some(convert::account(&status.account)),
+            active_suspension: status.active_suspension.as_ref().map(convert::suspension),
+            active_sessions: status.active_sessions.min(u64::from(u32::MAX)) as u32,
+            last_login_at: status.account.last_login_at.map(to_timestamp),
+            consecutive_failed_logins: status.consecutive_failed_logins,
+            login_backoff_until: status.login_backoff_until.map(to_timestamp),
+        }))
+    }
+
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let client = client_info(&request);
+        let request = request.into_inner();
+        required("login", &request.login)?;
+        if request.login.len() > 254 {
+            return Err(Error::invalid("login", "is too long").into());
+        }
+        let password = secret_field("password", request.password)?;
+        let outcome = login::login(&self.ctx, &request.login, password, &client).await?;
+        let result = match outcome {
+            LoginOutcome::Session(grant) => {
+                pb::login_response::Result::Session(session_grant(grant))
+            }
+        };
+        Ok(Response::new(pb::LoginResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        sessions::revoke(
+            &self.ctx,
+            &caller,
+            caller.session_id,
+            EventKind::Logout,
+            &client,
+        )
+        .await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Reply<pb::ListSessionsResponse> {
+        let caller = customer(&request)?;
+        let request = request.into_inner();
+        let after = convert::page_token("page_token", &request.page_token)?;
+        let (rows, next) = sessions::list(
+            &self.ctx,
+            &caller,
+            convert::page_size(request.page_size),
+            after,
+        )
+        .await?;
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: rows
+                .iter()
+                .map(|row| {
+                    convert::session(
+                        row,
+                        sessions::idle_expiry(&self.ctx, row),
+                        row.id == caller.session_id,
+                    )
+                })
+                .collect(),
+            next_page_token: convert::next_page_token(next),
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<pb::RevokeSessionRequest>,
+    ) -> Reply<pb::RevokeSessionResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let id = parse_id("session_id", &request.get_ref().session_id)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        sessions::revoke(&self.ctx, &caller, id, EventKind::SessionRevoked, &client).await?;
+        Ok(Response::new(pb::RevokeSessionResponse {}))
+    }
+
+    async fn introspect_session(
+        &self,
+        request: Request<pb::IntrospectSessionRequest>,
+    ) -> Reply<pb::IntrospectSessionResponse> {
+        let token = request.into_inner().session_token;
+        required("session_token", &token)?;
+        let found = sessions::introspect(&self.ctx, &token).await?;
+        let response = match found.session {
+            Some(session) => pb::IntrospectSessionResponse {
+                active: true,
+                account_id: session.account_id.to_string(),
+                session_id: session.id.to_string(),
+                expires_at: Some(to_timestamp(session.expires_at)),
+                idle_expires_at: Some(to_timestamp(found.idle_expires_at)),
+                second_factor_used: session.second_factor_used,
+                authenticated_at: Some(to_timestamp(session.created_at)),
+            },
+            None => pb::IntrospectSessionResponse::default(),
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn suspend_password(
+        &self,
+        request: Request<pb::SuspendPasswordRequest>,
+    ) -> Reply<pb::SuspendPasswordResponse> {
+        let actor = principal(&request)?.actor();
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let account_id = v.check(parse_id("account_id", &request.account_id));
+        let reason = v.check(convert::reason_from_proto(request.reason).ok_or_else(|| {
+            domain::error::FieldViolation::new(
+                "reason",
+                "must be a SuspensionReason other than UNSPECIFIED",
+            )
+        }));
+        let note = v.check(parse_text("note", &request.note, 2000));
+        if request.evidence_event_ids.len() > 20 {
+            v.push(domain::error::FieldViolation::new(
+                "evidence_event_ids",
+                "at most 20 event ids",
+            ));
+        }
+        let evidence: Vec<_> = request
+            .evidence_event_ids
+            .iter()
+            .take(20)
+            .enumerate()
+            .filter_map(|(i, id)| v.check(parse_id(&format!("evidence_event_ids[{i}]"), id)))
+            .collect();
+        v.finish()?;
+        let (Some(account_id), Some(reason), Some(note)) = (account_id, reason, note) else {
+            return Err(Status::internal("internal error"));
+        };
+        let done = suspension::suspend(
+            &self.ctx,
+            &actor,
+            &client,
+            SuspendRequest {
+                account_id,
+                reason,
+                note,
+                evidence_event_ids: evidence,
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::SuspendPasswordResponse {
+            suspension: Some(convert::suspension(&done.suspension)),
+            already_suspended: done.already_suspended,
+            sessions_revoked: done.sessions_revoked.min(u64::from(u32::MAX)) as u32,
+        }))
+    }
+
+    async fn lift_suspension(
+        &self,
+        request: Request<pb::LiftSuspensionRequest>,
+    ) -> Reply<pb::LiftSuspensionResponse> {
+        let actor = principal(&request)?.actor();
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let account_id = v.check(parse_id("account_id", &request.account_id));
+        let note = v.check(parse_text("note", &request.note, 2000));
+        v.finish()?;
+        let (Some(account_id), Some(note)) = (account_id, note) else {
+            return Err(Status::internal("internal error"));
+        };
+        let lifted = suspension::lift(&self.ctx, &actor, &client, account_id, &note).await?;
+        Ok(Response::new(pb::LiftSuspensionResponse {
+            suspension: Some(convert::suspension(&lifted)),
+        }))
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Reply<pb::RequestPasswordResetResponse> {
+        let client = client_info(&request);
+        let typed = request.into_inner().login_or_email;
+        required("login_or_email", typed.trim())?;
+        if typed.len() > 254 {
+            return Err(
+                Error::invalid("login_or_email", "must have at most 254 characters").into(),
+            );
+        }
+        recovery::request_reset(&self.ctx, typed, client);
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
+    }
+
+    async fn complete_password_reset(
+        &self,
+        request: Request<pb::CompletePasswordResetRequest>,
+    ) -> Reply<pb::CompletePasswordResetResponse> {
+        let client = client_info(&request);
+        let request = request.into_inner();
+        required("reset_token", &request.reset_token)?;
+        let new_password = secret_field("new_password", request.new_password)?;
+        recovery::complete_reset(
+            &self.ctx,
+            &client,
+            recovery::CompleteReset {
+                token: request.reset_token,
+                new_password,
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::CompletePasswordResetResponse {}))
+    }
+
+    async fn recover_login(
+        &self,
+        request: Request<pb::RecoverLoginRequest>,
+    ) -> Reply<pb::RecoverLoginResponse> {
+        let client = client_info(&request);
+        let email = request.into_inner().email;
+        Email::parse("email", &email).map_err(|v| Error::InvalidArgument(vec![v]))?;
+        recovery::recover_login(&self.ctx, email, client);
+        Ok(Response::new(pb::RecoverLoginResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Reply<pb::ChangePasswordResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let current = secret_field("current_password", request.current_password)?;
+        let new_password = secret_field("new_password", request.new_password)?;
+        let revoked =
+            recovery::change_password(&self.ctx, &caller, &client, current, new_password).await?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
+        }))
+    }
+}

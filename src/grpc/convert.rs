@@ -1,0 +1,175 @@
+//! Conversions between proto messages and domain values.
+
+use crate::{
+    clock::to_timestamp,
+    domain::{
+        accounts::{STATE_ACTIVE, STATE_SUSPENDED},
+        principal::{Actor, ActorKind},
+        suspension::Reason,
+        types::Locale,
+    },
+    entity::{account, session, suspension},
+    proto::accountsecurity::v1 as pb,
+};
+
+pub fn locale_from_proto(value: i32) -> Option<Locale> {
+    match pb::Locale::try_from(value).ok()? {
+        pb::Locale::Unspecified | pb::Locale::En => Some(Locale::En),
+        pb::Locale::Fr => Some(Locale::Fr),
+    }
+}
+
+fn locale_to_proto(value: &str) -> pb::Locale {
+    match Locale::parse(value) {
+        Locale::En => pb::Locale::En,
+        Locale::Fr => pb::Locale::Fr,
+    }
+}
+
+fn password_state(value: &str) -> pb::PasswordState {
+    match value {
+        STATE_ACTIVE => pb::PasswordState::Active,
+        STATE_SUSPENDED => pb::PasswordState::Suspended,
+        _ => pb::PasswordState::Unset,
+    }
+}
+
+pub fn account(model: &account::Model) -> pb::Account {
+    let has_address = model.address_line1.is_some()
+        || model.address_line2.is_some()
+        || model.postal_code.is_some()
+        || model.city.is_some()
+        || model.country_code.is_some();
+    pb::Account {
+        account_id: model.id.to_string(),
+        login: model.login.clone(),
+        email: model.email.clone(),
+        phone: model.phone.clone().unwrap_or_default(),
+        postal_address: has_address.then(|| pb::PostalAddress {
+            line1: model.address_line1.clone().unwrap_or_default(),
+            line2: model.address_line2.clone().unwrap_or_default(),
+            postal_code: model.postal_code.clone().unwrap_or_default(),
+            city: model.city.clone().unwrap_or_default(),
+            country_code: model.country_code.clone().unwrap_or_default(),
+        }),
+        locale: locale_to_proto(&model.locale).into(),
+        password_state: password_state(&model.password_state).into(),
+        totp_enabled: false,
+        created_at: Some(to_timestamp(model.created_at)),
+        updated_at: Some(to_timestamp(model.updated_at)),
+    }
+}
+
+pub fn actor(actor: &Actor) -> pb::Actor {
+    pb::Actor {
+        kind: match actor.kind {
+            ActorKind::Customer => pb::ActorKind::Customer,
+            ActorKind::SupportAgent => pb::ActorKind::SupportAgent,
+            ActorKind::SecurityTeam => pb::ActorKind::SecurityTeam,
+            ActorKind::Service => pb::ActorKind::Service,
+            ActorKind::System => pb::ActorKind::System,
+        }
+        .into(),
+        name: actor.name.clone().unwrap_or_default(),
+    }
+}
+
+fn stored_actor(kind: &str, name: &Option<String>) -> pb::Actor {
+    actor(&Actor {
+        kind: ActorKind::parse(kind),
+        name: name.clone(),
+    })
+}
+
+pub fn reason_from_proto(value: i32) -> Option<Reason> {
+    Some(match pb::SuspensionReason::try_from(value).ok()? {
+        pb::SuspensionReason::Unspecified => return None,
+        pb::SuspensionReason::SuspectedCompromise => Reason::SuspectedCompromise,
+        pb::SuspensionReason::CredentialLeak => Reason::CredentialLeak,
+        pb::SuspensionReason::FraudAlert => Reason::FraudAlert,
+        pb::SuspensionReason::CustomerRequest => Reason::CustomerRequest,
+        pb::SuspensionReason::CustomerReported => Reason::CustomerReported,
+        pb::SuspensionReason::Other => Reason::Other,
+    })
+}
+
+fn reason_to_proto(value: &str) -> pb::SuspensionReason {
+    match Reason::parse(value) {
+        Some(Reason::SuspectedCompromise) => pb::SuspensionReason::SuspectedCompromise,
+        Some(Reason::CredentialLeak) => pb::SuspensionReason::CredentialLeak,
+        Some(Reason::FraudAlert) => pb::SuspensionReason::FraudAlert,
+        Some(Reason::CustomerRequest) => pb::SuspensionReason::CustomerRequest,
+        Some(Reason::CustomerReported) => pb::SuspensionReason::CustomerReported,
+        Some(Reason::Other) => pb::SuspensionReason::Other,
+        None => pb::SuspensionReason::Unspecified,
+    }
+}
+
+pub fn suspension(model: &suspension::Model) -> pb::Suspension {
+    pb::Suspension {
+        suspension_id: model.id.to_string(),
+        reason: reason_to_proto(&model.reason).into(),
+        note: model.note.clone(),
+        evidence_event_ids: serde_json::from_str(&model.evidence_event_ids).unwrap_or_default(),
+        suspended_at: Some(to_timestamp(model.suspended_at)),
+        suspended_by: Some(stored_actor(
+            &model.suspended_by_kind,
+            &model.suspended_by_name,
+        )),
+        lifted_at: model.lifted_at.map(to_timestamp),
+        lifted_by: model
+            .lifted_by_kind
+            .as_ref()
+            .map(|kind| stored_actor(kind, &model.lifted_by_name)),
+        lift_method: match model.lift_method.as_deref() {
+            Some("security_team") => pb::LiftMethod::SecurityTeam,
+            Some("password_reset") => pb::LiftMethod::PasswordReset,
+            _ => pb::LiftMethod::Unspecified,
+        }
+        .into(),
+    }
+}
+
+pub fn session(model: &session::Model, idle_expires_at: i64, current: bool) -> pb::Session {
+    pb::Session {
+        session_id: model.id.to_string(),
+        created_at: Some(to_timestamp(model.created_at)),
+        last_seen_at: Some(to_timestamp(model.last_seen_at)),
+        expires_at: Some(to_timestamp(model.expires_at)),
+        idle_expires_at: Some(to_timestamp(idle_expires_at)),
+        client_address: model.client_address.clone().unwrap_or_default(),
+        user_agent: model.user_agent.clone().unwrap_or_default(),
+        current,
+        second_factor_used: model.second_factor_used,
+    }
+}
+
+/// Page size: 0 means the default (50); anything above 200 is 200.
+pub fn page_size(requested: u32) -> u64 {
+    match requested {
+        0 => 50,
+        n => u64::from(n.min(200)),
+    }
+}
+
+/// Page tokens are the last id of the previous page, opaque to clients.
+pub fn page_token(field: &str, token: &str) -> Result<Option<uuid::Uuid>, crate::domain::Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| uuid::Uuid::from_slice(&bytes).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            crate::domain::Error::invalid(field, "is not a page token returned by gardien")
+        })
+}
+
+pub fn next_page_token(last: Option<uuid::Uuid>) -> String {
+    use base64::Engine;
+    last.map(|id| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
+        .unwrap_or_default()
+}

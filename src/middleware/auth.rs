@@ -1,0 +1,210 @@
+//! Authentication and the access policy.
+//!
+//! `authorization: Bearer …` resolves to a typed [`Principal`] (a service,
+//! agent or security credential, or a customer session) that travels in the
+//! request extensions. [`POLICY`] gives every RPC exactly the roles allowed
+//! to call it; a method missing from it is denied.
+
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+use super::BoxFuture;
+use crate::{
+    crypto::token::TokenKind,
+    domain::{
+        self, credentials,
+        principal::{Principal, Role},
+        sessions,
+    },
+    grpc::status,
+};
+
+use Role::{Agent, Anonymous, Customer, Security, Service as Svc};
+
+const AS: &str = "/gardien.accountsecurity.v1.AccountSecurityService/";
+const SUP: &str = "/gardien.support.v1.SupportService/";
+
+/// (service prefix, method, roles allowed). One entry per RPC.
+pub const POLICY: &[(&str, &str, &[Role])] = &[
+    (AS, "CreateAccount", &[Svc]),
+    (AS, "GetAccountStatus", &[Svc, Security, Agent]),
+    (AS, "Login", &[Anonymous]),
+    (AS, "VerifyLoginChallenge", &[Anonymous]),
+    (AS, "Logout", &[Customer]),
+    (AS, "ListSessions", &[Customer]),
+    (AS, "RevokeSession", &[Customer]),
+    (AS, "IntrospectSession", &[Svc]),
+    (AS, "SuspendPassword", &[Security, Svc]),
+    (AS, "LiftSuspension", &[Security]),
+    (AS, "RequestPasswordReset", &[Anonymous]),
+    (AS, "CompletePasswordReset", &[Anonymous]),
+    (AS, "RecoverLogin", &[Anonymous]),
+    (AS, "ChangePassword", &[Customer]),
+    (AS, "BeginTotpEnrollment", &[Customer]),
+    (AS, "ConfirmTotpEnrollment", &[Customer]),
+    (AS, "DisableTotp", &[Customer]),
+    (AS, "RegenerateRecoveryCodes", &[Customer]),
+    (AS, "GetSecurityOverview", &[Customer]),
+    (AS, "ListSecurityEvents", &[Customer]),
+    (AS, "AcknowledgeSecurityEvents", &[Customer]),
+    (AS, "DisputeSecurityEvent", &[Customer]),
+    (AS, "ReportUnauthorizedChange", &[Anonymous]),
+    (AS, "RecordActivity", &[Svc]),
+    (AS, "GetContactDetails", &[Customer]),
+    (AS, "UpdateContactDetails", &[Customer]),
+    (AS, "ConfirmEmailChange", &[Anonymous]),
+    (AS, "ListContactChanges", &[Customer]),
+    (SUP, "CreateTicket", &[Customer]),
+    (SUP, "CreateRecoveryTicket", &[Anonymous]),
+    (SUP, "GetTicket", &[Customer, Agent]),
+    (SUP, "ListTickets", &[Customer]),
+    (SUP, "AddTicketMessage", &[Customer, Agent]),
+    (SUP, "CloseTicket", &[Customer]),
+    (SUP, "ListTicketQueue", &[Agent]),
+    (SUP, "AssignTicket", &[Agent]),
+    (SUP, "SetTicketStatus", &[Agent]),
+    (SUP, "GetAccountReview", &[Agent]),
+    (SUP, "ResetTotp", &[Agent]),
+    ("/grpc.health.v1.Health/", "Check", &[Anonymous]),
+    ("/grpc.health.v1.Health/", "Watch", &[Anonymous]),
+    ("/grpc.health.v1.Health/", "List", &[Anonymous]),
+    (
+        "/grpc.reflection.v1.ServerReflection/",
+        "ServerReflectionInfo",
+        &[Anonymous],
+    ),
+    (
+        "/grpc.reflection.v1alpha.ServerReflection/",
+        "ServerReflectionInfo",
+        &[Anonymous],
+    ),
+];
+
+/// The roles allowed to call `path` (`/package.Service/Method`), if listed.
+pub fn allowed_roles(path: &str) -> Option<&'static [Role]> {
+    POLICY
+        .iter()
+        .find(|(service, method, _)| {
+            path.len() == service.len() + method.len()
+                && path.starts_with(service)
+                && path.ends_with(method)
+        })
+        .map(|(_, _, roles)| *roles)
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    ctx: domain::Context,
+}
+
+impl AuthLayer {
+    pub fn new(ctx: domain::Context) -> Self {
+        Self { ctx }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    ctx: domain::Context,
+}
+
+enum Presented {
+    None,
+    Malformed,
+    Token(String),
+}
+
+fn bearer<B>(request: &Request<B>) -> Presented {
+    let Some(value) = request.headers().get(http::header::AUTHORIZATION) else {
+        return Presented::None;
+    };
+    let Ok(text) = value.to_str() else {
+        return Presented::Malformed;
+    };
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Presented::Token(token.trim().to_string())
+        }
+        _ => Presented::Malformed,
+    }
+}
+
+/// Resolves a presented secret to a principal; `Ok(None)` when it is not live.
+async fn resolve(ctx: &domain::Context, secret: &str) -> domain::Result<Option<Principal>> {
+    match TokenKind::of(secret) {
+        Some(TokenKind::Credential) => credentials::authenticate(&ctx.db, secret).await,
+        Some(TokenKind::Session) => Ok(sessions::authenticate(ctx, secret)
+            .await?
+            .map(Principal::Customer)),
+        _ => Ok(None),
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for AuthService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_string();
+            let Some(roles) = allowed_roles(&path) else {
+                tracing::warn!("method without access-policy entry denied");
+                return Ok(status::permission_denied(&path).into_http());
+            };
+            let anonymous_allowed = roles.contains(&Anonymous);
+            let principal = match bearer(&request) {
+                Presented::None => Principal::Anonymous,
+                Presented::Malformed if anonymous_allowed => Principal::Anonymous,
+                Presented::Malformed => return Ok(status::unauthenticated().into_http()),
+                Presented::Token(secret) => match resolve(&ctx, &secret).await {
+                    Ok(Some(principal)) => principal,
+                    Ok(None) if anonymous_allowed => Principal::Anonymous,
+                    Ok(None) => return Ok(status::unauthenticated().into_http()),
+                    Err(error) => return Ok(tonic::Status::from(error).into_http()),
+                },
+            };
+            if !roles.contains(&principal.role()) {
+                if principal == Principal::Anonymous {
+                    return Ok(status::unauthenticated().into_http());
+                }
+                if !anonymous_allowed {
+                    tracing::Span::current().record("principal", principal.log_label());
+                    return Ok(status::permission_denied(&path).into_http());
+                }
+            }
+            tracing::Span::current().record("principal", principal.log_label());
+            request.extensions_mut().insert(principal);
+            inner.call(request).await
+        })
+    }
+}

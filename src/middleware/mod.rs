@@ -1,0 +1,14 @@
+//! tower middleware, one concern per file, assembled in one `ServiceBuilder`
+//! in `server.rs`: request id → trace → catch-panic → load shedding →
+//! authentication.
+
+pub mod auth;
+pub mod catch_panic;
+pub mod load_shed;
+pub mod request_id;
+pub mod trace;
+
+use std::{future::Future, pin::Pin};
+
+/// The boxed response future every layer here returns.
+pub type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;

@@ -1,0 +1,86 @@
+//! One tracing span per RPC (method, request id, principal) and one log
+//! line when it ends (gRPC status, latency). Nothing from the request body
+//! is logged, so no secret can reach the log from here.
+
+use std::{
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{Request, Response};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use super::{request_id::RequestId, BoxFuture};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for TraceService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Send,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "rpc",
+            method = %request.uri().path().escape_debug(),
+            request_id = %request_id,
+            principal = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(
+            async move {
+                let result = future.await;
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                match &result {
+                    Ok(response) => {
+                        let status = response
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<i32>().ok())
+                            .unwrap_or(0);
+                        let code = tonic::Code::from_i32(status);
+                        tracing::info!(status = ?code, latency_ms = format!("{latency_ms:.2}"), "rpc finished");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, latency_ms = format!("{latency_ms:.2}"), "rpc failed in transport")
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}

@@ -1,0 +1,222 @@
+//! Server assembly in one place: database and migrations, the domain
+//! context, the outbox worker, health and reflection, the tower stack, and
+//! graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tower::ServiceBuilder;
+
+use crate::{
+    clock::{SharedClock, SystemClock},
+    config::Config,
+    crypto::password::{Argon2Params, HashingPool},
+    db,
+    domain::{self, password::PasswordPolicy},
+    grpc::{account_security::AccountSecurity, support::Support},
+    mail::{outbox::Worker, transport::Transport},
+    middleware::{
+        auth::AuthLayer, catch_panic::CatchPanicLayer, load_shed::LoadShedLayer,
+        request_id::RequestIdLayer, trace::TraceLayer,
+    },
+    proto::{
+        accountsecurity::v1::account_security_service_server::AccountSecurityServiceServer,
+        support::v1::support_service_server::SupportServiceServer, FILE_DESCRIPTOR_SET,
+    },
+};
+
+/// A built server: listening, migrated, ready to `run`.
+pub struct Application {
+    listener: TcpListener,
+    ctx: domain::Context,
+    config: Arc<Config>,
+}
+
+/// Builds the domain context from a configuration and a connected database.
+pub fn context(
+    config: Arc<Config>,
+    db: DatabaseConnection,
+    clock: SharedClock,
+) -> anyhow::Result<domain::Context> {
+    let params = Argon2Params {
+        memory_kib: config.password.argon2_memory_kib,
+        iterations: config.password.argon2_iterations,
+        parallelism: config.password.argon2_parallelism,
+    };
+    let hasher = HashingPool::new(
+        params,
+        config.hashing_workers(),
+        config.password.hashing_queue,
+    )
+    .map_err(|error| anyhow::anyhow!("password hashing: {error}"))?;
+    let policy = PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
+        .map_err(|error| anyhow::anyhow!("password policy: {error}"))?;
+    Ok(domain::Context {
+        db,
+        clock,
+        hasher,
+        policy,
+        config,
+        outbox_signal: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
+impl Application {
+    /// Connects, migrates and binds `listen_addr` (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let db = db::connect(&config).await?;
+        let applied = db::migrate(&db).await?;
+        tracing::info!(applied, "database ready");
+        let ctx = context(config.clone(), db, clock)?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
+        Ok(Self {
+            listener,
+            ctx,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.config.listen_addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn context(&self) -> &domain::Context {
+        &self.ctx
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let shutdown = CancellationToken::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            trigger.cancel();
+        });
+        self.run_until(shutdown).await
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight calls for
+    /// at most `shutdown_grace_secs`.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            ctx,
+            config,
+        } = self;
+        let addr = listener.local_addr()?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<AccountSecurityServiceServer<AccountSecurity>>()
+            .await;
+        health.set_serving::<SupportServiceServer<Support>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let worker = Worker {
+            db: ctx.db.clone(),
+            clock: ctx.clock.clone(),
+            config: config.mail.clone(),
+            transport: Transport::from_config(&config.mail, config.mail_dir()),
+            signal: ctx.outbox_signal.clone(),
+        };
+        let worker_stop = CancellationToken::new();
+        let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
+
+        let max_message = config.max_message_bytes;
+        let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
+            .max_decoding_message_size(max_message);
+        let support = SupportServiceServer::new(Support).max_decoding_message_size(max_message);
+
+        let stack = ServiceBuilder::new()
+            .layer(RequestIdLayer)
+            .layer(TraceLayer)
+            .layer(CatchPanicLayer)
+            .layer(LoadShedLayer::new(config.max_concurrent_requests))
+            .layer(AuthLayer::new(ctx.clone()))
+            .into_inner();
+
+        tracing::info!(%addr, "gardien listening (gRPC, health, reflection)");
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let draining = shutdown.clone();
+        let health_on_stop = health.clone();
+        let server = Server::builder()
+            .timeout(Duration::from_secs(config.request_timeout_secs))
+            .layer(stack)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(account_security)
+            .add_service(support)
+            .serve_with_incoming_shutdown(incoming, async move {
+                draining.cancelled().await;
+                tracing::info!("shutdown requested: refusing new calls, draining in-flight ones");
+                health_on_stop
+                    .set_not_serving::<AccountSecurityServiceServer<AccountSecurity>>()
+                    .await;
+                health_on_stop
+                    .set_not_serving::<SupportServiceServer<Support>>()
+                    .await;
+            });
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result.map_err(anyhow::Error::from),
+            () = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over, closing remaining calls");
+                Ok(())
+            }
+        };
+        worker_stop.cancel();
+        let _ = worker_task.await;
+        tracing::info!("gardien stopped");
+        result
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
