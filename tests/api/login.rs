@@ -1,0 +1,257 @@
+//! Login, enumeration resistance, back-off, password policy and rehashing.
+
+use std::time::Duration;
+
+use gardien::proto::accountsecurity::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_correct_password_gives_a_session_that_authenticates() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let grant = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    assert_eq!(grant.account_id, id);
+    assert!(grant.session_token.starts_with("gds_"));
+    let sessions = app
+        .client()
+        .await
+        .list_sessions(authed(
+            &grant.session_token,
+            pb::ListSessionsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sessions.sessions.len(), 1);
+    assert!(sessions.sessions[0].current);
+    assert_eq!(sessions.sessions[0].client_address, "127.0.0.1");
+    assert!(app
+        .events_of(&id)
+        .await
+        .contains(&"login_succeeded".to_string()));
+}
+
+#[tokio::test]
+async fn unknown_login_and_wrong_password_answer_byte_for_byte_the_same() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let wrong = app
+        .login("jean", "not the right password at all")
+        .await
+        .unwrap_err();
+    let unknown = app
+        .login("nobody-here", "not the right password at all")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(reason(&wrong), "INVALID_CREDENTIALS");
+    assert_eq!(wrong.code(), unknown.code());
+    assert_eq!(wrong.message(), unknown.message());
+    assert_eq!(wrong.details(), unknown.details());
+}
+
+#[tokio::test]
+async fn parallel_wrong_logins_never_run_more_verifications_than_the_back_off_allows() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let client = app.client().await;
+    let attempts: Vec<_> = (0..200)
+        .map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .login(pb::LoginRequest {
+                        login: "jean".into(),
+                        password: format!("wrong password number {i}"),
+                    })
+                    .await
+                    .unwrap_err()
+            })
+        })
+        .collect();
+    let mut invalid = 0;
+    let mut throttled = 0;
+    for attempt in attempts {
+        let status = attempt.await.unwrap();
+        match status.code() {
+            Code::Unauthenticated => invalid += 1,
+            Code::ResourceExhausted => {
+                assert_eq!(reason(&status), "LOGIN_BACKOFF");
+                assert!(status
+                    .get_details_retry_info()
+                    .and_then(|r| r.retry_delay)
+                    .is_some());
+                throttled += 1;
+            }
+            other => panic!("unexpected {other:?}: {status:?}"),
+        }
+    }
+    let free = app.ctx.config.login.free_failures as usize;
+    assert!(
+        invalid >= 1 && invalid <= free + 1,
+        "{invalid} verifications ran"
+    );
+    assert_eq!(invalid + throttled, 200);
+    // Every verification is accounted for; the counter never under-counts.
+    let status = gardien::domain::accounts::status(
+        &app.ctx,
+        &gardien::domain::accounts::AccountSelector::Id(uuid::Uuid::parse_str(&id).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status.consecutive_failed_logins as usize, invalid);
+    assert!(status.login_backoff_until.is_some());
+}
+
+#[tokio::test]
+async fn back_off_grows_then_expires_and_a_success_clears_it() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let free = app.ctx.config.login.free_failures;
+    for _ in 0..=free {
+        assert_eq!(
+            app.login("jean", "a wrong password here")
+                .await
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+    }
+    // Even the right password waits out the back-off.
+    let throttled = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+    assert_eq!(throttled.code(), Code::ResourceExhausted);
+    app.clock.advance(Duration::from_secs(2));
+    app.login("jean", STRONG_PASSWORD).await.unwrap();
+    assert_eq!(
+        app.login("jean", "a wrong password here")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn unknown_logins_are_backed_off_like_known_ones() {
+    let app = spawn_app().await;
+    let free = app.ctx.config.login.free_failures;
+    for _ in 0..=free {
+        app.login("ghost", "a wrong password here")
+            .await
+            .unwrap_err();
+    }
+    let status = app
+        .login("ghost", "a wrong password here")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&status), "LOGIN_BACKOFF");
+}
+
+#[tokio::test]
+async fn after_the_failure_ceiling_only_a_reset_reopens_login() {
+    let app = spawn_app_with(|c| {
+        c.login.free_failures = 1;
+        c.login.max_failures = 3;
+    })
+    .await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    for _ in 0..3 {
+        app.login("jean", "a wrong password here")
+            .await
+            .unwrap_err();
+        app.clock.advance(Duration::from_secs(3600));
+    }
+    let status = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    // A reset stays possible and clears the counter.
+    app.client()
+        .await
+        .request_password_reset(pb::RequestPasswordResetRequest {
+            login_or_email: "jean".into(),
+        })
+        .await
+        .unwrap();
+    let token = app.reset_token_from_mail("jean@example.fr", 1).await;
+    app.client()
+        .await
+        .complete_password_reset(pb::CompletePasswordResetRequest {
+            reset_token: token,
+            new_password: NEW_PASSWORD.into(),
+            second_factor: None,
+        })
+        .await
+        .unwrap();
+    app.login("jean", NEW_PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn nfc_and_nfd_forms_of_a_password_both_log_in() {
+    let app = spawn_app().await;
+    let nfc = "crème brûlée au café du matin";
+    let nfd: String = unicode_normalization::UnicodeNormalization::nfd(nfc).collect();
+    assert_ne!(nfc, nfd);
+    app.create_account("jean", "jean@example.fr", nfc).await;
+    app.login("jean", &nfd).await.unwrap();
+    app.login("jean", nfc).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_weaker_stored_hash_is_rehashed_at_the_next_login() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let app = spawn_app().await;
+    let id =
+        uuid::Uuid::parse_str(&app.create_account("jean", "jean@example.fr", "").await).unwrap();
+    let weak = gardien::crypto::password::HashingPool::new(
+        gardien::crypto::password::Argon2Params {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+        4,
+    )
+    .unwrap()
+    .hash(secrecy::SecretString::from(STRONG_PASSWORD.to_string()))
+    .await
+    .unwrap();
+    assert!(weak.contains("m=8192"));
+    let account = gardien::entity::account::ActiveModel {
+        id: Set(id),
+        password_hash: Set(Some(weak)),
+        password_state: Set("active".into()),
+        ..Default::default()
+    };
+    account.update(&app.ctx.db).await.unwrap();
+    app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let stored = gardien::entity::account::Entity::find_by_id(id)
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = stored.password_hash.unwrap();
+    assert!(
+        hash.starts_with("$argon2id$") && hash.contains("m=19456,t=2,p=1"),
+        "{hash}"
+    );
+}
+
+#[tokio::test]
+async fn empty_login_fields_are_invalid_argument_naming_the_field() {
+    let app = spawn_app().await;
+    let status = app.login("", "something").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["login"]);
+    let status = app.login("jean", "").await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["password"]);
+}

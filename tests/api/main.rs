@@ -1,0 +1,10 @@
+//! The one integration-test binary: every test starts a real gardien server
+//! on 127.0.0.1:0 with a fresh, migrated database (SQLite, or PostgreSQL when
+//! `GARDIEN_TEST_POSTGRES_URL` is set) and talks to it over gRPC.
+
+mod helpers;
+
+mod foundation;
+mod login;
+mod recovery;
+mod sessions;
