@@ -365,3 +365,102 @@ fn describe(error: figment::Error) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in(jail: &mut Jail, toml: &str) -> Result<Config, ConfigError> {
+        jail.create_file("gardien.toml", toml).expect("write file");
+        Config::load(Some(std::path::Path::new("gardien.toml")))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        Jail::expect_with(|_| {
+            let config = Config::load(None).expect("defaults load");
+            assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50051");
+            assert_eq!(config.data_dir, PathBuf::from("gardien-data"));
+            assert!(config
+                .effective_database_url()
+                .expose_secret()
+                .starts_with("sqlite://gardien-data/gardien.db"));
+            assert_eq!(config.password.min_chars, 15);
+            assert_eq!(config.session.idle_ttl_secs, 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GARDIEN_LISTEN_ADDR", "127.0.0.1:6000");
+            jail.set_env("GARDIEN_PASSWORD__MIN_CHARS", "20");
+            jail.set_env("GARDIEN_TEST_POSTGRES_URL", "postgres://ignored");
+            let config = load_in(
+                jail,
+                "listen_addr = \"0.0.0.0:7000\"\ndata_dir = \"/srv/gardien\"\n[password]\nmin_chars = 16\nmax_chars = 300\n",
+            )
+            .expect("loads");
+            assert_eq!(config.listen_addr.to_string(), "127.0.0.1:6000");
+            assert_eq!(config.data_dir, PathBuf::from("/srv/gardien"));
+            assert_eq!(config.password.min_chars, 20);
+            assert_eq!(config.password.max_chars, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        Jail::expect_with(|jail| {
+            let error = load_in(jail, "listen_adr = \"127.0.0.1:1\"\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("listen_adr"), "{error}");
+            let error = load_in(jail, "[password]\nminimum = 3\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("minimum"), "{error}");
+            jail.set_env("GARDIEN_LISTEN_PORT", "1");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("listen_port"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_the_key() {
+        Jail::expect_with(|jail| {
+            let error = load_in(jail, "listen_addr = \"not an address\"\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("listen_addr"), "{error}");
+            let error = load_in(jail, "[password]\nmin_chars = 4\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("password.min_chars"), "{error}");
+            let error = load_in(jail, "[password]\nargon2_memory_kib = 1024\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("password.argon2_memory_kib"), "{error}");
+            jail.set_env("GARDIEN_SESSION__IDLE_TTL_SECS", "soon");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("session.idle_ttl_secs"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "GARDIEN_DATABASE_URL",
+                "postgres://gardien:hunter2-secret@db/gardien",
+            );
+            let config = Config::load(None).expect("loads");
+            assert!(!format!("{config:?}").contains("hunter2-secret"));
+            Ok(())
+        });
+    }
+}

@@ -80,6 +80,17 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<Custo
     let Some(row) = find_live(ctx, presented).await? else {
         return Ok(None);
     };
+    let row = touch(ctx, row).await?;
+    Ok(Some(CustomerSession {
+        account_id: row.account_id,
+        session_id: row.id,
+        authenticated_at: row.created_at,
+        second_factor_used: row.second_factor_used,
+    }))
+}
+
+/// Records use of a live session (at most every `TOUCH_EVERY_MS`).
+async fn touch(ctx: &Context, mut row: session::Model) -> Result<session::Model> {
     let now = ctx.now();
     if now - row.last_seen_at > TOUCH_EVERY_MS {
         session::Entity::update_many()
@@ -88,13 +99,9 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<Custo
             .filter(session::Column::RevokedAt.is_null())
             .exec(&ctx.db)
             .await?;
+        row.last_seen_at = now;
     }
-    Ok(Some(CustomerSession {
-        account_id: row.account_id,
-        session_id: row.id,
-        authenticated_at: row.created_at,
-        second_factor_used: row.second_factor_used,
-    }))
+    Ok(row)
 }
 
 async fn find_live(ctx: &Context, presented: &str) -> Result<Option<session::Model>> {
@@ -116,7 +123,10 @@ pub struct Introspection {
 }
 
 pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
-    let session = find_live(ctx, presented).await?;
+    let session = match find_live(ctx, presented).await? {
+        Some(row) => Some(touch(ctx, row).await?),
+        None => None,
+    };
     let idle_expires_at = session
         .as_ref()
         .map_or(0, |s| (s.last_seen_at + idle_ms(ctx)).min(s.expires_at));

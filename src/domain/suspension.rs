@@ -82,6 +82,11 @@ pub async fn suspend(
         .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("account"))?;
+    if account.password_state == STATE_UNSET {
+        return Err(Error::InvalidStateTransition(
+            "the account has no password to suspend".into(),
+        ));
+    }
     if !request.evidence_event_ids.is_empty() {
         let known = security_event::Entity::find()
             .filter(security_event::Column::AccountId.eq(account.id))

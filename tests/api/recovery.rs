@@ -422,3 +422,25 @@ async fn no_password_or_token_reaches_the_logs() {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }
+
+#[tokio::test]
+async fn an_account_without_a_password_cannot_be_suspended() {
+    let app = spawn_app().await;
+    let id = app.create_account("jean", "jean@example.fr", "").await;
+    let status = app
+        .client()
+        .await
+        .suspend_password(authed(
+            &app.security_token,
+            pb::SuspendPasswordRequest {
+                account_id: id,
+                reason: pb::SuspensionReason::FraudAlert.into(),
+                note: String::new(),
+                evidence_event_ids: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "INVALID_STATE_TRANSITION");
+}
