@@ -84,6 +84,7 @@ async fn reflection_lists_the_gardien_services() {
         "gardien.accountsecurity.v1.AccountSecurityService",
         "gardien.support.v1.SupportService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
