@@ -61,3 +61,31 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{Layer, Service, ServiceExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_instead_of_dropping_the_call() {
+        let handler = tower::service_fn(|_request: Request<()>| async {
+            if std::hint::black_box(true) {
+                panic!("handler bug");
+            }
+            Ok::<Response<tonic::body::Body>, Infallible>(Response::default())
+        });
+        let mut service = CatchPanicLayer.layer(handler);
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["grpc-status"], "13");
+    }
+}
