@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet
-bin=target/debug/gardien
+bin="${CARGO_TARGET_DIR:-target}/debug/gardien"
 data=$(mktemp -d)
 port=${SMOKE_PORT:-50151}
 export GARDIEN_DATA_DIR="$data" GARDIEN_LISTEN_ADDR="127.0.0.1:$port"
