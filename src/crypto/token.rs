@@ -1,5 +1,5 @@
 //! Random bearer secrets (256 bits from the OS CSPRNG), stored only as their
-//! SHA-256, and compared in constant time.
+//! SHA-256 and looked up by that hash (so no secret is ever compared).
 //!
 //! Each kind carries a short prefix so that a leaked secret is recognisable
 //! by scanners and routed to the right table by the authentication layer.
@@ -8,7 +8,6 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::{rngs::OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -77,11 +76,6 @@ pub fn well_formed(kind: TokenKind, presented: &str) -> bool {
         && presented[4..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Constant-time equality of two byte strings.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

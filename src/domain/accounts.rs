@@ -2,8 +2,7 @@
 //! for services, agents and the security team.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -167,13 +166,4 @@ pub async fn status(ctx: &Context, selector: &AccountSelector) -> Result<Account
             .filter(|until| *until > now),
         account,
     })
-}
-
-/// Sets `updated_at` on an account inside a transaction.
-pub fn touched(account: &account::Model, now: i64) -> account::ActiveModel {
-    account::ActiveModel {
-        id: Set(account.id),
-        updated_at: Set(now),
-        ..Default::default()
-    }
 }

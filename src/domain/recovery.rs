@@ -47,13 +47,24 @@ async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<ac
         .await?)
 }
 
+/// Runs a request's work off the response path, so the answer and its timing
+/// are the same whether or not an account matches.
+fn off_response_path<F>(what: &'static str, work: F)
+where
+    F: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::warn!(%error, "{what} not processed");
+        }
+    });
+}
+
 /// Answers at once; the matching accounts (if any) get a link shortly.
 pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) {
     let ctx = ctx.clone();
-    tokio::spawn(async move {
-        if let Err(error) = send_reset_links(&ctx, &login_or_email, &client).await {
-            tracing::warn!(%error, "password reset request not processed");
-        }
+    off_response_path("password reset request", async move {
+        send_reset_links(&ctx, &login_or_email, &client).await
     });
 }
 
@@ -147,10 +158,8 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
 /// Answers at once; the address gets its login identifiers if any account has it.
 pub fn recover_login(ctx: &Context, email: String, client: ClientInfo) {
     let ctx = ctx.clone();
-    tokio::spawn(async move {
-        if let Err(error) = send_login_reminder(&ctx, &email, &client).await {
-            tracing::warn!(%error, "login recovery request not processed");
-        }
+    off_response_path("login recovery request", async move {
+        send_login_reminder(&ctx, &email, &client).await
     });
 }
 
