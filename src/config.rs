@@ -51,6 +51,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub reset: ResetConfig,
     pub mail: MailConfig,
+    pub totp: TotpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +103,32 @@ pub struct ResetConfig {
     pub max_requests_per_hour: u32,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TotpConfig {
+    /// Issuer shown by authenticator apps.
+    pub issuer: String,
+    /// A session younger than this counts as a recent authentication.
+    pub recent_auth_secs: u64,
+    /// Base64 of the 32-byte AES-256-GCM key sealing TOTP secrets. Shared by
+    /// every instance; without it a key file in `data_dir` is used (created
+    /// with mode 0600 on first start).
+    pub encryption_key: Option<SecretString>,
+    /// The key file; default `<data_dir>/totp.key`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "gardien".into(),
+            recent_auth_secs: 600,
+            encryption_key: None,
+            key_file: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {
@@ -146,6 +173,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             reset: ResetConfig::default(),
             mail: MailConfig::default(),
+            totp: TotpConfig::default(),
         }
     }
 }
@@ -289,6 +317,9 @@ impl Config {
         if self.reset.token_ttl_secs == 0 || self.reset.token_ttl_secs > 3600 {
             return fail("reset.token_ttl_secs", "must be between 1 and 3600");
         }
+        if self.totp.issuer.trim().is_empty() || self.totp.issuer.contains(':') {
+            return fail("totp.issuer", "must be non-empty and contain no ':'");
+        }
         if self.max_concurrent_requests == 0 {
             return fail("max_concurrent_requests", "must be at least 1");
         }
@@ -328,6 +359,13 @@ impl Config {
                 self.data_dir.join("gardien.db").display()
             )),
         }
+    }
+
+    pub fn totp_key_file(&self) -> PathBuf {
+        self.totp
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("totp.key"))
     }
 
     pub fn mail_dir(&self) -> PathBuf {

@@ -13,7 +13,10 @@ use tower::ServiceBuilder;
 use crate::{
     clock::{SharedClock, SystemClock},
     config::Config,
-    crypto::password::{Argon2Params, HashingPool},
+    crypto::{
+        password::{Argon2Params, HashingPool},
+        secretbox::Sealer,
+    },
     db,
     domain::{self, password::PasswordPolicy},
     grpc::{account_security::AccountSecurity, support::Support},
@@ -54,7 +57,17 @@ pub fn context(
     .map_err(|error| anyhow::anyhow!("password hashing: {error}"))?;
     let policy = PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
         .map_err(|error| anyhow::anyhow!("password policy: {error}"))?;
+    let sealer = match &config.totp.encryption_key {
+        Some(key) => Sealer::from_base64(secrecy::ExposeSecret::expose_secret(key))
+            .map_err(|error| anyhow::Error::new(error).context("`totp.encryption_key`"))?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            Sealer::load_or_create_key_file(&config.totp_key_file())
+                .map_err(|error| anyhow::Error::new(error).context("TOTP key file"))?
+        }
+    };
     Ok(domain::Context {
+        sealer,
         db,
         clock,
         hasher,

@@ -83,6 +83,11 @@ pub async fn create(
         .to_string(),
         password_hash,
         last_login_at: None,
+        totp_secret: None,
+        totp_pending_secret: None,
+        totp_pending_at: None,
+        totp_last_step: None,
+        totp_enabled_at: None,
         created_at: now,
         updated_at: now,
     };

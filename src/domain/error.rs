@@ -48,6 +48,10 @@ pub enum Error {
     SecondFactorRequired { field: String },
     #[error("{0}")]
     InvalidStateTransition(String),
+    #[error("two-factor authentication is already enabled")]
+    TotpAlreadyEnabled,
+    #[error("two-factor authentication is not enabled")]
+    TotpNotEnabled,
     #[error("the server is busy; try again shortly")]
     Overloaded { retry_after: Duration },
     #[error("the service is temporarily unavailable")]

@@ -26,6 +26,10 @@ pub enum EventKind {
     PasswordResetCompleted,
     LoginRecoveryRequested,
     PasswordChanged,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
 }
 
 impl EventKind {
@@ -42,6 +46,10 @@ impl EventKind {
         EventKind::PasswordResetCompleted,
         EventKind::LoginRecoveryRequested,
         EventKind::PasswordChanged,
+        EventKind::TotpEnabled,
+        EventKind::TotpDisabled,
+        EventKind::RecoveryCodesRegenerated,
+        EventKind::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +66,10 @@ impl EventKind {
             EventKind::PasswordResetCompleted => "password_reset_completed",
             EventKind::LoginRecoveryRequested => "login_recovery_requested",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::TotpEnabled => "totp_enabled",
+            EventKind::TotpDisabled => "totp_disabled",
+            EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 

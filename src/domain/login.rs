@@ -22,7 +22,7 @@ use super::{
     password,
     principal::{Actor, ClientInfo},
     sessions::{self, SessionGrant},
-    Context,
+    two_factor, Context,
 };
 use crate::{
     crypto::{password::Verified, token},
@@ -32,6 +32,8 @@ use crate::{
 /// What `Login` answers when the password is right.
 pub enum LoginOutcome {
     Session(SessionGrant),
+    /// The account has 2FA: `VerifyLoginChallenge` finishes the login.
+    Challenge(two_factor::Challenge),
 }
 
 /// The throttle row of a login identifier.
@@ -86,7 +88,6 @@ pub async fn login(
         }
     };
 
-    clear_failures(&ctx.db, &key).await?;
     if account.password_state == STATE_SUSPENDED {
         events::record(
             &ctx.db,
@@ -114,11 +115,17 @@ pub async fn login(
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let mut update = account::Entity::update_many()
-        .col_expr(account::Column::LastLoginAt, Expr::value(now))
+        .col_expr(
+            account::Column::UpdatedAt,
+            Expr::col(account::Column::UpdatedAt),
+        )
         .filter(account::Column::Id.eq(account.id))
         .filter(account::Column::PasswordState.eq(STATE_ACTIVE));
     if let Some(hash) = new_hash {
         update = update.col_expr(account::Column::PasswordHash, Expr::value(hash));
+    }
+    if account.totp_secret.is_none() {
+        update = update.col_expr(account::Column::LastLoginAt, Expr::value(now));
     }
     if update.exec(&txn).await?.rows_affected != 1 {
         // Suspended between the check and now.
@@ -126,6 +133,24 @@ pub async fn login(
             help_url: ctx.config.mail.help_url.clone(),
         });
     }
+    if account.totp_secret.is_some() {
+        // The failure count is cleared only once the second factor passes:
+        // a new challenge must not give a code guesser a fresh allowance.
+        let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
+        events::record(
+            &txn,
+            now,
+            account.id,
+            EventKind::LoginChallenged,
+            &Actor::customer(),
+            client,
+            serde_json::json!({}),
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(LoginOutcome::Challenge(challenge));
+    }
+    clear_failures(&txn, &key).await?;
     let grant = sessions::create(&txn, ctx, account.id, client, false, now).await?;
     events::record(
         &txn,
@@ -140,6 +165,25 @@ pub async fn login(
     txn.commit().await?;
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))
+}
+
+/// Verifies an account's current password, counted against its back-off;
+/// the caller clears the failures once everything it checks has passed.
+pub async fn check_password(
+    ctx: &Context,
+    account: &account::Model,
+    password: SecretString,
+) -> Result<()> {
+    begin_attempt(ctx, &throttle_key(&account.login)).await?;
+    let normalized = SecretString::from(password::normalize(password.expose_secret()));
+    match ctx
+        .hasher
+        .verify(normalized, account.password_hash.clone())
+        .await?
+    {
+        Verified::Valid { .. } => Ok(()),
+        Verified::Invalid => Err(Error::InvalidCredentials),
+    }
 }
 
 /// The delay imposed after the `failures`-th consecutive failure.
@@ -168,7 +212,9 @@ pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
     .exec_without_returning(&ctx.db)
     .await?;
     let max_failures = ctx.config.login.max_failures;
-    for _ in 0..8 {
+    // Every lost compare-and-set means another attempt was counted, so the
+    // loop always makes progress; the bound only guards against a storm.
+    for _ in 0..64 {
         let now = ctx.now();
         let row = login_throttle::Entity::find_by_id(key.to_string())
             .one(&ctx.db)
@@ -204,6 +250,7 @@ pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
         if claimed.rows_affected == 1 {
             return Ok(());
         }
+        tokio::task::yield_now().await;
     }
     // Heavy contention on one login: treat as throttled.
     Err(Error::LoginBackoff {

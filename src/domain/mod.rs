@@ -12,6 +12,7 @@ pub mod principal;
 pub mod recovery;
 pub mod sessions;
 pub mod suspension;
+pub mod two_factor;
 pub mod types;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Context {
     pub hasher: HashingPool,
     pub policy: password::PasswordPolicy,
     pub config: Arc<Config>,
+    /// Seals TOTP secrets at rest.
+    pub sealer: crate::crypto::secretbox::Sealer,
     /// Woken after a commit that queued e-mail.
     pub outbox_signal: Arc<tokio::sync::Notify>,
 }

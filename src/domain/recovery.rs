@@ -17,15 +17,12 @@ use super::{
     events::{self, EventKind},
     login, password,
     principal::{Actor, ClientInfo, CustomerSession},
-    sessions, suspension,
+    sessions, suspension, two_factor,
     types::Locale,
     Context,
 };
 use crate::{
-    crypto::{
-        password::Verified,
-        token::{self, TokenKind},
-    },
+    crypto::token::{self, TokenKind},
     entity::{account, reset_token, security_event},
     mail::{outbox, Mail},
 };
@@ -208,6 +205,8 @@ async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) ->
 pub struct CompleteReset {
     pub token: String,
     pub new_password: SecretString,
+    /// Required when the account has 2FA: a reset never bypasses it.
+    pub second_factor: Option<two_factor::SecondFactor>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -235,6 +234,18 @@ pub async fn complete_reset(
         .await?
         .ok_or(Error::TokenInvalid)?;
     let checked = check_policy(ctx, &account, &request.new_password, "new_password")?;
+    let factor = match (&account.totp_secret, &request.second_factor) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Error::SecondFactorRequired {
+                field: "totp_code".into(),
+            })
+        }
+        (Some(_), Some(factor)) => {
+            login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+            Some(factor)
+        }
+    };
     let hash = ctx.hasher.hash(checked.secret()).await?;
 
     let now = ctx.now();
@@ -252,6 +263,12 @@ pub async fn complete_reset(
     if consumed.rows_affected != 1 {
         return Err(Error::TokenInvalid);
     }
+    if let Some(factor) = factor {
+        // A wrong or replayed code rolls the whole reset back: the link
+        // stays usable and the password unchanged.
+        two_factor::accept_second_factor(&txn, ctx, &account, factor, client, now).await?;
+    }
+    two_factor::revoke_challenges(&txn, now, account.id).await?;
     let was_suspended = account::Entity::find_by_id(account.id)
         .one(&txn)
         .await?
@@ -303,17 +320,8 @@ pub async fn change_password(
         .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let key = login::throttle_key(&account.login);
-    login::begin_attempt(ctx, &key).await?;
-    let current = SecretString::from(password::normalize(current.expose_secret()));
-    match ctx
-        .hasher
-        .verify(current, account.password_hash.clone())
-        .await?
-    {
-        Verified::Valid { .. } => login::clear_failures(&ctx.db, &key).await?,
-        Verified::Invalid => return Err(Error::InvalidCredentials),
-    }
+    login::check_password(ctx, &account, current).await?;
+    login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
     let checked = check_policy(ctx, &account, &new_password, "new_password")?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
@@ -339,6 +347,7 @@ pub async fn change_password(
         "password_changed",
     )
     .await?;
+    two_factor::revoke_challenges(&txn, now, account.id).await?;
     events::record(
         &txn,
         now,

@@ -157,6 +157,7 @@ pub async fn suspend(
     let sessions_revoked =
         sessions::revoke_all(&txn, now, account.id, None, "password_suspended").await?;
     invalidate_reset_tokens(&txn, now, account.id, None).await?;
+    super::two_factor::revoke_challenges(&txn, now, account.id).await?;
     events::record(
         &txn,
         now,

@@ -21,6 +21,16 @@ pub struct Model {
     pub password_hash: Option<String>,
     pub password_state: String,
     pub last_login_at: Option<i64>,
+    /// The active TOTP secret, sealed (AES-256-GCM, bound to the account id).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub totp_secret: Option<String>,
+    /// A secret being enrolled, sealed, until confirmed with a code.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub totp_pending_secret: Option<String>,
+    pub totp_pending_at: Option<i64>,
+    /// The last accepted time step: a code is accepted once (compare-and-set).
+    pub totp_last_step: Option<i64>,
+    pub totp_enabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod credential;
+pub mod login_challenge;
 pub mod login_throttle;
 pub mod outbox;
+pub mod recovery_code;
 pub mod reset_token;
 pub mod security_event;
 pub mod session;

@@ -2,7 +2,7 @@
 //! the domain. RPCs of capabilities not built yet answer `UNIMPLEMENTED`
 //! (the generated default).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 
 use super::{client_info, convert, customer, principal};
@@ -16,6 +16,7 @@ use crate::{
         login::{self, LoginOutcome},
         recovery, sessions,
         suspension::{self, SuspendRequest},
+        two_factor::{self, SecondFactor},
         types::{parse_id, parse_text, Email, Login, Phone, PostalAddress, Violations},
     },
     proto::accountsecurity::v1::{
@@ -114,9 +115,31 @@ fn selector(request: &pb::GetAccountStatusRequest) -> Result<AccountSelector, Er
     }
 }
 
+/// A second-factor code from the request, bounded in size before any use.
+fn factor_field(field: &str, code: String, recovery: bool) -> Result<SecondFactor, Error> {
+    required(field, code.trim())?;
+    if code.len() > 64 {
+        return Err(Error::invalid(field, "is too long"));
+    }
+    let code = SecretString::from(code.trim().to_string());
+    Ok(if recovery {
+        SecondFactor::RecoveryCode(code)
+    } else {
+        SecondFactor::Totp(code)
+    })
+}
+
+fn optional_password(value: String) -> Result<Option<SecretString>, Error> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        secret_field("current_password", value).map(Some)
+    }
+}
+
 fn session_grant(grant: sessions::SessionGrant) -> pb::SessionGrant {
     pb::SessionGrant {
-        session_token: secrecy::ExposeSecret::expose_secret(&grant.token).to_string(),
+        session_token: grant.token.expose_secret().to_string(),
         session_id: grant.session_id.to_string(),
         account_id: grant.account_id.to_string(),
         expires_at: Some(to_timestamp(grant.expires_at)),
@@ -167,6 +190,16 @@ impl AccountSecurityService for AccountSecurity {
         let result = match outcome {
             LoginOutcome::Session(grant) => {
                 pb::login_response::Result::Session(session_grant(grant))
+            }
+            LoginOutcome::Challenge(challenge) => {
+                pb::login_response::Result::Challenge(pb::LoginChallenge {
+                    challenge_token: challenge.token.expose_secret().to_string(),
+                    expires_at: Some(to_timestamp(challenge.expires_at)),
+                    methods: vec![
+                        pb::SecondFactorMethod::Totp.into(),
+                        pb::SecondFactorMethod::RecoveryCode.into(),
+                    ],
+                })
             }
         };
         Ok(Response::new(pb::LoginResponse {
@@ -347,12 +380,19 @@ impl AccountSecurityService for AccountSecurity {
         let request = request.into_inner();
         required("reset_token", &request.reset_token)?;
         let new_password = secret_field("new_password", request.new_password)?;
+        use pb::complete_password_reset_request::SecondFactor as Factor;
+        let second_factor = match request.second_factor {
+            None => None,
+            Some(Factor::TotpCode(code)) => Some(factor_field("totp_code", code, false)?),
+            Some(Factor::RecoveryCode(code)) => Some(factor_field("recovery_code", code, true)?),
+        };
         recovery::complete_reset(
             &self.ctx,
             &client,
             recovery::CompleteReset {
                 token: request.reset_token,
                 new_password,
+                second_factor,
             },
         )
         .await?;
@@ -383,6 +423,108 @@ impl AccountSecurityService for AccountSecurity {
             recovery::change_password(&self.ctx, &caller, &client, current, new_password).await?;
         Ok(Response::new(pb::ChangePasswordResponse {
             sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
+        }))
+    }
+
+    async fn verify_login_challenge(
+        &self,
+        request: Request<pb::VerifyLoginChallengeRequest>,
+    ) -> Reply<pb::VerifyLoginChallengeResponse> {
+        let client = client_info(&request);
+        let request = request.into_inner();
+        required("challenge_token", &request.challenge_token)?;
+        let factor = match request.code {
+            Some(pb::verify_login_challenge_request::Code::TotpCode(code)) => {
+                factor_field("totp_code", code, false)?
+            }
+            Some(pb::verify_login_challenge_request::Code::RecoveryCode(code)) => {
+                factor_field("recovery_code", code, true)?
+            }
+            None => {
+                return Err(Error::invalid("totp_code", "give totp_code or recovery_code").into())
+            }
+        };
+        let grant =
+            two_factor::verify_challenge(&self.ctx, &request.challenge_token, factor, &client)
+                .await?;
+        Ok(Response::new(pb::VerifyLoginChallengeResponse {
+            session: Some(session_grant(grant)),
+        }))
+    }
+
+    async fn begin_totp_enrollment(
+        &self,
+        request: Request<pb::BeginTotpEnrollmentRequest>,
+    ) -> Reply<pb::BeginTotpEnrollmentResponse> {
+        let caller = customer(&request)?;
+        let password = optional_password(request.into_inner().current_password)?;
+        let enrollment = two_factor::begin_enrollment(&self.ctx, &caller, password).await?;
+        Ok(Response::new(pb::BeginTotpEnrollmentResponse {
+            secret_base32: enrollment.secret_base32.expose_secret().to_string(),
+            otpauth_uri: enrollment.otpauth_uri.expose_secret().to_string(),
+            qr_code_png: enrollment.qr_png,
+        }))
+    }
+
+    async fn confirm_totp_enrollment(
+        &self,
+        request: Request<pb::ConfirmTotpEnrollmentRequest>,
+    ) -> Reply<pb::ConfirmTotpEnrollmentResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let SecondFactor::Totp(code) =
+            factor_field("totp_code", request.into_inner().totp_code, false)?
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        let recovery_codes =
+            two_factor::confirm_enrollment(&self.ctx, &caller, &client, code).await?;
+        Ok(Response::new(pb::ConfirmTotpEnrollmentResponse {
+            recovery_codes,
+        }))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<pb::DisableTotpRequest>,
+    ) -> Reply<pb::DisableTotpResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let password = secret_field("current_password", request.current_password)?;
+        let factor = match request.code {
+            Some(pb::disable_totp_request::Code::TotpCode(code)) => {
+                factor_field("totp_code", code, false)?
+            }
+            Some(pb::disable_totp_request::Code::RecoveryCode(code)) => {
+                factor_field("recovery_code", code, true)?
+            }
+            None => {
+                return Err(Error::invalid("totp_code", "give totp_code or recovery_code").into())
+            }
+        };
+        let revoked = two_factor::disable(&self.ctx, &caller, &client, password, factor).await?;
+        Ok(Response::new(pb::DisableTotpResponse {
+            sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
+        }))
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        request: Request<pb::RegenerateRecoveryCodesRequest>,
+    ) -> Reply<pb::RegenerateRecoveryCodesResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let password = optional_password(request.current_password)?;
+        let SecondFactor::Totp(code) = factor_field("totp_code", request.totp_code, false)? else {
+            return Err(Status::internal("internal error"));
+        };
+        let recovery_codes =
+            two_factor::regenerate_recovery_codes(&self.ctx, &caller, &client, password, code)
+                .await?;
+        Ok(Response::new(pb::RegenerateRecoveryCodesResponse {
+            recovery_codes,
         }))
     }
 }

@@ -54,7 +54,7 @@ pub fn account(model: &account::Model) -> pb::Account {
         }),
         locale: locale_to_proto(&model.locale).into(),
         password_state: password_state(&model.password_state).into(),
-        totp_enabled: false,
+        totp_enabled: model.totp_secret.is_some(),
         created_at: Some(to_timestamp(model.created_at)),
         updated_at: Some(to_timestamp(model.updated_at)),
     }

@@ -99,6 +99,10 @@ impl From<Error> for Status {
                 message,
                 "INVALID_STATE_TRANSITION",
             ),
+            Error::TotpAlreadyEnabled => {
+                plain(Code::FailedPrecondition, message, "TOTP_ALREADY_ENABLED")
+            }
+            Error::TotpNotEnabled => plain(Code::FailedPrecondition, message, "TOTP_NOT_ENABLED"),
             Error::Overloaded { retry_after } => {
                 let mut details = ErrorDetails::new();
                 details.set_retry_info(Some(retry_after));

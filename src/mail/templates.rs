@@ -20,6 +20,14 @@ pub enum Mail {
     LoginRecovery { logins: Vec<String> },
     /// The password was changed or reset.
     PasswordChanged { login: String },
+    /// Two-factor authentication was turned on.
+    TotpEnabled { login: String },
+    /// Two-factor authentication was turned off.
+    TotpDisabled { login: String },
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated { login: String },
+    /// A recovery code was used; `remaining` are left.
+    RecoveryCodeUsed { login: String, remaining: u64 },
 }
 
 impl Mail {
@@ -30,6 +38,10 @@ impl Mail {
             Mail::ResetLink { .. } => "reset_link",
             Mail::LoginRecovery { .. } => "login_recovery",
             Mail::PasswordChanged { .. } => "password_changed",
+            Mail::TotpEnabled { .. } => "totp_enabled",
+            Mail::TotpDisabled { .. } => "totp_disabled",
+            Mail::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
         }
     }
 }
@@ -156,6 +168,81 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  sessions ont été fermées. Si vous n'êtes pas à l'origine de ce changement, \
                  réinitialisez votre mot de passe immédiatement et ouvrez un ticket \
                  d'assistance ; votre centre d'information retrace les actions :\n   {centre}\n"
+            ),
+        ),
+        (Mail::TotpEnabled { login }, Locale::En) => (
+            "Two-factor authentication is on".to_string(),
+            format!(
+                "Hello,\n\n\
+                 Two-factor authentication was turned on for your account {login}: logging in \
+                 now needs a code from your authenticator app. Keep your recovery codes in a safe \
+                 place. If you did not do this, reset your password at once and open a support \
+                 ticket:\n   {centre}\n"
+            ),
+        ),
+        (Mail::TotpEnabled { login }, Locale::Fr) => (
+            "La double authentification est activée".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 La double authentification a été activée sur votre compte {login} : la \
+                 connexion demande désormais un code de votre application d'authentification. \
+                 Conservez vos codes de secours en lieu sûr. Si vous n'êtes pas à l'origine de \
+                 ce changement, réinitialisez votre mot de passe immédiatement et ouvrez un \
+                 ticket d'assistance :\n   {centre}\n"
+            ),
+        ),
+        (Mail::TotpDisabled { login }, Locale::En) => (
+            "Two-factor authentication is off".to_string(),
+            format!(
+                "Hello,\n\n\
+                 Two-factor authentication was turned off for your account {login}, and your \
+                 other sessions were signed out. If you did not do this, reset your password at \
+                 once and open a support ticket:\n   {centre}\n"
+            ),
+        ),
+        (Mail::TotpDisabled { login }, Locale::Fr) => (
+            "La double authentification est désactivée".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 La double authentification a été désactivée sur votre compte {login}, et vos \
+                 autres sessions ont été fermées. Si vous n'êtes pas à l'origine de ce \
+                 changement, réinitialisez votre mot de passe immédiatement et ouvrez un ticket \
+                 d'assistance :\n   {centre}\n"
+            ),
+        ),
+        (Mail::RecoveryCodesRegenerated { login }, Locale::En) => (
+            "New recovery codes".to_string(),
+            format!(
+                "Hello,\n\n\
+                 New two-factor recovery codes were generated for your account {login}; the old \
+                 ones no longer work. If you did not do this, open a support ticket:\n   {centre}\n"
+            ),
+        ),
+        (Mail::RecoveryCodesRegenerated { login }, Locale::Fr) => (
+            "Nouveaux codes de secours".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 De nouveaux codes de secours ont été générés pour votre compte {login} ; les \
+                 anciens ne fonctionnent plus. Si vous n'êtes pas à l'origine de cette action, \
+                 ouvrez un ticket d'assistance :\n   {centre}\n"
+            ),
+        ),
+        (Mail::RecoveryCodeUsed { login, remaining }, Locale::En) => (
+            "A recovery code was used".to_string(),
+            format!(
+                "Hello,\n\n\
+                 A two-factor recovery code was just used on your account {login}; {remaining} \
+                 remain. If you did not do this, reset your password at once and open a support \
+                 ticket:\n   {centre}\n"
+            ),
+        ),
+        (Mail::RecoveryCodeUsed { login, remaining }, Locale::Fr) => (
+            "Un code de secours a été utilisé".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Un code de secours vient d'être utilisé sur votre compte {login} ; il en reste \
+                 {remaining}. Si vous n'êtes pas à l'origine de cette connexion, réinitialisez \
+                 votre mot de passe immédiatement et ouvrez un ticket d'assistance :\n   {centre}\n"
             ),
         ),
     };

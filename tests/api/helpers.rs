@@ -345,3 +345,129 @@ pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+/// RFC 6238 code (SHA-1, 6 digits, 30 s) computed here with plain
+/// HMAC-SHA1, independently of gardien's TOTP module.
+pub fn totp_code(secret_base32: &str, now_ms: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let secret = base32_decode(secret_base32);
+    let step = (now_ms.div_euclid(1000) / 30) as u64;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&secret).unwrap();
+    mac.update(&step.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = (digest[19] & 0x0f) as usize;
+    let value = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!("{:06}", value % 1_000_000)
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c.to_ascii_uppercase())
+            .unwrap() as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
+}
+
+impl TestApp {
+    /// Logs in, enrols TOTP and confirms it; returns (base32 secret, recovery codes, session).
+    pub async fn enable_totp(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> (String, Vec<String>, pb::SessionGrant) {
+        let session = self.login(login, password).await.unwrap();
+        let enrollment = self
+            .client()
+            .await
+            .begin_totp_enrollment(authed(
+                &session.session_token,
+                pb::BeginTotpEnrollmentRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let code = totp_code(&enrollment.secret_base32, self.clock_now());
+        let codes = self
+            .client()
+            .await
+            .confirm_totp_enrollment(authed(
+                &session.session_token,
+                pb::ConfirmTotpEnrollmentRequest { totp_code: code },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .recovery_codes;
+        (enrollment.secret_base32, codes, session)
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use gardien::clock::Clock;
+        self.clock.now_ms()
+    }
+
+    /// `Login` on a 2FA account: the challenge token.
+    pub async fn login_challenge(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<String, tonic::Status> {
+        let response = self
+            .client()
+            .await
+            .login(pb::LoginRequest {
+                login: login.into(),
+                password: password.into(),
+            })
+            .await?;
+        match response.into_inner().result {
+            Some(pb::login_response::Result::Challenge(challenge)) => Ok(challenge.challenge_token),
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+    }
+
+    pub async fn verify_totp(
+        &self,
+        challenge: &str,
+        code: &str,
+    ) -> Result<pb::SessionGrant, tonic::Status> {
+        self.verify_challenge(
+            challenge,
+            pb::verify_login_challenge_request::Code::TotpCode(code.into()),
+        )
+        .await
+    }
+
+    pub async fn verify_challenge(
+        &self,
+        challenge: &str,
+        code: pb::verify_login_challenge_request::Code,
+    ) -> Result<pb::SessionGrant, tonic::Status> {
+        self.client()
+            .await
+            .verify_login_challenge(pb::VerifyLoginChallengeRequest {
+                challenge_token: challenge.into(),
+                code: Some(code),
+            })
+            .await
+            .map(|r| r.into_inner().session.unwrap())
+    }
+}

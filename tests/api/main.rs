@@ -8,3 +8,4 @@ mod foundation;
 mod login;
 mod recovery;
 mod sessions;
+mod two_factor;

@@ -1,0 +1,642 @@
+//! Two-factor authentication with TOTP (RFC 6238) and recovery codes.
+//!
+//! A code is accepted once per account: accepting it is a compare-and-set
+//! on the last used time step, in the same transaction as what the code
+//! unlocks, so of concurrent uses exactly one wins. Recovery codes are
+//! single use the same way. Every code checked counts against the login's
+//! back-off, and only a complete success clears it.
+
+use sea_orm::{
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    events::{self, EventKind},
+    login,
+    principal::{Actor, ClientInfo, CustomerSession},
+    sessions,
+    types::Locale,
+    Context,
+};
+use crate::{
+    crypto::{token, totp},
+    entity::{account, login_challenge, recovery_code},
+    mail::{outbox, Mail},
+};
+
+pub const RECOVERY_CODES: usize = 10;
+/// A challenge dies after this many wrong codes.
+pub const MAX_WRONG_CODES: i32 = 5;
+const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
+/// A pending enrolment must be confirmed within this time.
+const ENROLMENT_TTL_MS: i64 = 15 * 60 * 1000;
+
+/// A second factor as the customer typed it.
+#[derive(Clone)]
+pub enum SecondFactor {
+    Totp(SecretString),
+    RecoveryCode(SecretString),
+}
+
+/// What an authenticator app needs, shown once.
+pub struct Enrollment {
+    pub secret_base32: SecretString,
+    pub otpauth_uri: SecretString,
+    pub qr_png: Vec<u8>,
+}
+
+async fn load(ctx: &Context, account_id: Uuid) -> Result<account::Model> {
+    account::Entity::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))
+}
+
+fn aad(account_id: Uuid) -> Vec<u8> {
+    account_id.as_bytes().to_vec()
+}
+
+/// Recent authentication: a young session, or the current password now.
+async fn require_recent_auth(
+    ctx: &Context,
+    caller: &CustomerSession,
+    account: &account::Model,
+    password: Option<SecretString>,
+) -> Result<()> {
+    let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
+    if ctx.now() - caller.authenticated_at <= window_ms {
+        return Ok(());
+    }
+    match password {
+        Some(password) => {
+            login::check_password(ctx, account, password).await?;
+            login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await
+        }
+        None => Err(Error::RecentAuthenticationRequired),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn begin_enrollment(
+    ctx: &Context,
+    caller: &CustomerSession,
+    password: Option<SecretString>,
+) -> Result<Enrollment> {
+    let account = load(ctx, caller.account_id).await?;
+    if account.totp_secret.is_some() {
+        return Err(Error::TotpAlreadyEnabled);
+    }
+    require_recent_auth(ctx, caller, &account, password).await?;
+    let secret = totp::generate_secret();
+    let sealed = ctx
+        .sealer
+        .seal(secret.expose_secret(), &aad(account.id))
+        .map_err(Error::internal)?;
+    let uri = totp::otpauth_uri(
+        secret.expose_secret(),
+        &ctx.config.totp.issuer,
+        &account.login,
+    );
+    let qr_png = totp::qr_png(&uri).map_err(Error::internal)?;
+    account::Entity::update_many()
+        .col_expr(account::Column::TotpPendingSecret, Expr::value(sealed))
+        .col_expr(account::Column::TotpPendingAt, Expr::value(ctx.now()))
+        .filter(account::Column::Id.eq(account.id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(Enrollment {
+        secret_base32: SecretString::from(totp::to_base32(secret.expose_secret())),
+        otpauth_uri: SecretString::from(uri),
+        qr_png,
+    })
+}
+
+/// Activates the pending secret with a code from it; returns the recovery
+/// codes, shown this once. The confirming code cannot be used again.
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn confirm_enrollment(
+    ctx: &Context,
+    caller: &CustomerSession,
+    client: &ClientInfo,
+    code: SecretString,
+) -> Result<Vec<String>> {
+    let account = load(ctx, caller.account_id).await?;
+    if account.totp_secret.is_some() {
+        return Err(Error::TotpAlreadyEnabled);
+    }
+    let now = ctx.now();
+    let (Some(pending), Some(pending_at)) = (&account.totp_pending_secret, account.totp_pending_at)
+    else {
+        return Err(Error::InvalidStateTransition(
+            "no enrolment is pending: call BeginTotpEnrollment first".into(),
+        ));
+    };
+    if now - pending_at > ENROLMENT_TTL_MS {
+        return Err(Error::InvalidStateTransition(
+            "the enrolment has expired: call BeginTotpEnrollment again".into(),
+        ));
+    }
+    let key = login::throttle_key(&account.login);
+    login::begin_attempt(ctx, &key).await?;
+    let secret = ctx
+        .sealer
+        .open(pending, &aad(account.id))
+        .map_err(Error::internal)?;
+    let step = totp::verify(&secret, code.expose_secret(), now).ok_or(Error::InvalidCredentials)?;
+
+    let codes = new_recovery_codes();
+    let txn = ctx.db.begin().await?;
+    let activated = account::Entity::update_many()
+        .col_expr(account::Column::TotpSecret, Expr::value(pending.clone()))
+        .col_expr(
+            account::Column::TotpPendingSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            account::Column::TotpPendingAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(account::Column::TotpLastStep, Expr::value(step))
+        .col_expr(account::Column::TotpEnabledAt, Expr::value(now))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::TotpSecret.is_null())
+        .filter(account::Column::TotpPendingSecret.eq(pending.clone()))
+        .exec(&txn)
+        .await?;
+    if activated.rows_affected != 1 {
+        return Err(Error::InvalidStateTransition(
+            "the enrolment changed meanwhile; start again".into(),
+        ));
+    }
+    store_recovery_codes(&txn, now, account.id, &codes).await?;
+    login::clear_failures(&txn, &key).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::TotpEnabled,
+        &Actor::customer(),
+        client,
+        serde_json::json!({}),
+    )
+    .await?;
+    notify(
+        &txn,
+        ctx,
+        now,
+        &account,
+        &Mail::TotpEnabled {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(codes)
+}
+
+/// Turns 2FA off: the password and a second factor; ends the other sessions.
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn disable(
+    ctx: &Context,
+    caller: &CustomerSession,
+    client: &ClientInfo,
+    password: SecretString,
+    factor: SecondFactor,
+) -> Result<u64> {
+    let account = load(ctx, caller.account_id).await?;
+    if account.totp_secret.is_none() {
+        return Err(Error::TotpNotEnabled);
+    }
+    login::check_password(ctx, &account, password).await?;
+    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    accept_second_factor(&txn, ctx, &account, &factor, client, now).await?;
+    turn_off(&txn, now, account.id).await?;
+    let revoked = sessions::revoke_all(
+        &txn,
+        now,
+        account.id,
+        Some(caller.session_id),
+        "totp_disabled",
+    )
+    .await?;
+    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::TotpDisabled,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "sessions_revoked": revoked }),
+    )
+    .await?;
+    notify(
+        &txn,
+        ctx,
+        now,
+        &account,
+        &Mail::TotpDisabled {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(revoked)
+}
+
+/// Removes the secret, the recovery codes and pending challenges.
+pub async fn turn_off<C: ConnectionTrait>(conn: &C, now: i64, account_id: Uuid) -> Result<()> {
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::TotpSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            account::Column::TotpPendingSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            account::Column::TotpPendingAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            account::Column::TotpEnabledAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(conn)
+        .await?;
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
+    revoke_challenges(conn, now, account_id).await?;
+    Ok(())
+}
+
+/// Replaces every recovery code: recent authentication and a current TOTP code.
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn regenerate_recovery_codes(
+    ctx: &Context,
+    caller: &CustomerSession,
+    client: &ClientInfo,
+    password: Option<SecretString>,
+    code: SecretString,
+) -> Result<Vec<String>> {
+    let account = load(ctx, caller.account_id).await?;
+    if account.totp_secret.is_none() {
+        return Err(Error::TotpNotEnabled);
+    }
+    require_recent_auth(ctx, caller, &account, password).await?;
+    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    let now = ctx.now();
+    let codes = new_recovery_codes();
+    let txn = ctx.db.begin().await?;
+    accept_second_factor(&txn, ctx, &account, &SecondFactor::Totp(code), client, now).await?;
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::AccountId.eq(account.id))
+        .exec(&txn)
+        .await?;
+    store_recovery_codes(&txn, now, account.id, &codes).await?;
+    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::RecoveryCodesRegenerated,
+        &Actor::customer(),
+        client,
+        serde_json::json!({}),
+    )
+    .await?;
+    notify(
+        &txn,
+        ctx,
+        now,
+        &account,
+        &Mail::RecoveryCodesRegenerated {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(codes)
+}
+
+/// Checks a second factor and consumes it, inside the caller's transaction:
+/// the TOTP step or the recovery code can never be accepted twice. The
+/// caller counts the attempt (`login::begin_attempt`) before opening the
+/// transaction.
+pub async fn accept_second_factor<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    account: &account::Model,
+    factor: &SecondFactor,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<()> {
+    match factor {
+        SecondFactor::Totp(code) => {
+            let sealed = account.totp_secret.as_ref().ok_or(Error::TotpNotEnabled)?;
+            let secret = ctx
+                .sealer
+                .open(sealed, &aad(account.id))
+                .map_err(Error::internal)?;
+            let step = totp::verify(&secret, code.expose_secret(), now)
+                .ok_or(Error::InvalidCredentials)?;
+            let accepted = account::Entity::update_many()
+                .col_expr(account::Column::TotpLastStep, Expr::value(step))
+                .filter(account::Column::Id.eq(account.id))
+                .filter(
+                    Expr::col(account::Column::TotpLastStep)
+                        .is_null()
+                        .or(Expr::col(account::Column::TotpLastStep).lt(step)),
+                )
+                .exec(conn)
+                .await?;
+            if accepted.rows_affected != 1 {
+                // Replay of a code already used.
+                return Err(Error::InvalidCredentials);
+            }
+        }
+        SecondFactor::RecoveryCode(code) => {
+            let used = recovery_code::Entity::update_many()
+                .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+                .filter(recovery_code::Column::AccountId.eq(account.id))
+                .filter(
+                    recovery_code::Column::CodeHash.eq(hash_recovery_code(code.expose_secret())),
+                )
+                .filter(recovery_code::Column::UsedAt.is_null())
+                .exec(conn)
+                .await?;
+            if used.rows_affected != 1 {
+                return Err(Error::InvalidCredentials);
+            }
+            let remaining = recovery_codes_left(conn, account.id).await?;
+            events::record(
+                conn,
+                now,
+                account.id,
+                EventKind::RecoveryCodeUsed,
+                &Actor::customer(),
+                client,
+                serde_json::json!({ "remaining": remaining }),
+            )
+            .await?;
+            notify(
+                conn,
+                ctx,
+                now,
+                account,
+                &Mail::RecoveryCodeUsed {
+                    login: account.login.clone(),
+                    remaining,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn recovery_codes_left<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<u64> {
+    Ok(recovery_code::Entity::find()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .count(conn)
+        .await?)
+}
+
+/// A pending 2FA step of `Login`, shown once.
+pub struct Challenge {
+    pub token: SecretString,
+    pub expires_at: i64,
+}
+
+pub async fn create_challenge<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<Challenge> {
+    let secret = token::generate(token::TokenKind::Challenge);
+    let expires_at = now + CHALLENGE_TTL_MS;
+    login_challenge::Entity::insert(login_challenge::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        token_hash: Set(token::hash_secret(&secret)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        wrong_codes: Set(0),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        client_address: Set(client.address.clone()),
+        user_agent: Set(client.user_agent.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(Challenge {
+        token: secret,
+        expires_at,
+    })
+}
+
+/// `VerifyLoginChallenge`: the second step of a 2FA login.
+#[tracing::instrument(skip_all)]
+pub async fn verify_challenge(
+    ctx: &Context,
+    presented: &str,
+    factor: SecondFactor,
+    client: &ClientInfo,
+) -> Result<sessions::SessionGrant> {
+    if !token::well_formed(token::TokenKind::Challenge, presented) {
+        return Err(Error::TokenInvalid);
+    }
+    let challenge = login_challenge::Entity::find()
+        .filter(login_challenge::Column::TokenHash.eq(token::hash(presented)))
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if challenge.used_at.is_some()
+        || challenge.revoked_at.is_some()
+        || challenge.wrong_codes >= MAX_WRONG_CODES
+    {
+        return Err(Error::TokenInvalid);
+    }
+    if challenge.expires_at <= ctx.now() {
+        return Err(Error::TokenExpired);
+    }
+    let account = load(ctx, challenge.account_id).await?;
+    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let consumed = login_challenge::Entity::update_many()
+        .col_expr(login_challenge::Column::UsedAt, Expr::value(now))
+        .filter(login_challenge::Column::Id.eq(challenge.id))
+        .filter(login_challenge::Column::UsedAt.is_null())
+        .filter(login_challenge::Column::RevokedAt.is_null())
+        .filter(login_challenge::Column::WrongCodes.lt(MAX_WRONG_CODES))
+        .filter(login_challenge::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if consumed.rows_affected != 1 {
+        return Err(Error::TokenInvalid);
+    }
+    if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
+        drop(txn);
+        if matches!(error, Error::InvalidCredentials) {
+            record_wrong_code(ctx, &challenge, &account, client).await?;
+        }
+        return Err(error);
+    }
+    if account.password_state != super::accounts::STATE_ACTIVE {
+        return Err(Error::PasswordSuspended {
+            help_url: ctx.config.mail.help_url.clone(),
+        });
+    }
+    let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
+    account::Entity::update_many()
+        .col_expr(account::Column::LastLoginAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .exec(&txn)
+        .await?;
+    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::LoginSucceeded,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "session_id": grant.session_id.to_string(), "second_factor": true }),
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(grant)
+}
+
+async fn record_wrong_code(
+    ctx: &Context,
+    challenge: &login_challenge::Model,
+    account: &account::Model,
+    client: &ClientInfo,
+) -> Result<()> {
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    login_challenge::Entity::update_many()
+        .col_expr(
+            login_challenge::Column::WrongCodes,
+            Expr::col(login_challenge::Column::WrongCodes).add(1),
+        )
+        .filter(login_challenge::Column::Id.eq(challenge.id))
+        .exec(&txn)
+        .await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::LoginFailed,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "reason": "invalid_second_factor" }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Ends every pending challenge of an account (suspension, reset, password change).
+pub async fn revoke_challenges<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+) -> Result<u64> {
+    Ok(login_challenge::Entity::update_many()
+        .col_expr(login_challenge::Column::RevokedAt, Expr::value(now))
+        .filter(login_challenge::Column::AccountId.eq(account_id))
+        .filter(login_challenge::Column::UsedAt.is_null())
+        .filter(login_challenge::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// Ten codes of 80 random bits, `xxxx-xxxx-xxxx-xxxx` in lowercase base32.
+fn new_recovery_codes() -> Vec<String> {
+    use rand::{rngs::OsRng, RngCore};
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; 10];
+            OsRng.fill_bytes(&mut bytes);
+            let text = totp::to_base32(&bytes).to_lowercase();
+            text.as_bytes()
+                .chunks(4)
+                .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+                .collect::<Vec<_>>()
+                .join("-")
+        })
+        .collect()
+}
+
+/// The stored form of a recovery code: SHA-256 of its canonical form
+/// (lowercase, without separators or spaces).
+pub fn hash_recovery_code(code: &str) -> String {
+    let canonical: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    token::hash(&format!("recovery:{canonical}"))
+}
+
+async fn store_recovery_codes<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+    codes: &[String],
+) -> Result<()> {
+    let rows = codes.iter().map(|code| recovery_code::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        code_hash: Set(hash_recovery_code(code)),
+        created_at: Set(now),
+        used_at: Set(None),
+    });
+    recovery_code::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+async fn notify<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    mail: &Mail,
+) -> Result<()> {
+    outbox::enqueue(
+        conn,
+        &ctx.config.mail,
+        now,
+        Some(account.id),
+        &account.email,
+        Locale::parse(&account.locale),
+        mail,
+    )
+    .await?;
+    Ok(())
+}
