@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod login;
+pub mod overview;
 pub mod password;
 pub mod principal;
 pub mod recovery;

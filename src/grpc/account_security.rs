@@ -14,7 +14,7 @@ use crate::{
         error::Error,
         events::EventKind,
         login::{self, LoginOutcome},
-        recovery, sessions,
+        overview, recovery, sessions,
         suspension::{self, SuspendRequest},
         two_factor::{self, SecondFactor},
         types::{parse_id, parse_text, Email, Login, Phone, PostalAddress, Violations},
@@ -35,6 +35,10 @@ impl AccountSecurity {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+fn count(value: u64) -> u32 {
+    value.min(u64::from(u32::MAX)) as u32
+}
 
 fn required(field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
@@ -525,6 +529,39 @@ impl AccountSecurityService for AccountSecurity {
                 .await?;
         Ok(Response::new(pb::RegenerateRecoveryCodesResponse {
             recovery_codes,
+        }))
+    }
+
+    async fn get_security_overview(
+        &self,
+        request: Request<pb::GetSecurityOverviewRequest>,
+    ) -> Reply<pb::GetSecurityOverviewResponse> {
+        let caller = customer(&request)?;
+        let overview = overview::overview(&self.ctx, &caller).await?;
+        let account = convert::account(&overview.account);
+        Ok(Response::new(pb::GetSecurityOverviewResponse {
+            password_state: account.password_state,
+            active_suspension: overview.active_suspension.as_ref().map(convert::suspension),
+            totp_enabled: account.totp_enabled,
+            recovery_codes_remaining: count(overview.recovery_codes_remaining),
+            contact_details: Some(pb::ContactDetails {
+                email: account.email,
+                phone: account.phone,
+                postal_address: account.postal_address,
+                ..Default::default()
+            }),
+            active_sessions: count(overview.active_sessions),
+            unacknowledged_events: count(overview.unacknowledged_events),
+            disputed_events: count(overview.disputed_events),
+            open_tickets: 0,
+            recommended_actions: overview
+                .actions
+                .into_iter()
+                .map(|(action, explanation)| pb::RecommendedAction {
+                    kind: convert::recommended_action(action).into(),
+                    explanation: explanation.to_string(),
+                })
+                .collect(),
         }))
     }
 }

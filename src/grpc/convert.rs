@@ -144,6 +144,18 @@ pub fn session(model: &session::Model, idle_expires_at: i64, current: bool) -> p
     }
 }
 
+pub fn recommended_action(action: crate::domain::overview::Action) -> pb::RecommendedActionKind {
+    use crate::domain::overview::Action;
+    match action {
+        Action::ResetPassword => pb::RecommendedActionKind::ResetPassword,
+        Action::EnableTotp => pb::RecommendedActionKind::EnableTotp,
+        Action::ReviewEvents => pb::RecommendedActionKind::ReviewEvents,
+        Action::VerifyContactDetails => pb::RecommendedActionKind::VerifyContactDetails,
+        Action::OpenTicket => pb::RecommendedActionKind::OpenTicket,
+        Action::RegenerateRecoveryCodes => pb::RecommendedActionKind::RegenerateRecoveryCodes,
+    }
+}
+
 /// Page size: 0 means the default (50); anything above 200 is 200.
 pub fn page_size(requested: u32) -> u64 {
     match requested {

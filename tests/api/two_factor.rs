@@ -422,3 +422,45 @@ async fn a_suspension_kills_pending_challenges() {
         .unwrap_err();
     assert_eq!(reason(&status), "TOKEN_INVALID");
 }
+
+#[tokio::test]
+async fn the_security_overview_counts_recovery_codes_and_recommends_2fa_until_enabled() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let overview = |token: String| {
+        let app = &app;
+        async move {
+            app.client()
+                .await
+                .get_security_overview(authed(&token, pb::GetSecurityOverviewRequest {}))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let before = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let seen = overview(before.session_token).await;
+    assert!(!seen.totp_enabled);
+    let kinds: Vec<_> = seen.recommended_actions.iter().map(|a| a.kind()).collect();
+    assert!(kinds.contains(&pb::RecommendedActionKind::EnableTotp));
+    assert!(seen
+        .recommended_actions
+        .iter()
+        .all(|a| !a.explanation.is_empty()));
+
+    let (_, codes, _) = app.enable_totp("jean", STRONG_PASSWORD).await;
+    let challenge = app.login_challenge("jean", STRONG_PASSWORD).await.unwrap();
+    let session = app
+        .verify_challenge(&challenge, Factor::RecoveryCode(codes[0].clone()))
+        .await
+        .unwrap();
+    let seen = overview(session.session_token).await;
+    assert!(seen.totp_enabled);
+    assert_eq!(seen.recovery_codes_remaining, 9);
+    assert!(!seen
+        .recommended_actions
+        .iter()
+        .any(|a| a.kind() == pb::RecommendedActionKind::EnableTotp));
+    assert_eq!(seen.password_state(), pb::PasswordState::Active);
+}

@@ -1,0 +1,103 @@
+//! The information centre's checklist in one call (`GetSecurityOverview`):
+//! password state, 2FA, sessions, unseen and disputed events, and the
+//! actions the customer should take, explained in the account's locale.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::{
+    accounts::{AccountSelector, STATE_SUSPENDED},
+    error::Result,
+    principal::CustomerSession,
+    types::Locale,
+    Context,
+};
+use crate::entity::{account, security_event, suspension};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ResetPassword,
+    EnableTotp,
+    ReviewEvents,
+    VerifyContactDetails,
+    OpenTicket,
+    RegenerateRecoveryCodes,
+}
+
+/// Recovery codes at or below this count call for new ones.
+const FEW_RECOVERY_CODES: u64 = 2;
+
+pub struct Overview {
+    pub account: account::Model,
+    pub active_suspension: Option<suspension::Model>,
+    pub recovery_codes_remaining: u64,
+    pub active_sessions: u64,
+    pub unacknowledged_events: u64,
+    pub disputed_events: u64,
+    pub actions: Vec<(Action, &'static str)>,
+}
+
+pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overview> {
+    let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id)).await?;
+    let account = status.account;
+    let events =
+        || security_event::Entity::find().filter(security_event::Column::AccountId.eq(account.id));
+    let unacknowledged_events = events()
+        .filter(security_event::Column::AcknowledgedAt.is_null())
+        .count(&ctx.db)
+        .await?;
+    let disputed_events = events()
+        .filter(security_event::Column::DisputedAt.is_not_null())
+        .count(&ctx.db)
+        .await?;
+    let totp_enabled = account.totp_secret.is_some();
+    let recovery_codes_remaining = if totp_enabled {
+        super::two_factor::recovery_codes_left(&ctx.db, account.id).await?
+    } else {
+        0
+    };
+    let suspended = account.password_state == STATE_SUSPENDED;
+    let locale = Locale::parse(&account.locale);
+    let mut actions = Vec::new();
+    let mut recommend = |action| actions.push((action, explanation(action, locale)));
+    if suspended {
+        recommend(Action::ResetPassword);
+        recommend(Action::VerifyContactDetails);
+    }
+    if unacknowledged_events > 0 {
+        recommend(Action::ReviewEvents);
+    }
+    if suspended || disputed_events > 0 {
+        recommend(Action::OpenTicket);
+    }
+    if !totp_enabled {
+        recommend(Action::EnableTotp);
+    } else if recovery_codes_remaining <= FEW_RECOVERY_CODES {
+        recommend(Action::RegenerateRecoveryCodes);
+    }
+    Ok(Overview {
+        account,
+        active_suspension: status.active_suspension,
+        recovery_codes_remaining,
+        active_sessions: status.active_sessions,
+        unacknowledged_events,
+        disputed_events,
+        actions,
+    })
+}
+
+fn explanation(action: Action, locale: Locale) -> &'static str {
+    match (action, locale) {
+        (Action::ResetPassword, Locale::En) => "Your password is suspended: reset it with the link sent to your contact e-mail.",
+        (Action::ResetPassword, Locale::Fr) => "Votre mot de passe est suspendu : réinitialisez-le avec le lien envoyé à votre adresse e-mail de contact.",
+        (Action::VerifyContactDetails, Locale::En) => "Check that your e-mail address, phone number and postal address are still yours.",
+        (Action::VerifyContactDetails, Locale::Fr) => "Vérifiez que votre adresse e-mail, votre téléphone et votre adresse postale sont toujours les vôtres.",
+        (Action::ReviewEvents, Locale::En) => "Review the recent activity on your account and report anything you did not do.",
+        (Action::ReviewEvents, Locale::Fr) => "Consultez l'activité récente de votre compte et signalez toute action que vous n'avez pas faite.",
+        (Action::OpenTicket, Locale::En) => "In any doubt, open a support ticket so that an agent runs further checks.",
+        (Action::OpenTicket, Locale::Fr) => "En cas de doute, ouvrez un ticket d'assistance afin qu'un agent procède à des vérifications.",
+        (Action::EnableTotp, Locale::En) => "Turn on two-factor authentication so that a password alone no longer opens your account.",
+        (Action::EnableTotp, Locale::Fr) => "Activez la double authentification : un mot de passe seul n'ouvrira plus votre compte.",
+        (Action::RegenerateRecoveryCodes, Locale::En) => "Few recovery codes are left: generate new ones.",
+        (Action::RegenerateRecoveryCodes, Locale::Fr) => "Il vous reste peu de codes de secours : générez-en de nouveaux.",
+    }
+}
