@@ -155,7 +155,8 @@ impl Application {
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
             .max_decoding_message_size(max_message);
-        let support = SupportServiceServer::new(Support).max_decoding_message_size(max_message);
+        let support = SupportServiceServer::new(Support::new(ctx.clone()))
+            .max_decoding_message_size(max_message);
 
         let stack = ServiceBuilder::new()
             .layer(RequestIdLayer)

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_foundation;
 mod m20261128_000002_login;
 mod m20261128_000003_two_factor;
+mod m20261128_000004_support;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_login::Migration),
             Box::new(m20261128_000003_two_factor::Migration),
+            Box::new(m20261128_000004_support::Migration),
         ]
     }
 }

@@ -36,6 +36,8 @@ pub enum Error {
     TokenInvalid,
     #[error("the link or token has expired")]
     TokenExpired,
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{what} already exists")]

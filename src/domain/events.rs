@@ -30,6 +30,9 @@ pub enum EventKind {
     TotpDisabled,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
+    TicketCreated,
+    SupportAccountReviewed,
+    SupportAction,
 }
 
 impl EventKind {
@@ -50,6 +53,9 @@ impl EventKind {
         EventKind::TotpDisabled,
         EventKind::RecoveryCodesRegenerated,
         EventKind::RecoveryCodeUsed,
+        EventKind::TicketCreated,
+        EventKind::SupportAccountReviewed,
+        EventKind::SupportAction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +76,9 @@ impl EventKind {
             EventKind::TotpDisabled => "totp_disabled",
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::TicketCreated => "ticket_created",
+            EventKind::SupportAccountReviewed => "support_account_reviewed",
+            EventKind::SupportAction => "support_action",
         }
     }
 
@@ -108,4 +117,105 @@ pub async fn record<C: ConnectionTrait>(
     .exec_without_returning(conn)
     .await?;
     Ok(id)
+}
+
+/// A one-line summary of an event for the customer, in their language.
+pub fn summary(kind: Option<EventKind>, locale: super::types::Locale) -> &'static str {
+    use super::types::Locale::{En, Fr};
+    use EventKind as K;
+    let Some(kind) = kind else {
+        return match locale {
+            En => "Account activity",
+            Fr => "Activité du compte",
+        };
+    };
+    match (kind, locale) {
+        (K::AccountCreated, En) => "Your account was created",
+        (K::AccountCreated, Fr) => "Votre compte a été créé",
+        (K::LoginSucceeded, En) => "Successful login",
+        (K::LoginSucceeded, Fr) => "Connexion réussie",
+        (K::LoginFailed, En) => "Failed login attempt",
+        (K::LoginFailed, Fr) => "Tentative de connexion échouée",
+        (K::LoginChallenged, En) => "Password accepted, second factor requested",
+        (K::LoginChallenged, Fr) => "Mot de passe accepté, second facteur demandé",
+        (K::Logout, En) => "Logged out",
+        (K::Logout, Fr) => "Déconnexion",
+        (K::SessionRevoked, En) => "A session was ended",
+        (K::SessionRevoked, Fr) => "Une session a été fermée",
+        (K::PasswordSuspended, En) => "Your password was suspended",
+        (K::PasswordSuspended, Fr) => "Votre mot de passe a été suspendu",
+        (K::SuspensionLifted, En) => "The password suspension was lifted",
+        (K::SuspensionLifted, Fr) => "La suspension du mot de passe a été levée",
+        (K::PasswordResetRequested, En) => "A password reset link was requested",
+        (K::PasswordResetRequested, Fr) => "Un lien de réinitialisation a été demandé",
+        (K::PasswordResetCompleted, En) => "Your password was reset",
+        (K::PasswordResetCompleted, Fr) => "Votre mot de passe a été réinitialisé",
+        (K::LoginRecoveryRequested, En) => "Your login identifier was requested by e-mail",
+        (K::LoginRecoveryRequested, Fr) => "Votre identifiant a été demandé par e-mail",
+        (K::PasswordChanged, En) => "Your password was changed",
+        (K::PasswordChanged, Fr) => "Votre mot de passe a été modifié",
+        (K::TotpEnabled, En) => "Two-factor authentication was turned on",
+        (K::TotpEnabled, Fr) => "La double authentification a été activée",
+        (K::TotpDisabled, En) => "Two-factor authentication was turned off",
+        (K::TotpDisabled, Fr) => "La double authentification a été désactivée",
+        (K::RecoveryCodesRegenerated, En) => "New recovery codes were generated",
+        (K::RecoveryCodesRegenerated, Fr) => "De nouveaux codes de secours ont été générés",
+        (K::RecoveryCodeUsed, En) => "A recovery code was used",
+        (K::RecoveryCodeUsed, Fr) => "Un code de secours a été utilisé",
+        (K::TicketCreated, En) => "A support ticket was opened",
+        (K::TicketCreated, Fr) => "Un ticket d'assistance a été ouvert",
+        (K::SupportAccountReviewed, En) => "A support agent reviewed your account",
+        (K::SupportAccountReviewed, Fr) => "Un agent du support a consulté votre compte",
+        (K::SupportAction, En) => "A support agent acted on your ticket",
+        (K::SupportAction, Fr) => "Un agent du support a traité votre ticket",
+    }
+}
+
+/// Filters of the customer's journal.
+#[derive(Default)]
+pub struct EventFilter {
+    pub kinds: Vec<String>,
+    pub from_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub only_unacknowledged: bool,
+}
+
+/// One page of an account's journal, newest first; the cursor is the last
+/// event id (ids are time-ordered UUIDv7), so concurrent inserts never shift
+/// a page.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    filter: &EventFilter,
+    page_size: u64,
+    before: Option<Uuid>,
+) -> Result<(Vec<security_event::Model>, Option<Uuid>)> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut query = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .order_by_desc(security_event::Column::Id)
+        .limit(page_size + 1);
+    if !filter.kinds.is_empty() {
+        query = query.filter(security_event::Column::Kind.is_in(filter.kinds.clone()));
+    }
+    if let Some(from) = filter.from_ms {
+        query = query.filter(security_event::Column::OccurredAt.gte(from));
+    }
+    if let Some(until) = filter.until_ms {
+        query = query.filter(security_event::Column::OccurredAt.lt(until));
+    }
+    if filter.only_unacknowledged {
+        query = query.filter(security_event::Column::AcknowledgedAt.is_null());
+    }
+    if let Some(before) = before {
+        query = query.filter(security_event::Column::Id.lt(before));
+    }
+    let mut rows = query.all(conn).await?;
+    let next = if rows.len() as u64 > page_size {
+        rows.truncate(page_size as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
 }

@@ -10,3 +10,5 @@ pub mod reset_token;
 pub mod security_event;
 pub mod session;
 pub mod suspension;
+pub mod ticket;
+pub mod ticket_message;

@@ -12,7 +12,7 @@ use crate::{
         self,
         accounts::{self, AccountSelector, NewAccount},
         error::Error,
-        events::EventKind,
+        events::{self, EventKind},
         login::{self, LoginOutcome},
         overview, recovery, sessions,
         suspension::{self, SuspendRequest},
@@ -562,6 +562,69 @@ impl AccountSecurityService for AccountSecurity {
                     explanation: explanation.to_string(),
                 })
                 .collect(),
+        }))
+    }
+
+    async fn list_security_events(
+        &self,
+        request: Request<pb::ListSecurityEventsRequest>,
+    ) -> Reply<pb::ListSecurityEventsResponse> {
+        let caller = customer(&request)?;
+        let request = request.into_inner();
+        let kinds = request
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| match pb::SecurityEventKind::try_from(*kind) {
+                Ok(kind) if kind != pb::SecurityEventKind::Unspecified => Ok(kind
+                    .as_str_name()
+                    .trim_start_matches("SECURITY_EVENT_KIND_")
+                    .to_ascii_lowercase()),
+                _ => Err(Error::invalid(
+                    format!("kinds[{i}]"),
+                    "is not a SecurityEventKind value",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let time =
+            |field: &str, value: Option<prost_types::Timestamp>| -> Result<Option<i64>, Error> {
+                value
+                    .map(|t| {
+                        if !(0..=253_402_300_799).contains(&t.seconds)
+                            || !(0..1_000_000_000).contains(&t.nanos)
+                        {
+                            return Err(Error::invalid(
+                                field,
+                                "must be a time between 1970 and 9999",
+                            ));
+                        }
+                        Ok(t.seconds * 1000 + i64::from(t.nanos / 1_000_000))
+                    })
+                    .transpose()
+            };
+        let filter = events::EventFilter {
+            kinds,
+            from_ms: time("start_time", request.start_time)?,
+            until_ms: time("end_time", request.end_time)?,
+            only_unacknowledged: request.only_unacknowledged,
+        };
+        let before = convert::page_token("page_token", &request.page_token)?;
+        let account = accounts::find(&self.ctx, &AccountSelector::Id(caller.account_id)).await?;
+        let (rows, next) = events::list(
+            &self.ctx.db,
+            caller.account_id,
+            &filter,
+            convert::page_size(request.page_size),
+            before,
+        )
+        .await?;
+        let locale = domain::types::Locale::parse(&account.locale);
+        Ok(Response::new(pb::ListSecurityEventsResponse {
+            events: rows
+                .iter()
+                .map(|e| convert::security_event(e, locale))
+                .collect(),
+            next_page_token: convert::next_page_token(next),
         }))
     }
 }

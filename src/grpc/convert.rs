@@ -185,3 +185,143 @@ pub fn next_page_token(last: Option<uuid::Uuid>) -> String {
     last.map(|id| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
         .unwrap_or_default()
 }
+
+/// A journal entry as the customer (or an agent) sees it.
+pub fn security_event(
+    model: &crate::entity::security_event::Model,
+    locale: Locale,
+) -> pb::SecurityEvent {
+    use crate::domain::events::{self, EventKind};
+    let kind = EventKind::parse(&model.kind);
+    let details =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&model.details)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (key, text)
+            })
+            .collect();
+    pb::SecurityEvent {
+        event_id: model.id.to_string(),
+        kind: pb::SecurityEventKind::from_str_name(&format!(
+            "SECURITY_EVENT_KIND_{}",
+            model.kind.to_ascii_uppercase()
+        ))
+        .unwrap_or(pb::SecurityEventKind::Unspecified)
+        .into(),
+        occurred_at: Some(to_timestamp(model.occurred_at)),
+        actor: Some(stored_actor(&model.actor_kind, &model.actor_name)),
+        client_address: model.client_address.clone().unwrap_or_default(),
+        user_agent: model.user_agent.clone().unwrap_or_default(),
+        summary: events::summary(kind, locale).to_string(),
+        details,
+        acknowledged: model.acknowledged_at.is_some(),
+        disputed: model.disputed_at.is_some(),
+    }
+}
+
+pub mod support {
+    //! Conversions of the support service's messages.
+
+    use crate::{
+        clock::to_timestamp,
+        domain::support::{Category, Status},
+        entity::{ticket, ticket_message},
+        proto::support::v1 as spb,
+    };
+
+    pub fn category_from_proto(value: i32) -> Option<Category> {
+        Some(match spb::TicketCategory::try_from(value).ok()? {
+            spb::TicketCategory::Unspecified => return None,
+            spb::TicketCategory::SecurityVerification => Category::SecurityVerification,
+            spb::TicketCategory::Technical => Category::Technical,
+            spb::TicketCategory::Billing => Category::Billing,
+            spb::TicketCategory::Other => Category::Other,
+        })
+    }
+
+    pub fn status_from_proto(value: i32) -> Option<Status> {
+        Some(match spb::TicketStatus::try_from(value).ok()? {
+            spb::TicketStatus::Unspecified => return None,
+            spb::TicketStatus::Open => Status::Open,
+            spb::TicketStatus::PendingAgent => Status::PendingAgent,
+            spb::TicketStatus::PendingCustomer => Status::PendingCustomer,
+            spb::TicketStatus::Resolved => Status::Resolved,
+            spb::TicketStatus::Closed => Status::Closed,
+        })
+    }
+
+    fn upper(prefix: &str, value: &str) -> String {
+        format!("{prefix}{}", value.to_ascii_uppercase())
+    }
+
+    /// `for_agent` adds what only agents see (recovery details, internal notes count).
+    pub fn ticket(model: &ticket::Model, for_agent: bool) -> spb::Ticket {
+        spb::Ticket {
+            ticket_id: model.id.to_string(),
+            reference: model.reference.clone(),
+            account_id: model
+                .account_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            category: spb::TicketCategory::from_str_name(&upper(
+                "TICKET_CATEGORY_",
+                &model.category,
+            ))
+            .unwrap_or_default()
+            .into(),
+            status: spb::TicketStatus::from_str_name(&upper("TICKET_STATUS_", &model.status))
+                .unwrap_or_default()
+                .into(),
+            priority: spb::TicketPriority::from_str_name(&upper(
+                "TICKET_PRIORITY_",
+                &model.priority,
+            ))
+            .unwrap_or_default()
+            .into(),
+            subject: model.subject.clone(),
+            created_at: Some(to_timestamp(model.created_at)),
+            updated_at: Some(to_timestamp(model.updated_at)),
+            assignee: model.assignee.clone().unwrap_or_default(),
+            linked_event_ids: serde_json::from_str(&model.linked_event_ids).unwrap_or_default(),
+            unverified: model.unverified && for_agent,
+            message_count: (if for_agent {
+                model.message_count
+            } else {
+                model.public_message_count
+            })
+            .max(0) as u32,
+            recovery_login_or_email: if for_agent {
+                model.recovery_login_or_email.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            recovery_reachable_contact: if for_agent {
+                model.recovery_reachable_contact.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    pub fn message(model: &ticket_message::Model) -> spb::TicketMessage {
+        let author_kind = match model.author_kind.as_str() {
+            "customer" => spb::MessageAuthorKind::Customer,
+            "support_agent" => spb::MessageAuthorKind::Agent,
+            _ => spb::MessageAuthorKind::System,
+        };
+        spb::TicketMessage {
+            message_id: model.id.to_string(),
+            author_kind: author_kind.into(),
+            author_name: model.author_name.clone().unwrap_or_default(),
+            body: model.body.clone(),
+            internal_note: model.internal_note,
+            created_at: Some(to_timestamp(model.created_at)),
+        }
+    }
+}

@@ -73,6 +73,9 @@ impl From<Error> for Status {
             }
             Error::TokenInvalid => plain(Code::Unauthenticated, message, "TOKEN_INVALID"),
             Error::TokenExpired => plain(Code::FailedPrecondition, message, "TOKEN_EXPIRED"),
+            Error::PermissionDenied(_) => {
+                plain(Code::PermissionDenied, message, "PERMISSION_DENIED")
+            }
             Error::NotFound(_) => plain(Code::NotFound, message, "NOT_FOUND"),
             Error::AlreadyExists { field, .. } => {
                 let mut details = ErrorDetails::new();

@@ -28,6 +28,10 @@ pub enum Mail {
     RecoveryCodesRegenerated { login: String },
     /// A recovery code was used; `remaining` are left.
     RecoveryCodeUsed { login: String, remaining: u64 },
+    /// An agent answered a ticket (the answer is read in the information centre).
+    TicketReply { reference: String, subject: String },
+    /// An agent resolved a ticket.
+    TicketResolved { reference: String, subject: String },
 }
 
 impl Mail {
@@ -42,6 +46,8 @@ impl Mail {
             Mail::TotpDisabled { .. } => "totp_disabled",
             Mail::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Mail::TicketReply { .. } => "ticket_reply",
+            Mail::TicketResolved { .. } => "ticket_resolved",
         }
     }
 }
@@ -243,6 +249,38 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  Un code de secours vient d'être utilisé sur votre compte {login} ; il en reste \
                  {remaining}. Si vous n'êtes pas à l'origine de cette connexion, réinitialisez \
                  votre mot de passe immédiatement et ouvrez un ticket d'assistance :\n   {centre}\n"
+            ),
+        ),
+        (Mail::TicketReply { reference, subject }, Locale::En) => (
+            format!("[{reference}] A support agent answered your ticket"),
+            format!(
+                "Hello,\n\n\
+                 A support agent answered your ticket {reference} (\"{subject}\"). Read the answer \
+                 and reply in your information centre:\n   {centre}\n"
+            ),
+        ),
+        (Mail::TicketReply { reference, subject }, Locale::Fr) => (
+            format!("[{reference}] Un agent a répondu à votre ticket"),
+            format!(
+                "Bonjour,\n\n\
+                 Un agent du support a répondu à votre ticket {reference} (« {subject} »). \
+                 Lisez la réponse et répondez depuis votre centre d'information :\n   {centre}\n"
+            ),
+        ),
+        (Mail::TicketResolved { reference, subject }, Locale::En) => (
+            format!("[{reference}] Your ticket is resolved"),
+            format!(
+                "Hello,\n\n\
+                 Your ticket {reference} (\"{subject}\") is resolved. If something is still wrong, \
+                 reply to it in your information centre and it will reopen:\n   {centre}\n"
+            ),
+        ),
+        (Mail::TicketResolved { reference, subject }, Locale::Fr) => (
+            format!("[{reference}] Votre ticket est résolu"),
+            format!(
+                "Bonjour,\n\n\
+                 Votre ticket {reference} (« {subject} ») est résolu. Si un problème persiste, \
+                 répondez-y depuis votre centre d'information et il sera rouvert :\n   {centre}\n"
             ),
         ),
     };

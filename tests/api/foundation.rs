@@ -396,9 +396,12 @@ async fn the_request_id_is_echoed_or_generated() {
 async fn unimplemented_capabilities_say_so() {
     let app = spawn_app().await;
     let status = app
-        .support()
+        .client()
         .await
-        .create_recovery_ticket(gardien::proto::support::v1::CreateRecoveryTicketRequest::default())
+        .record_activity(authed(
+            &app.service_token,
+            pb::RecordActivityRequest::default(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);

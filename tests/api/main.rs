@@ -8,4 +8,5 @@ mod foundation;
 mod login;
 mod recovery;
 mod sessions;
+mod support;
 mod two_factor;

@@ -1,0 +1,86 @@
+//! `GetAccountReview`: everything an agent needs to verify a customer, in
+//! one answer. The review itself is recorded in the customer's journal.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{
+    accounts::{self, AccountSelector, AccountStatus},
+    error::Result,
+    events::{self, EventKind},
+    principal::{Actor, ActorKind, ClientInfo},
+    two_factor, Context,
+};
+use crate::entity::{security_event, session, suspension, ticket};
+
+pub struct Review {
+    pub status: AccountStatus,
+    pub suspensions: Vec<suspension::Model>,
+    pub recent_events: Vec<security_event::Model>,
+    pub sessions: Vec<session::Model>,
+    pub recovery_codes_remaining: u64,
+    pub tickets: Vec<ticket::Model>,
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %account_id))]
+pub async fn review(
+    ctx: &Context,
+    agent: &str,
+    client: &ClientInfo,
+    account_id: Uuid,
+    ticket_id: Option<Uuid>,
+) -> Result<Review> {
+    let status = accounts::status(ctx, &AccountSelector::Id(account_id)).await?;
+    let actor = Actor {
+        kind: ActorKind::SupportAgent,
+        name: Some(agent.to_string()),
+    };
+    events::record(
+        &ctx.db,
+        ctx.now(),
+        account_id,
+        EventKind::SupportAccountReviewed,
+        &actor,
+        client,
+        serde_json::json!({ "ticket_id": ticket_id.map(|id| id.to_string()) }),
+    )
+    .await?;
+    let now = ctx.now();
+    let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
+    let suspensions = suspension::Entity::find()
+        .filter(suspension::Column::AccountId.eq(account_id))
+        .order_by_desc(suspension::Column::SuspendedAt)
+        .limit(50)
+        .all(&ctx.db)
+        .await?;
+    let recent_events = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .order_by_desc(security_event::Column::Id)
+        .limit(100)
+        .all(&ctx.db)
+        .await?;
+    let sessions = session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - idle_ms))
+        .order_by_desc(session::Column::Id)
+        .limit(50)
+        .all(&ctx.db)
+        .await?;
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::AccountId.eq(account_id))
+        .order_by_desc(ticket::Column::Id)
+        .limit(50)
+        .all(&ctx.db)
+        .await?;
+    let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
+    Ok(Review {
+        status,
+        suspensions,
+        recent_events,
+        sessions,
+        recovery_codes_remaining,
+        tickets,
+    })
+}

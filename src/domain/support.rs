@@ -1,0 +1,786 @@
+//! Support tickets: customers open and follow them, anyone can open an
+//! unverified recovery ticket without logging in, and agents work the queue,
+//! review accounts and reset 2FA after verifying identity. Every agent action
+//! on an account leaves a security event its customer sees.
+
+use sea_orm::{
+    sea_query::{Expr, ExprTrait},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    error::{Error, FieldViolation, Result},
+    events::{self, EventKind},
+    principal::{Actor, ActorKind, ClientInfo},
+    sessions, two_factor,
+    types::Locale,
+    Context,
+};
+use crate::{
+    crypto::totp,
+    entity::{account, credential, security_event, ticket, ticket_message},
+    mail::{outbox, Mail},
+};
+
+pub const MAX_SUBJECT_CHARS: usize = 200;
+pub const MAX_BODY_CHARS: usize = 10_000;
+pub const MAX_LINKED_EVENTS: usize = 20;
+pub const MAX_MESSAGES: i32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    SecurityVerification,
+    Technical,
+    Billing,
+    Other,
+}
+
+impl Category {
+    pub const ALL: &'static [Category] = &[
+        Category::SecurityVerification,
+        Category::Technical,
+        Category::Billing,
+        Category::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::SecurityVerification => "security_verification",
+            Category::Technical => "technical",
+            Category::Billing => "billing",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Category> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    PendingAgent,
+    PendingCustomer,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: &'static [Status] = &[
+        Status::Open,
+        Status::PendingAgent,
+        Status::PendingCustomer,
+        Status::Resolved,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::PendingAgent => "pending_agent",
+            Status::PendingCustomer => "pending_customer",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Status> {
+        Self::ALL.iter().copied().find(|s| s.as_str() == value)
+    }
+}
+
+/// Who reads or writes a ticket.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Customer(Uuid),
+    Agent(String),
+}
+
+impl Viewer {
+    fn actor(&self) -> Actor {
+        match self {
+            Viewer::Customer(_) => Actor::customer(),
+            Viewer::Agent(name) => Actor {
+                kind: ActorKind::SupportAgent,
+                name: Some(name.clone()),
+            },
+        }
+    }
+}
+
+pub struct NewTicket {
+    pub client_request_id: Option<String>,
+    pub category: Category,
+    pub subject: String,
+    pub body: String,
+    pub linked_event_ids: Vec<Uuid>,
+}
+
+/// Checks subject and body lengths, naming the field.
+pub fn check_text(
+    field: &str,
+    value: &str,
+    max: usize,
+) -> std::result::Result<String, FieldViolation> {
+    let value = super::types::parse_text(field, value, max)?;
+    if value.is_empty() {
+        return Err(FieldViolation::new(field, "is required"));
+    }
+    Ok(value)
+}
+
+fn new_reference() -> String {
+    use rand::{rngs::OsRng, RngCore};
+    let mut bytes = [0u8; 5];
+    OsRng.fill_bytes(&mut bytes);
+    format!("T-{}", totp::to_base32(&bytes))
+}
+
+fn unique_violation(error: &sea_orm::DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %account_id))]
+pub async fn create_ticket(
+    ctx: &Context,
+    account_id: Uuid,
+    client: &ClientInfo,
+    new: NewTicket,
+) -> Result<ticket::Model> {
+    if let Some(existing) =
+        find_by_request_id(ctx, account_id, new.client_request_id.as_deref()).await?
+    {
+        return Ok(existing);
+    }
+    if !new.linked_event_ids.is_empty() {
+        let own = security_event::Entity::find()
+            .filter(security_event::Column::AccountId.eq(account_id))
+            .filter(security_event::Column::Id.is_in(new.linked_event_ids.clone()))
+            .all(&ctx.db)
+            .await?;
+        if let Some((index, _)) = new
+            .linked_event_ids
+            .iter()
+            .enumerate()
+            .find(|(_, id)| !own.iter().any(|e| e.id == **id))
+        {
+            return Err(Error::invalid(
+                format!("linked_event_ids[{index}]"),
+                "is not one of your security events",
+            ));
+        }
+    }
+    let now = ctx.now();
+    let priority = if new.category == Category::SecurityVerification {
+        "high"
+    } else {
+        "normal"
+    };
+    let model = ticket::Model {
+        id: Uuid::now_v7(),
+        reference: new_reference(),
+        account_id: Some(account_id),
+        category: new.category.as_str().into(),
+        status: Status::Open.as_str().into(),
+        priority: priority.into(),
+        subject: new.subject,
+        created_at: now,
+        updated_at: now,
+        assignee: None,
+        linked_event_ids: serde_json::to_string(
+            &new.linked_event_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>(),
+        )
+        .map_err(Error::internal)?,
+        unverified: false,
+        client_request_id: new.client_request_id.clone(),
+        recovery_login_or_email: None,
+        recovery_reachable_contact: None,
+        client_address: client.address.clone(),
+        message_count: 1,
+        public_message_count: 1,
+    };
+    let txn = ctx.db.begin().await?;
+    let active: ticket::ActiveModel = model.clone().into();
+    if let Err(error) = ticket::Entity::insert(active)
+        .exec_without_returning(&txn)
+        .await
+    {
+        drop(txn);
+        if unique_violation(&error) {
+            // A concurrent retry with the same request id won.
+            if let Some(existing) =
+                find_by_request_id(ctx, account_id, new.client_request_id.as_deref()).await?
+            {
+                return Ok(existing);
+            }
+        }
+        return Err(error.into());
+    }
+    insert_message(&txn, model.id, &Actor::customer(), &new.body, false, now).await?;
+    events::record(
+        &txn,
+        now,
+        account_id,
+        EventKind::TicketCreated,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "ticket_id": model.id.to_string(), "reference": model.reference }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+async fn find_by_request_id(
+    ctx: &Context,
+    account_id: Uuid,
+    request_id: Option<&str>,
+) -> Result<Option<ticket::Model>> {
+    let Some(request_id) = request_id else {
+        return Ok(None);
+    };
+    Ok(ticket::Entity::find()
+        .filter(ticket::Column::AccountId.eq(account_id))
+        .filter(ticket::Column::ClientRequestId.eq(request_id))
+        .one(&ctx.db)
+        .await?)
+}
+
+/// A recovery ticket without login. The requester learns only a reference,
+/// the same whether or not an account matched.
+#[tracing::instrument(skip_all)]
+pub async fn create_recovery_ticket(
+    ctx: &Context,
+    client: &ClientInfo,
+    login_or_email: &str,
+    reachable_contact: &str,
+    description: &str,
+) -> Result<String> {
+    let typed = login_or_email.trim().to_lowercase();
+    let column = if typed.contains('@') {
+        account::Column::Email
+    } else {
+        account::Column::Login
+    };
+    let matches = account::Entity::find()
+        .filter(Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(column))).eq(typed))
+        .limit(2)
+        .all(&ctx.db)
+        .await?;
+    // Linked only when exactly one account matches; the agent sees what was typed.
+    let account_id = match matches.as_slice() {
+        [only] => Some(only.id),
+        _ => None,
+    };
+    let now = ctx.now();
+    let model = ticket::Model {
+        id: Uuid::now_v7(),
+        reference: new_reference(),
+        account_id,
+        category: Category::SecurityVerification.as_str().into(),
+        status: Status::Open.as_str().into(),
+        priority: "high".into(),
+        subject: "Account recovery request".into(),
+        created_at: now,
+        updated_at: now,
+        assignee: None,
+        linked_event_ids: "[]".into(),
+        unverified: true,
+        client_request_id: None,
+        recovery_login_or_email: Some(login_or_email.trim().to_string()),
+        recovery_reachable_contact: Some(reachable_contact.trim().to_string()),
+        client_address: client.address.clone(),
+        message_count: 1,
+        public_message_count: 1,
+    };
+    let txn = ctx.db.begin().await?;
+    let active: ticket::ActiveModel = model.clone().into();
+    ticket::Entity::insert(active)
+        .exec_without_returning(&txn)
+        .await?;
+    insert_message(&txn, model.id, &Actor::system(), description, false, now).await?;
+    txn.commit().await?;
+    tracing::info!(ticket_id = %model.id, matched = account_id.is_some(), "recovery ticket opened");
+    Ok(model.reference)
+}
+
+async fn insert_message<C: ConnectionTrait>(
+    conn: &C,
+    ticket_id: Uuid,
+    author: &Actor,
+    body: &str,
+    internal: bool,
+    now: i64,
+) -> Result<ticket_message::Model> {
+    let model = ticket_message::Model {
+        id: Uuid::now_v7(),
+        ticket_id,
+        author_kind: author.kind.as_str().into(),
+        author_name: author.name.clone(),
+        body: body.to_string(),
+        internal_note: internal,
+        created_at: now,
+    };
+    let active: ticket_message::ActiveModel = model.clone().into();
+    ticket_message::Entity::insert(active)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(model)
+}
+
+/// The ticket if the viewer may see it; another customer's ticket (or an
+/// unverified one) is `NotFound`, never revealed.
+pub async fn visible_ticket<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    ticket_id: Uuid,
+) -> Result<ticket::Model> {
+    let found = ticket::Entity::find_by_id(ticket_id)
+        .one(conn)
+        .await?
+        .ok_or(Error::NotFound("ticket"))?;
+    match viewer {
+        Viewer::Agent(_) => Ok(found),
+        Viewer::Customer(account_id)
+            if found.account_id == Some(*account_id) && !found.unverified =>
+        {
+            Ok(found)
+        }
+        Viewer::Customer(_) => Err(Error::NotFound("ticket")),
+    }
+}
+
+pub struct TicketPage {
+    pub ticket: ticket::Model,
+    pub messages: Vec<ticket_message::Model>,
+    pub next: Option<Uuid>,
+}
+
+pub async fn get_ticket(
+    ctx: &Context,
+    viewer: &Viewer,
+    ticket_id: Uuid,
+    page_size: u64,
+    after: Option<Uuid>,
+) -> Result<TicketPage> {
+    let ticket = visible_ticket(&ctx.db, viewer, ticket_id).await?;
+    let mut query = ticket_message::Entity::find()
+        .filter(ticket_message::Column::TicketId.eq(ticket.id))
+        .order_by_asc(ticket_message::Column::Id)
+        .limit(page_size + 1);
+    if matches!(viewer, Viewer::Customer(_)) {
+        query = query.filter(ticket_message::Column::InternalNote.eq(false));
+    }
+    if let Some(after) = after {
+        query = query.filter(ticket_message::Column::Id.gt(after));
+    }
+    let (messages, next) = page(query.all(&ctx.db).await?, page_size, |m| m.id);
+    Ok(TicketPage {
+        ticket,
+        messages,
+        next,
+    })
+}
+
+fn page<T>(mut rows: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<Uuid>) {
+    if rows.len() as u64 > size {
+        rows.truncate(size as usize);
+        let next = rows.last().map(&id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// The customer's own tickets, newest first.
+pub async fn list_tickets(
+    ctx: &Context,
+    account_id: Uuid,
+    statuses: &[Status],
+    page_size: u64,
+    after: Option<Uuid>,
+) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
+    let mut query = ticket::Entity::find()
+        .filter(ticket::Column::AccountId.eq(account_id))
+        .filter(ticket::Column::Unverified.eq(false))
+        .order_by_desc(ticket::Column::Id)
+        .limit(page_size + 1);
+    if !statuses.is_empty() {
+        query = query.filter(ticket::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(after) = after {
+        query = query.filter(ticket::Column::Id.lt(after));
+    }
+    Ok(page(query.all(&ctx.db).await?, page_size, |t| t.id))
+}
+
+pub struct QueueFilter {
+    pub statuses: Vec<Status>,
+    pub categories: Vec<Category>,
+    pub assignee: Option<String>,
+    pub unassigned_only: bool,
+    pub unverified_only: bool,
+    pub reference: Option<String>,
+}
+
+/// The agents' queue, oldest first.
+pub async fn queue(
+    ctx: &Context,
+    filter: &QueueFilter,
+    page_size: u64,
+    after: Option<Uuid>,
+) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
+    let mut query = ticket::Entity::find()
+        .order_by_asc(ticket::Column::Id)
+        .limit(page_size + 1);
+    if !filter.statuses.is_empty() {
+        query =
+            query.filter(ticket::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    if !filter.categories.is_empty() {
+        query = query
+            .filter(ticket::Column::Category.is_in(filter.categories.iter().map(|c| c.as_str())));
+    }
+    if let Some(assignee) = &filter.assignee {
+        query = query.filter(ticket::Column::Assignee.eq(assignee.as_str()));
+    }
+    if filter.unassigned_only {
+        query = query.filter(ticket::Column::Assignee.is_null());
+    }
+    if filter.unverified_only {
+        query = query.filter(ticket::Column::Unverified.eq(true));
+    }
+    if let Some(reference) = &filter.reference {
+        query = query.filter(ticket::Column::Reference.eq(reference.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(ticket::Column::Id.gt(after));
+    }
+    Ok(page(query.all(&ctx.db).await?, page_size, |t| t.id))
+}
+
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
+pub async fn add_message(
+    ctx: &Context,
+    viewer: &Viewer,
+    client: &ClientInfo,
+    ticket_id: Uuid,
+    body: &str,
+    internal_note: bool,
+) -> Result<ticket_message::Model> {
+    if internal_note && matches!(viewer, Viewer::Customer(_)) {
+        return Err(Error::PermissionDenied(
+            "only agents write internal notes".into(),
+        ));
+    }
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let found = visible_ticket(&txn, viewer, ticket_id).await?;
+    if found.status == Status::Closed.as_str() {
+        return Err(Error::InvalidStateTransition("the ticket is closed".into()));
+    }
+    let status = match (viewer, Status::parse(&found.status)) {
+        (Viewer::Customer(_), Some(Status::PendingCustomer | Status::Resolved)) => {
+            Status::PendingAgent.as_str()
+        }
+        _ => found.status.as_str(),
+    };
+    let public = i32::from(!internal_note);
+    let updated = ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::MessageCount,
+            Expr::col(ticket::Column::MessageCount).add(1),
+        )
+        .col_expr(
+            ticket::Column::PublicMessageCount,
+            Expr::col(ticket::Column::PublicMessageCount).add(public),
+        )
+        .col_expr(ticket::Column::Status, Expr::value(status))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
+        .filter(ticket::Column::Id.eq(found.id))
+        .filter(ticket::Column::MessageCount.lt(MAX_MESSAGES))
+        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(Error::invalid(
+            "ticket_id",
+            format!("the ticket has reached {MAX_MESSAGES} messages or was closed"),
+        ));
+    }
+    let actor = viewer.actor();
+    let message = insert_message(&txn, found.id, &actor, body, internal_note, now).await?;
+    if let (Viewer::Agent(_), false) = (viewer, internal_note) {
+        agent_action(
+            &txn,
+            ctx,
+            &found,
+            &actor,
+            client,
+            "replied",
+            Some(Mail::TicketReply {
+                reference: found.reference.clone(),
+                subject: found.subject.clone(),
+            }),
+            now,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(message)
+}
+
+/// Records an agent's action on an account's ticket (event, and e-mail when given).
+#[allow(clippy::too_many_arguments)]
+async fn agent_action<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    found: &ticket::Model,
+    actor: &Actor,
+    client: &ClientInfo,
+    action: &str,
+    mail: Option<Mail>,
+    now: i64,
+) -> Result<()> {
+    let (Some(account_id), false) = (found.account_id, found.unverified) else {
+        return Ok(());
+    };
+    events::record(
+        conn,
+        now,
+        account_id,
+        EventKind::SupportAction,
+        actor,
+        client,
+        serde_json::json!({ "ticket_id": found.id.to_string(), "reference": found.reference, "action": action }),
+    )
+    .await?;
+    if let Some(mail) = mail {
+        if let Some(account) = account::Entity::find_by_id(account_id).one(conn).await? {
+            outbox::enqueue(
+                conn,
+                &ctx.config.mail,
+                now,
+                Some(account.id),
+                &account.email,
+                Locale::parse(&account.locale),
+                &mail,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The customer closes their ticket; closing a closed ticket succeeds.
+pub async fn close_ticket(
+    ctx: &Context,
+    account_id: Uuid,
+    ticket_id: Uuid,
+) -> Result<ticket::Model> {
+    let viewer = Viewer::Customer(account_id);
+    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(Status::Closed.as_str()))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(ticket::Column::Id.eq(found.id))
+        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    visible_ticket(&ctx.db, &viewer, ticket_id).await
+}
+
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
+pub async fn assign(
+    ctx: &Context,
+    agent: &str,
+    client: &ClientInfo,
+    ticket_id: Uuid,
+    assignee: Option<String>,
+) -> Result<ticket::Model> {
+    let assignee = assignee.unwrap_or_else(|| agent.to_string());
+    let known = credential::Entity::find()
+        .filter(credential::Column::Name.eq(assignee.as_str()))
+        .filter(credential::Column::Role.eq("agent"))
+        .filter(credential::Column::RevokedAt.is_null())
+        .one(&ctx.db)
+        .await?;
+    if known.is_none() {
+        return Err(Error::invalid("assignee", "is not an active agent"));
+    }
+    let viewer = Viewer::Agent(agent.to_string());
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let changed = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Assignee, Expr::value(assignee.as_str()))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
+        .exec(&txn)
+        .await?;
+    let found = visible_ticket(&txn, &viewer, ticket_id).await?;
+    if changed.rows_affected != 1 {
+        return Err(Error::InvalidStateTransition("the ticket is closed".into()));
+    }
+    agent_action(
+        &txn,
+        ctx,
+        &found,
+        &viewer.actor(),
+        client,
+        "assigned",
+        None,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(found)
+}
+
+#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, status = status.as_str()))]
+pub async fn set_status(
+    ctx: &Context,
+    agent: &str,
+    client: &ClientInfo,
+    ticket_id: Uuid,
+    status: Status,
+) -> Result<ticket::Model> {
+    let viewer = Viewer::Agent(agent.to_string());
+    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
+    if found.status == status.as_str() {
+        return Ok(found);
+    }
+    if status == Status::Open || found.status == Status::Closed.as_str() {
+        return Err(Error::InvalidStateTransition(format!(
+            "a ticket cannot go from {} to {}",
+            found.status,
+            status.as_str()
+        )));
+    }
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let changed = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(status.as_str()))
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
+        .filter(ticket::Column::Id.eq(found.id))
+        .filter(ticket::Column::Status.eq(found.status.as_str()))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Err(Error::InvalidStateTransition(
+            "the ticket changed meanwhile; read it again".into(),
+        ));
+    }
+    let mail = (status == Status::Resolved).then(|| Mail::TicketResolved {
+        reference: found.reference.clone(),
+        subject: found.subject.clone(),
+    });
+    agent_action(
+        &txn,
+        ctx,
+        &found,
+        &viewer.actor(),
+        client,
+        status.as_str(),
+        mail,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    visible_ticket(&ctx.db, &viewer, ticket_id).await
+}
+
+/// Turns 2FA off for a customer who lost their device, after the agent
+/// verified their identity under `ticket_id`.
+#[tracing::instrument(skip_all, fields(account_id = %account_id, ticket_id = %ticket_id))]
+pub async fn reset_totp(
+    ctx: &Context,
+    agent: &str,
+    client: &ClientInfo,
+    account_id: Uuid,
+    ticket_id: Uuid,
+    reason: &str,
+) -> Result<u64> {
+    let viewer = Viewer::Agent(agent.to_string());
+    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
+    if found.account_id != Some(account_id) {
+        return Err(Error::invalid(
+            "ticket_id",
+            "is not a ticket of this account",
+        ));
+    }
+    if found.status == Status::Closed.as_str() {
+        return Err(Error::InvalidStateTransition("the ticket is closed".into()));
+    }
+    let account = account::Entity::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    if account.totp_secret.is_none() {
+        return Err(Error::TotpNotEnabled);
+    }
+    let actor = viewer.actor();
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    two_factor::turn_off(&txn, now, account.id).await?;
+    let revoked =
+        sessions::revoke_all(&txn, now, account.id, None, "totp_reset_by_support").await?;
+    events::record(
+        &txn,
+        now,
+        account.id,
+        EventKind::TotpDisabled,
+        &actor,
+        client,
+        serde_json::json!({ "ticket_id": found.id.to_string(), "reason": reason, "sessions_revoked": revoked }),
+    )
+    .await?;
+    insert_message(
+        &txn,
+        found.id,
+        &Actor::system(),
+        &format!("Two-factor authentication was reset by {agent}: {reason}"),
+        false,
+        now,
+    )
+    .await?;
+    ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::MessageCount,
+            Expr::col(ticket::Column::MessageCount).add(1),
+        )
+        .col_expr(
+            ticket::Column::PublicMessageCount,
+            Expr::col(ticket::Column::PublicMessageCount).add(1),
+        )
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
+        .filter(ticket::Column::Id.eq(found.id))
+        .exec(&txn)
+        .await?;
+    outbox::enqueue(
+        &txn,
+        &ctx.config.mail,
+        now,
+        Some(account.id),
+        &account.email,
+        Locale::parse(&account.locale),
+        &Mail::TotpDisabled {
+            login: account.login.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(revoked)
+}
