@@ -52,6 +52,34 @@ pub struct Config {
     pub reset: ResetConfig,
     pub mail: MailConfig,
     pub totp: TotpConfig,
+    pub information_centre: InformationCentreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InformationCentreConfig {
+    /// Event kinds whose dispute ("this wasn't me") suspends the password.
+    pub suspend_on_dispute: Vec<String>,
+}
+
+impl Default for InformationCentreConfig {
+    fn default() -> Self {
+        Self {
+            suspend_on_dispute: [
+                "login_succeeded",
+                "order_placed",
+                "service_ordered",
+                "password_changed",
+                "password_reset_completed",
+                "totp_enabled",
+                "totp_disabled",
+                "contact_details_changed",
+                "contact_email_change_requested",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +180,10 @@ pub struct MailConfig {
     pub information_centre_url: String,
     /// The help page on a suspended password.
     pub help_url: String,
+    /// The "this wasn't me" page; `?token=…` is appended.
+    pub report_url: String,
+    /// The page confirming a new contact e-mail; `?token=…` is appended.
+    pub confirm_email_url: String,
     pub poll_interval_ms: u64,
 }
 
@@ -174,6 +206,7 @@ impl Default for Config {
             reset: ResetConfig::default(),
             mail: MailConfig::default(),
             totp: TotpConfig::default(),
+            information_centre: InformationCentreConfig::default(),
         }
     }
 }
@@ -239,6 +272,8 @@ impl Default for MailConfig {
             reset_url: "http://localhost:8080/password/reset".into(),
             information_centre_url: "http://localhost:8080/security".into(),
             help_url: "http://localhost:8080/help/password-suspended".into(),
+            report_url: "http://localhost:8080/security/not-me".into(),
+            confirm_email_url: "http://localhost:8080/security/confirm-email".into(),
             poll_interval_ms: 500,
         }
     }
@@ -320,6 +355,17 @@ impl Config {
         if self.totp.issuer.trim().is_empty() || self.totp.issuer.contains(':') {
             return fail("totp.issuer", "must be non-empty and contain no ':'");
         }
+        if let Some(unknown) = self
+            .information_centre
+            .suspend_on_dispute
+            .iter()
+            .find(|kind| crate::domain::events::EventKind::parse(kind).is_none())
+        {
+            return fail(
+                "information_centre.suspend_on_dispute",
+                &format!("{unknown:?} is not an event kind"),
+            );
+        }
         if self.max_concurrent_requests == 0 {
             return fail("max_concurrent_requests", "must be at least 1");
         }
@@ -342,6 +388,8 @@ impl Config {
                 &self.mail.information_centre_url,
             ),
             ("mail.help_url", &self.mail.help_url),
+            ("mail.report_url", &self.mail.report_url),
+            ("mail.confirm_email_url", &self.mail.confirm_email_url),
         ] {
             if !(value.starts_with("https://") || value.starts_with("http://")) {
                 return fail(key, "must be an http(s) URL");

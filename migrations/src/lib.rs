@@ -11,6 +11,7 @@ mod m20261128_000001_foundation;
 mod m20261128_000002_login;
 mod m20261128_000003_two_factor;
 mod m20261128_000004_support;
+mod m20261128_000005_information_centre;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_login::Migration),
             Box::new(m20261128_000003_two_factor::Migration),
             Box::new(m20261128_000004_support::Migration),
+            Box::new(m20261128_000005_information_centre::Migration),
         ]
     }
 }

@@ -19,6 +19,10 @@ pub enum TokenKind {
     Reset,
     /// Pending 2FA login challenges.
     Challenge,
+    /// "This wasn't me" links in security notices.
+    Report,
+    /// Confirmation links sent to a new contact e-mail.
+    EmailConfirmation,
 }
 
 impl TokenKind {
@@ -28,6 +32,8 @@ impl TokenKind {
             TokenKind::Session => "gds_",
             TokenKind::Reset => "gdr_",
             TokenKind::Challenge => "gdl_",
+            TokenKind::Report => "gdx_",
+            TokenKind::EmailConfirmation => "gde_",
         }
     }
 
@@ -38,6 +44,8 @@ impl TokenKind {
             TokenKind::Session,
             TokenKind::Reset,
             TokenKind::Challenge,
+            TokenKind::Report,
+            TokenKind::EmailConfirmation,
         ]
         .into_iter()
         .find(|kind| secret.starts_with(kind.prefix()))

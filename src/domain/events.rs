@@ -33,6 +33,15 @@ pub enum EventKind {
     TicketCreated,
     SupportAccountReviewed,
     SupportAction,
+    OrderPlaced,
+    ServiceOrdered,
+    ServiceCancelled,
+    DomainTransfer,
+    ApiKeyCreated,
+    EventDisputed,
+    UnauthorizedChangeReported,
+    ContactDetailsChanged,
+    ContactEmailChangeRequested,
 }
 
 impl EventKind {
@@ -56,6 +65,15 @@ impl EventKind {
         EventKind::TicketCreated,
         EventKind::SupportAccountReviewed,
         EventKind::SupportAction,
+        EventKind::OrderPlaced,
+        EventKind::ServiceOrdered,
+        EventKind::ServiceCancelled,
+        EventKind::DomainTransfer,
+        EventKind::ApiKeyCreated,
+        EventKind::EventDisputed,
+        EventKind::UnauthorizedChangeReported,
+        EventKind::ContactDetailsChanged,
+        EventKind::ContactEmailChangeRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +97,15 @@ impl EventKind {
             EventKind::TicketCreated => "ticket_created",
             EventKind::SupportAccountReviewed => "support_account_reviewed",
             EventKind::SupportAction => "support_action",
+            EventKind::OrderPlaced => "order_placed",
+            EventKind::ServiceOrdered => "service_ordered",
+            EventKind::ServiceCancelled => "service_cancelled",
+            EventKind::DomainTransfer => "domain_transfer",
+            EventKind::ApiKeyCreated => "api_key_created",
+            EventKind::EventDisputed => "event_disputed",
+            EventKind::UnauthorizedChangeReported => "unauthorized_change_reported",
+            EventKind::ContactDetailsChanged => "contact_details_changed",
+            EventKind::ContactEmailChangeRequested => "contact_email_change_requested",
         }
     }
 
@@ -113,6 +140,7 @@ pub async fn record<C: ConnectionTrait>(
         details: Set(details.to_string()),
         acknowledged_at: Set(None),
         disputed_at: Set(None),
+        source_event_id: Set(None),
     })
     .exec_without_returning(conn)
     .await?;
@@ -168,6 +196,30 @@ pub fn summary(kind: Option<EventKind>, locale: super::types::Locale) -> &'stati
         (K::SupportAccountReviewed, Fr) => "Un agent du support a consulté votre compte",
         (K::SupportAction, En) => "A support agent acted on your ticket",
         (K::SupportAction, Fr) => "Un agent du support a traité votre ticket",
+        (K::OrderPlaced, En) => "An order was placed",
+        (K::OrderPlaced, Fr) => "Une commande a été passée",
+        (K::ServiceOrdered, En) => "A service was ordered",
+        (K::ServiceOrdered, Fr) => "Un service a été commandé",
+        (K::ServiceCancelled, En) => "A service was cancelled",
+        (K::ServiceCancelled, Fr) => "Un service a été résilié",
+        (K::DomainTransfer, En) => "A domain transfer was requested",
+        (K::DomainTransfer, Fr) => "Un transfert de domaine a été demandé",
+        (K::ApiKeyCreated, En) => "An API key was created",
+        (K::ApiKeyCreated, Fr) => "Une clé d'API a été créée",
+        (K::EventDisputed, En) => "You reported an action you did not do",
+        (K::EventDisputed, Fr) => "Vous avez signalé une action que vous n'avez pas faite",
+        (K::UnauthorizedChangeReported, En) => {
+            "A change was reported as not yours from a security notice"
+        }
+        (K::UnauthorizedChangeReported, Fr) => {
+            "Un changement a été signalé comme frauduleux depuis une alerte de sécurité"
+        }
+        (K::ContactDetailsChanged, En) => "Your contact details were changed",
+        (K::ContactDetailsChanged, Fr) => "Vos coordonnées ont été modifiées",
+        (K::ContactEmailChangeRequested, En) => "A change of your contact e-mail was requested",
+        (K::ContactEmailChangeRequested, Fr) => {
+            "Un changement d'adresse e-mail de contact a été demandé"
+        }
     }
 }
 

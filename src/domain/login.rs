@@ -152,7 +152,7 @@ pub async fn login(
     }
     clear_failures(&txn, &key).await?;
     let grant = sessions::create(&txn, ctx, account.id, client, false, now).await?;
-    events::record(
+    let login_event = events::record(
         &txn,
         now,
         account.id,
@@ -162,6 +162,7 @@ pub async fn login(
         serde_json::json!({ "session_id": grant.session_id.to_string(), "second_factor": false }),
     )
     .await?;
+    super::notices::new_login(&txn, ctx, now, &account, client, login_event).await?;
     txn.commit().await?;
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))

@@ -3,10 +3,13 @@
 //! transaction.
 
 pub mod accounts;
+pub mod centre;
+pub mod contacts;
 pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod login;
+pub mod notices;
 pub mod overview;
 pub mod password;
 pub mod principal;

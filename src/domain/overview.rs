@@ -11,7 +11,7 @@ use super::{
     types::Locale,
     Context,
 };
-use crate::entity::{account, security_event, suspension};
+use crate::entity::{account, security_event, suspension, ticket};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -33,6 +33,8 @@ pub struct Overview {
     pub active_sessions: u64,
     pub unacknowledged_events: u64,
     pub disputed_events: u64,
+    pub open_tickets: u64,
+    pub contacts: super::contacts::ContactView,
     pub actions: Vec<(Action, &'static str)>,
 }
 
@@ -49,6 +51,13 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
         .filter(security_event::Column::DisputedAt.is_not_null())
         .count(&ctx.db)
         .await?;
+    let open_tickets = ticket::Entity::find()
+        .filter(ticket::Column::AccountId.eq(account.id))
+        .filter(ticket::Column::Unverified.eq(false))
+        .filter(ticket::Column::Status.is_not_in(["resolved", "closed"]))
+        .count(&ctx.db)
+        .await?;
+    let contacts = super::contacts::get(ctx, account.id).await?;
     let totp_enabled = account.totp_secret.is_some();
     let recovery_codes_remaining = if totp_enabled {
         super::two_factor::recovery_codes_left(&ctx.db, account.id).await?
@@ -66,7 +75,7 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
     if unacknowledged_events > 0 {
         recommend(Action::ReviewEvents);
     }
-    if suspended || disputed_events > 0 {
+    if (suspended || disputed_events > 0) && open_tickets == 0 {
         recommend(Action::OpenTicket);
     }
     if !totp_enabled {
@@ -81,6 +90,8 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
         active_sessions: status.active_sessions,
         unacknowledged_events,
         disputed_events,
+        open_tickets,
+        contacts,
         actions,
     })
 }

@@ -15,7 +15,7 @@ use super::{
     accounts::{self, STATE_ACTIVE, STATE_SUSPENDED},
     error::{Error, Result},
     events::{self, EventKind},
-    login, password,
+    login, notices, password,
     principal::{Actor, ClientInfo, CustomerSession},
     sessions, suspension, two_factor,
     types::Locale,
@@ -290,7 +290,7 @@ pub async fn complete_reset(
         )
         .await?;
     }
-    events::record(
+    let event_id = events::record(
         &txn,
         now,
         account.id,
@@ -300,7 +300,7 @@ pub async fn complete_reset(
         serde_json::json!({ "sessions_revoked": sessions_revoked }),
     )
     .await?;
-    notify_password_changed(&txn, ctx, now, &account).await?;
+    notify_password_changed(&txn, ctx, now, &account, event_id).await?;
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     tracing::info!(account_id = %account.id, was_suspended, "password reset completed");
@@ -348,7 +348,7 @@ pub async fn change_password(
     )
     .await?;
     two_factor::revoke_challenges(&txn, now, account.id).await?;
-    events::record(
+    let event_id = events::record(
         &txn,
         now,
         account.id,
@@ -358,7 +358,7 @@ pub async fn change_password(
         serde_json::json!({ "sessions_revoked": revoked }),
     )
     .await?;
-    notify_password_changed(&txn, ctx, now, &account).await?;
+    notify_password_changed(&txn, ctx, now, &account, event_id).await?;
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     Ok(revoked)
@@ -402,18 +402,12 @@ async fn notify_password_changed<C: sea_orm::ConnectionTrait>(
     ctx: &Context,
     now: i64,
     account: &account::Model,
+    event_id: Uuid,
 ) -> Result<()> {
-    outbox::enqueue(
-        conn,
-        &ctx.config.mail,
-        now,
-        Some(account.id),
-        &account.email,
-        Locale::parse(&account.locale),
-        &Mail::PasswordChanged {
-            login: account.login.clone(),
-        },
-    )
-    .await?;
-    Ok(())
+    let report_token = notices::report_token(conn, now, account.id, Some(event_id)).await?;
+    let mail = Mail::PasswordChanged {
+        login: account.login.clone(),
+        report_token,
+    };
+    notices::send(conn, ctx, now, account, &mail).await
 }

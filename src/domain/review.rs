@@ -20,6 +20,8 @@ pub struct Review {
     pub sessions: Vec<session::Model>,
     pub recovery_codes_remaining: u64,
     pub tickets: Vec<ticket::Model>,
+    pub contacts: super::contacts::ContactView,
+    pub contact_changes: Vec<crate::entity::contact_change::Model>,
 }
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
@@ -75,7 +77,11 @@ pub async fn review(
         .all(&ctx.db)
         .await?;
     let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
+    let contacts = super::contacts::get(ctx, account_id).await?;
+    let (contact_changes, _) = super::contacts::changes(ctx, account_id, 100, None).await?;
     Ok(Review {
+        contacts,
+        contact_changes,
         status,
         suspensions,
         recent_events,

@@ -240,6 +240,46 @@ pub async fn create_ticket(
     Ok(model)
 }
 
+/// Opens a high-priority security-verification ticket about `event_id`, in
+/// the caller's transaction (a "this wasn't me" report).
+pub async fn open_dispute_ticket<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    event_id: Option<Uuid>,
+    subject: &str,
+    body: &str,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<ticket::Model> {
+    let linked: Vec<String> = event_id.iter().map(Uuid::to_string).collect();
+    let model = ticket::Model {
+        id: Uuid::now_v7(),
+        reference: new_reference(),
+        account_id: Some(account_id),
+        category: Category::SecurityVerification.as_str().into(),
+        status: Status::Open.as_str().into(),
+        priority: "high".into(),
+        subject: subject.chars().take(MAX_SUBJECT_CHARS).collect(),
+        created_at: now,
+        updated_at: now,
+        assignee: None,
+        linked_event_ids: serde_json::to_string(&linked).map_err(Error::internal)?,
+        unverified: false,
+        client_request_id: None,
+        recovery_login_or_email: None,
+        recovery_reachable_contact: None,
+        client_address: client.address.clone(),
+        message_count: 1,
+        public_message_count: 1,
+    };
+    let active: ticket::ActiveModel = model.clone().into();
+    ticket::Entity::insert(active)
+        .exec_without_returning(conn)
+        .await?;
+    insert_message(conn, model.id, &Actor::customer(), body, false, now).await?;
+    Ok(model)
+}
+
 async fn find_by_request_id(
     ctx: &Context,
     account_id: Uuid,
@@ -736,7 +776,7 @@ pub async fn reset_totp(
     two_factor::turn_off(&txn, now, account.id).await?;
     let revoked =
         sessions::revoke_all(&txn, now, account.id, None, "totp_reset_by_support").await?;
-    events::record(
+    let event_id = events::record(
         &txn,
         now,
         account.id,
@@ -768,18 +808,12 @@ pub async fn reset_totp(
         .filter(ticket::Column::Id.eq(found.id))
         .exec(&txn)
         .await?;
-    outbox::enqueue(
-        &txn,
-        &ctx.config.mail,
-        now,
-        Some(account.id),
-        &account.email,
-        Locale::parse(&account.locale),
-        &Mail::TotpDisabled {
-            login: account.login.clone(),
-        },
-    )
-    .await?;
+    let report_token = super::notices::report_token(&txn, now, account.id, Some(event_id)).await?;
+    let mail = Mail::TotpDisabled {
+        login: account.login.clone(),
+        report_token,
+    };
+    super::notices::send(&txn, ctx, now, &account, &mail).await?;
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     Ok(revoked)

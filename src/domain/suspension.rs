@@ -107,6 +107,31 @@ pub async fn suspend(
     }
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
+    let done = suspend_in(&txn, ctx, &account, actor, client, &request, now).await?;
+    if done.already_suspended {
+        return Ok(done);
+    }
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    tracing::info!(
+        sessions_revoked = done.sessions_revoked,
+        "password suspended"
+    );
+    Ok(done)
+}
+
+/// The suspension itself, inside the caller's transaction (so that a
+/// "this wasn't me" report commits it with the dispute). An already
+/// suspended password is left as it is and its open suspension returned.
+pub async fn suspend_in<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    account: &account::Model,
+    actor: &Actor,
+    client: &ClientInfo,
+    request: &SuspendRequest,
+    now: i64,
+) -> Result<Suspended> {
     // The compare-and-set comes first: it takes the write lock, and of two
     // concurrent suspensions exactly one records a suspension.
     let changed = account::Entity::update_many()
@@ -114,11 +139,10 @@ pub async fn suspend(
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account.id))
         .filter(account::Column::PasswordState.ne(STATE_SUSPENDED))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
-        drop(txn);
-        let existing = active_suspension(&ctx.db, account.id)
+        let existing = active_suspension(txn, account.id)
             .await?
             .ok_or(Error::internal(anyhow::anyhow!(
                 "suspended account without suspension"
@@ -152,14 +176,14 @@ pub async fn suspend(
     };
     let active: suspension::ActiveModel = model.clone().into();
     suspension::Entity::insert(active)
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     let sessions_revoked =
-        sessions::revoke_all(&txn, now, account.id, None, "password_suspended").await?;
-    invalidate_reset_tokens(&txn, now, account.id, None).await?;
-    super::two_factor::revoke_challenges(&txn, now, account.id).await?;
+        sessions::revoke_all(txn, now, account.id, None, "password_suspended").await?;
+    invalidate_reset_tokens(txn, now, account.id, None).await?;
+    super::two_factor::revoke_challenges(txn, now, account.id).await?;
     events::record(
-        &txn,
+        txn,
         now,
         account.id,
         EventKind::PasswordSuspended,
@@ -173,7 +197,7 @@ pub async fn suspend(
     )
     .await?;
     outbox::enqueue(
-        &txn,
+        txn,
         &ctx.config.mail,
         now,
         Some(account.id),
@@ -184,9 +208,6 @@ pub async fn suspend(
         },
     )
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
-    tracing::info!(sessions_revoked, "password suspended");
     Ok(Suspended {
         suspension: model,
         already_suspended: false,

@@ -17,16 +17,14 @@ use uuid::Uuid;
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
-    login,
+    login, notices,
     principal::{Actor, ClientInfo, CustomerSession},
-    sessions,
-    types::Locale,
-    Context,
+    sessions, Context,
 };
 use crate::{
     crypto::{token, totp},
     entity::{account, login_challenge, recovery_code},
-    mail::{outbox, Mail},
+    mail::Mail,
 };
 
 pub const RECOVERY_CODES: usize = 10;
@@ -176,7 +174,7 @@ pub async fn confirm_enrollment(
     }
     store_recovery_codes(&txn, now, account.id, &codes).await?;
     login::clear_failures(&txn, &key).await?;
-    events::record(
+    let event_id = events::record(
         &txn,
         now,
         account.id,
@@ -186,6 +184,7 @@ pub async fn confirm_enrollment(
         serde_json::json!({}),
     )
     .await?;
+    let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
     notify(
         &txn,
         ctx,
@@ -193,6 +192,7 @@ pub async fn confirm_enrollment(
         &account,
         &Mail::TotpEnabled {
             login: account.login.clone(),
+            report_token,
         },
     )
     .await?;
@@ -229,7 +229,7 @@ pub async fn disable(
     )
     .await?;
     login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
-    events::record(
+    let event_id = events::record(
         &txn,
         now,
         account.id,
@@ -239,6 +239,7 @@ pub async fn disable(
         serde_json::json!({ "sessions_revoked": revoked }),
     )
     .await?;
+    let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
     notify(
         &txn,
         ctx,
@@ -246,6 +247,7 @@ pub async fn disable(
         &account,
         &Mail::TotpDisabled {
             login: account.login.clone(),
+            report_token,
         },
     )
     .await?;
@@ -513,7 +515,7 @@ pub async fn verify_challenge(
         .exec(&txn)
         .await?;
     login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
-    events::record(
+    let login_event = events::record(
         &txn,
         now,
         account.id,
@@ -523,6 +525,7 @@ pub async fn verify_challenge(
         serde_json::json!({ "session_id": grant.session_id.to_string(), "second_factor": true }),
     )
     .await?;
+    super::notices::new_login(&txn, ctx, now, &account, client, login_event).await?;
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     Ok(grant)
@@ -628,15 +631,5 @@ async fn notify<C: ConnectionTrait>(
     account: &account::Model,
     mail: &Mail,
 ) -> Result<()> {
-    outbox::enqueue(
-        conn,
-        &ctx.config.mail,
-        now,
-        Some(account.id),
-        &account.email,
-        Locale::parse(&account.locale),
-        mail,
-    )
-    .await?;
-    Ok(())
+    notices::send(conn, ctx, now, account, mail).await
 }

@@ -1,11 +1,14 @@
 //! sea-orm entities, one file per table. Times are Unix milliseconds.
 
 pub mod account;
+pub mod contact_change;
 pub mod credential;
+pub mod email_change;
 pub mod login_challenge;
 pub mod login_throttle;
 pub mod outbox;
 pub mod recovery_code;
+pub mod report_token;
 pub mod reset_token;
 pub mod security_event;
 pub mod session;

@@ -18,6 +18,8 @@ pub struct Model {
     pub details: String,
     pub acknowledged_at: Option<i64>,
     pub disputed_at: Option<i64>,
+    /// The reporting service's own id of the event (idempotency of RecordActivity).
+    pub source_event_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ use crate::{
     domain::{
         self,
         accounts::{self, AccountSelector, NewAccount},
+        centre, contacts,
         error::Error,
         events::{self, EventKind},
         login::{self, LoginOutcome},
@@ -131,6 +132,20 @@ fn factor_field(field: &str, code: String, recovery: bool) -> Result<SecondFacto
     } else {
         SecondFactor::Totp(code)
     })
+}
+
+/// Bounded free text; `required` refuses an empty value.
+fn bounded(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, domain::error::FieldViolation> {
+    let text = parse_text(field, value, max)?;
+    if required && text.is_empty() {
+        return Err(domain::error::FieldViolation::new(field, "is required"));
+    }
+    Ok(text)
 }
 
 fn optional_password(value: String) -> Result<Option<SecretString>, Error> {
@@ -544,16 +559,11 @@ impl AccountSecurityService for AccountSecurity {
             active_suspension: overview.active_suspension.as_ref().map(convert::suspension),
             totp_enabled: account.totp_enabled,
             recovery_codes_remaining: count(overview.recovery_codes_remaining),
-            contact_details: Some(pb::ContactDetails {
-                email: account.email,
-                phone: account.phone,
-                postal_address: account.postal_address,
-                ..Default::default()
-            }),
+            contact_details: Some(convert::contact_details(&overview.contacts)),
             active_sessions: count(overview.active_sessions),
             unacknowledged_events: count(overview.unacknowledged_events),
             disputed_events: count(overview.disputed_events),
-            open_tickets: 0,
+            open_tickets: count(overview.open_tickets),
             recommended_actions: overview
                 .actions
                 .into_iter()
@@ -624,6 +634,309 @@ impl AccountSecurityService for AccountSecurity {
                 .iter()
                 .map(|e| convert::security_event(e, locale))
                 .collect(),
+            next_page_token: convert::next_page_token(next),
+        }))
+    }
+
+    async fn acknowledge_security_events(
+        &self,
+        request: Request<pb::AcknowledgeSecurityEventsRequest>,
+    ) -> Reply<pb::AcknowledgeSecurityEventsResponse> {
+        let caller = customer(&request)?;
+        let request = request.into_inner();
+        if request.event_ids.is_empty() || request.event_ids.len() > 200 {
+            return Err(Error::invalid("event_ids", "give 1 to 200 event ids").into());
+        }
+        let mut v = Violations::default();
+        let ids: Vec<_> = request
+            .event_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| v.check(parse_id(&format!("event_ids[{i}]"), id)))
+            .collect();
+        v.finish()?;
+        let marked = centre::acknowledge(&self.ctx, caller.account_id, &ids).await?;
+        Ok(Response::new(pb::AcknowledgeSecurityEventsResponse {
+            newly_acknowledged: count(marked),
+        }))
+    }
+
+    async fn dispute_security_event(
+        &self,
+        request: Request<pb::DisputeSecurityEventRequest>,
+    ) -> Reply<pb::DisputeSecurityEventResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let event_id = v.check(parse_id("event_id", &request.event_id));
+        let comment = v.check(parse_text("comment", &request.comment, 2000));
+        v.finish()?;
+        let (Some(event_id), Some(comment)) = (event_id, comment) else {
+            return Err(Status::internal("internal error"));
+        };
+        let done = centre::dispute(
+            &self.ctx,
+            caller.account_id,
+            event_id,
+            &comment,
+            &client,
+            centre::Via::Session(caller.session_id),
+        )
+        .await?;
+        Ok(Response::new(pb::DisputeSecurityEventResponse {
+            ticket_id: done.ticket.id.to_string(),
+            password_suspended: done.password_suspended,
+            sessions_revoked: count(done.sessions_revoked),
+        }))
+    }
+
+    async fn report_unauthorized_change(
+        &self,
+        request: Request<pb::ReportUnauthorizedChangeRequest>,
+    ) -> Reply<pb::ReportUnauthorizedChangeResponse> {
+        let client = client_info(&request);
+        let request = request.into_inner();
+        required("report_token", &request.report_token)?;
+        let comment = parse_text("comment", &request.comment, 2000)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let reference =
+            centre::report_unauthorized_change(&self.ctx, &request.report_token, &comment, &client)
+                .await?;
+        Ok(Response::new(pb::ReportUnauthorizedChangeResponse {
+            ticket_reference: reference,
+        }))
+    }
+
+    async fn record_activity(
+        &self,
+        request: Request<pb::RecordActivityRequest>,
+    ) -> Reply<pb::RecordActivityResponse> {
+        let service = principal(&request)?.actor();
+        let request = request.into_inner();
+        let now = self.ctx.now();
+        let mut v = Violations::default();
+        let account_id = v.check(parse_id("account_id", &request.account_id));
+        let service_event_id = v.check(bounded(
+            "service_event_id",
+            &request.service_event_id,
+            128,
+            true,
+        ));
+        let kind = match pb::ActivityKind::try_from(request.kind) {
+            Ok(pb::ActivityKind::OrderPlaced) => Some(centre::ActivityKind::OrderPlaced),
+            Ok(pb::ActivityKind::ServiceOrdered) => Some(centre::ActivityKind::ServiceOrdered),
+            Ok(pb::ActivityKind::ServiceCancelled) => Some(centre::ActivityKind::ServiceCancelled),
+            Ok(pb::ActivityKind::DomainTransfer) => Some(centre::ActivityKind::DomainTransfer),
+            Ok(pb::ActivityKind::ApiKeyCreated) => Some(centre::ActivityKind::ApiKeyCreated),
+            _ => {
+                v.push(domain::error::FieldViolation::new(
+                    "kind",
+                    "must be an ActivityKind other than UNSPECIFIED",
+                ));
+                None
+            }
+        };
+        let occurred_at = match request.occurred_at {
+            None => Some(now),
+            Some(t)
+                if (0..=253_402_300_799).contains(&t.seconds)
+                    && (0..1_000_000_000).contains(&t.nanos) =>
+            {
+                let ms = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
+                if ms > now + 5 * 60 * 1000 {
+                    v.push(domain::error::FieldViolation::new(
+                        "occurred_at",
+                        "must not be more than 5 minutes in the future",
+                    ));
+                }
+                Some(ms)
+            }
+            Some(_) => {
+                v.push(domain::error::FieldViolation::new(
+                    "occurred_at",
+                    "must be a time between 1970 and 9999",
+                ));
+                None
+            }
+        };
+        let reference = v.check(bounded("reference", &request.reference, 200, false));
+        let currency = request.currency.trim().to_ascii_uppercase();
+        if !currency.is_empty()
+            && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            v.push(domain::error::FieldViolation::new(
+                "currency",
+                "must be an ISO 4217 code such as EUR",
+            ));
+        }
+        if currency.is_empty() && request.amount_minor != 0 {
+            v.push(domain::error::FieldViolation::new(
+                "currency",
+                "is required with an amount",
+            ));
+        }
+        if request.amount_minor < 0 {
+            v.push(domain::error::FieldViolation::new(
+                "amount_minor",
+                "must not be negative",
+            ));
+        }
+        let items = v.check(bounded(
+            "items_summary",
+            &request.items_summary,
+            1000,
+            false,
+        ));
+        let address = v.check(bounded(
+            "client_address",
+            &request.client_address,
+            64,
+            false,
+        ));
+        if let Some(address) = address.as_deref().filter(|a| !a.is_empty()) {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                v.push(domain::error::FieldViolation::new(
+                    "client_address",
+                    "must be an IPv4 or IPv6 address",
+                ));
+            }
+        }
+        let user_agent = v.check(bounded("user_agent", &request.user_agent, 256, false));
+        v.finish()?;
+        let (
+            Some(account_id),
+            Some(service_event_id),
+            Some(kind),
+            Some(occurred_at),
+            Some(reference),
+            Some(items),
+            Some(address),
+            Some(user_agent),
+        ) = (
+            account_id,
+            service_event_id,
+            kind,
+            occurred_at,
+            reference,
+            items,
+            address,
+            user_agent,
+        )
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        let activity = centre::Activity {
+            account_id,
+            service_event_id,
+            kind,
+            occurred_at,
+            reference,
+            amount_minor: request.amount_minor,
+            currency,
+            items_summary: items,
+            client: domain::principal::ClientInfo {
+                address: (!address.is_empty()).then_some(address),
+                user_agent: (!user_agent.is_empty()).then_some(user_agent),
+            },
+        };
+        let (event, duplicate) = centre::record_activity(&self.ctx, &service, activity).await?;
+        let account = accounts::find(&self.ctx, &AccountSelector::Id(account_id)).await?;
+        Ok(Response::new(pb::RecordActivityResponse {
+            event: Some(convert::security_event(
+                &event,
+                domain::types::Locale::parse(&account.locale),
+            )),
+            duplicate,
+        }))
+    }
+
+    async fn get_contact_details(
+        &self,
+        request: Request<pb::GetContactDetailsRequest>,
+    ) -> Reply<pb::GetContactDetailsResponse> {
+        let caller = customer(&request)?;
+        let view = contacts::get(&self.ctx, caller.account_id).await?;
+        Ok(Response::new(pb::GetContactDetailsResponse {
+            contact_details: Some(convert::contact_details(&view)),
+        }))
+    }
+
+    async fn update_contact_details(
+        &self,
+        request: Request<pb::UpdateContactDetailsRequest>,
+    ) -> Reply<pb::UpdateContactDetailsResponse> {
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let request = request.into_inner();
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            return Err(Error::invalid(
+                "update_mask",
+                "name the fields to change: email, phone, postal_address",
+            )
+            .into());
+        }
+        let mut v = Violations::default();
+        let mut update = contacts::Update::default();
+        for (i, path) in paths.iter().enumerate() {
+            match path.as_str() {
+                "email" => update.email = v.check(Email::parse("email", &request.email)),
+                "phone" => update.phone = v.check(Phone::parse_optional("phone", &request.phone)),
+                "postal_address" => {
+                    let a = request.postal_address.clone().unwrap_or_default();
+                    update.address = v.check_many(PostalAddress::parse(
+                        "postal_address",
+                        &a.line1,
+                        &a.line2,
+                        &a.postal_code,
+                        &a.city,
+                        &a.country_code,
+                    ));
+                }
+                _ => v.push(domain::error::FieldViolation::new(
+                    format!("update_mask.paths[{i}]"),
+                    "must be email, phone or postal_address",
+                )),
+            }
+        }
+        v.finish()?;
+        let password = optional_password(request.current_password)?;
+        let pending = contacts::update(&self.ctx, &caller, &client, password, update).await?;
+        let view = contacts::get(&self.ctx, caller.account_id).await?;
+        Ok(Response::new(pb::UpdateContactDetailsResponse {
+            contact_details: Some(convert::contact_details(&view)),
+            email_change_pending: pending,
+        }))
+    }
+
+    async fn confirm_email_change(
+        &self,
+        request: Request<pb::ConfirmEmailChangeRequest>,
+    ) -> Reply<pb::ConfirmEmailChangeResponse> {
+        let client = client_info(&request);
+        let token = request.into_inner().confirmation_token;
+        required("confirmation_token", &token)?;
+        contacts::confirm_email(&self.ctx, &token, &client).await?;
+        Ok(Response::new(pb::ConfirmEmailChangeResponse {}))
+    }
+
+    async fn list_contact_changes(
+        &self,
+        request: Request<pb::ListContactChangesRequest>,
+    ) -> Reply<pb::ListContactChangesResponse> {
+        let caller = customer(&request)?;
+        let request = request.into_inner();
+        let before = convert::page_token("page_token", &request.page_token)?;
+        let (rows, next) = contacts::changes(
+            &self.ctx,
+            caller.account_id,
+            convert::page_size(request.page_size),
+            before,
+        )
+        .await?;
+        Ok(Response::new(pb::ListContactChangesResponse {
+            changes: rows.iter().map(convert::contact_change).collect(),
             next_page_token: convert::next_page_token(next),
         }))
     }

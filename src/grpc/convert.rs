@@ -325,3 +325,59 @@ pub mod support {
         }
     }
 }
+
+/// Contact details with when and by whom each last changed.
+pub fn contact_details(view: &crate::domain::contacts::ContactView) -> pb::ContactDetails {
+    use crate::domain::contacts::Field;
+    let account = account(&view.account);
+    let changed = |field| {
+        view.last_change(field).map(|c| {
+            (
+                to_timestamp(c.changed_at),
+                stored_actor(&c.actor_kind, &c.actor_name),
+            )
+        })
+    };
+    let (email_at, email_by) = changed(Field::Email).unzip();
+    let (phone_at, phone_by) = changed(Field::Phone).unzip();
+    let (address_at, address_by) = changed(Field::PostalAddress).unzip();
+    pb::ContactDetails {
+        email: account.email,
+        email_last_changed_at: email_at,
+        email_last_changed_by: email_by,
+        phone: account.phone,
+        phone_last_changed_at: phone_at,
+        phone_last_changed_by: phone_by,
+        postal_address: account.postal_address,
+        postal_address_last_changed_at: address_at,
+        postal_address_last_changed_by: address_by,
+        pending_email: view
+            .pending_email
+            .as_ref()
+            .map(|p| p.new_email.clone())
+            .unwrap_or_default(),
+        pending_email_expires_at: view
+            .pending_email
+            .as_ref()
+            .map(|p| to_timestamp(p.expires_at)),
+    }
+}
+
+pub fn contact_change(change: &crate::entity::contact_change::Model) -> pb::ContactChange {
+    pb::ContactChange {
+        change_id: change.id.to_string(),
+        field: match change.field.as_str() {
+            "email" => pb::ContactField::Email,
+            "phone" => pb::ContactField::Phone,
+            "postal_address" => pb::ContactField::PostalAddress,
+            _ => pb::ContactField::Unspecified,
+        }
+        .into(),
+        old_value: change.old_value.clone(),
+        new_value: change.new_value.clone(),
+        changed_at: Some(to_timestamp(change.changed_at)),
+        changed_by: Some(stored_actor(&change.actor_kind, &change.actor_name)),
+        client_address: change.client_address.clone().unwrap_or_default(),
+        event_id: change.event_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}

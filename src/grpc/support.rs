@@ -341,12 +341,7 @@ impl SupportService for Support {
         let proto_account = convert::account(account);
         let idle_ms = self.ctx.config.session.idle_ttl_secs as i64 * 1000;
         Ok(Response::new(pb::GetAccountReviewResponse {
-            contact_details: Some(crate::proto::accountsecurity::v1::ContactDetails {
-                email: proto_account.email.clone(),
-                phone: proto_account.phone.clone(),
-                postal_address: proto_account.postal_address.clone(),
-                ..Default::default()
-            }),
+            contact_details: Some(convert::contact_details(&review.contacts)),
             account: Some(proto_account),
             active_suspension: review
                 .status
@@ -359,7 +354,11 @@ impl SupportService for Support {
                 .iter()
                 .map(|e| convert::security_event(e, locale))
                 .collect(),
-            contact_changes: Vec::new(),
+            contact_changes: review
+                .contact_changes
+                .iter()
+                .map(convert::contact_change)
+                .collect(),
             sessions: review
                 .sessions
                 .iter()

@@ -18,12 +18,29 @@ pub enum Mail {
     },
     /// The login identifiers held by this contact e-mail.
     LoginRecovery { logins: Vec<String> },
-    /// The password was changed or reset.
-    PasswordChanged { login: String },
+    /// The password was changed or reset; `report_token` goes into the
+    /// single-use "this wasn't me" link.
+    PasswordChanged { login: String, report_token: String },
     /// Two-factor authentication was turned on.
-    TotpEnabled { login: String },
+    TotpEnabled { login: String, report_token: String },
     /// Two-factor authentication was turned off.
-    TotpDisabled { login: String },
+    TotpDisabled { login: String, report_token: String },
+    /// A login from an address not seen before on this account.
+    NewLogin {
+        login: String,
+        address: String,
+        report_token: String,
+    },
+    /// To the OLD address: a change of the contact e-mail was requested.
+    EmailChangeRequested {
+        login: String,
+        new_email: String,
+        report_token: String,
+    },
+    /// To the NEW address: the link that confirms it.
+    ConfirmEmail { login: String, token: String },
+    /// The customer reported "this wasn't me": what happens next.
+    DisputeReceived { login: String, reference: String },
     /// New recovery codes replaced the old ones.
     RecoveryCodesRegenerated { login: String },
     /// A recovery code was used; `remaining` are left.
@@ -35,6 +52,18 @@ pub enum Mail {
 }
 
 impl Mail {
+    /// The token of the "this wasn't me" link the message carries, if any.
+    fn report_token(&self) -> Option<&str> {
+        match self {
+            Mail::PasswordChanged { report_token, .. }
+            | Mail::TotpEnabled { report_token, .. }
+            | Mail::TotpDisabled { report_token, .. }
+            | Mail::NewLogin { report_token, .. }
+            | Mail::EmailChangeRequested { report_token, .. } => Some(report_token),
+            _ => None,
+        }
+    }
+
     /// A stable name for logs and the outbox `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -46,6 +75,10 @@ impl Mail {
             Mail::TotpDisabled { .. } => "totp_disabled",
             Mail::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Mail::NewLogin { .. } => "new_login",
+            Mail::EmailChangeRequested { .. } => "email_change_requested",
+            Mail::ConfirmEmail { .. } => "confirm_email",
+            Mail::DisputeReceived { .. } => "dispute_received",
             Mail::TicketReply { .. } => "ticket_reply",
             Mail::TicketResolved { .. } => "ticket_resolved",
         }
@@ -157,7 +190,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                 bullet_list(logins)
             ),
         ),
-        (Mail::PasswordChanged { login }, Locale::En) => (
+        (Mail::PasswordChanged { login, .. }, Locale::En) => (
             "Your password was changed".to_string(),
             format!(
                 "Hello,\n\n\
@@ -166,7 +199,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  support ticket; your information centre lists what happened:\n   {centre}\n"
             ),
         ),
-        (Mail::PasswordChanged { login }, Locale::Fr) => (
+        (Mail::PasswordChanged { login, .. }, Locale::Fr) => (
             "Votre mot de passe a été modifié".to_string(),
             format!(
                 "Bonjour,\n\n\
@@ -176,7 +209,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  d'assistance ; votre centre d'information retrace les actions :\n   {centre}\n"
             ),
         ),
-        (Mail::TotpEnabled { login }, Locale::En) => (
+        (Mail::TotpEnabled { login, .. }, Locale::En) => (
             "Two-factor authentication is on".to_string(),
             format!(
                 "Hello,\n\n\
@@ -186,7 +219,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  ticket:\n   {centre}\n"
             ),
         ),
-        (Mail::TotpEnabled { login }, Locale::Fr) => (
+        (Mail::TotpEnabled { login, .. }, Locale::Fr) => (
             "La double authentification est activée".to_string(),
             format!(
                 "Bonjour,\n\n\
@@ -197,7 +230,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  ticket d'assistance :\n   {centre}\n"
             ),
         ),
-        (Mail::TotpDisabled { login }, Locale::En) => (
+        (Mail::TotpDisabled { login, .. }, Locale::En) => (
             "Two-factor authentication is off".to_string(),
             format!(
                 "Hello,\n\n\
@@ -206,7 +239,7 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  once and open a support ticket:\n   {centre}\n"
             ),
         ),
-        (Mail::TotpDisabled { login }, Locale::Fr) => (
+        (Mail::TotpDisabled { login, .. }, Locale::Fr) => (
             "La double authentification est désactivée".to_string(),
             format!(
                 "Bonjour,\n\n\
@@ -283,8 +316,112 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
                  répondez-y depuis votre centre d'information et il sera rouvert :\n   {centre}\n"
             ),
         ),
+        (Mail::NewLogin { login, address, .. }, Locale::En) => (
+            "New login to your account".to_string(),
+            format!(
+                "Hello,\n\n\
+                 Someone logged in to your account {login} from the address {address}, which \
+                 had not been used before. If it was you, there is nothing to do.\n"
+            ),
+        ),
+        (Mail::NewLogin { login, address, .. }, Locale::Fr) => (
+            "Nouvelle connexion à votre compte".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Une connexion à votre compte {login} a eu lieu depuis l'adresse {address}, \
+                 jamais utilisée auparavant. Si c'était vous, vous n'avez rien à faire.\n"
+            ),
+        ),
+        (
+            Mail::EmailChangeRequested {
+                login, new_email, ..
+            },
+            Locale::En,
+        ) => (
+            "Your contact e-mail is being changed".to_string(),
+            format!(
+                "Hello,\n\n\
+                 A change of the contact e-mail of your account {login} to {new_email} was \
+                 requested. It takes effect only once the new address confirms it.\n"
+            ),
+        ),
+        (
+            Mail::EmailChangeRequested {
+                login, new_email, ..
+            },
+            Locale::Fr,
+        ) => (
+            "Votre adresse e-mail de contact va changer".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Le remplacement de l'adresse e-mail de contact de votre compte {login} par \
+                 {new_email} a été demandé. Il ne prendra effet qu'après confirmation par la \
+                 nouvelle adresse.\n"
+            ),
+        ),
+        (Mail::ConfirmEmail { login, token }, Locale::En) => (
+            "Confirm your new contact e-mail".to_string(),
+            format!(
+                "Hello,\n\n\
+                 To make this address the contact e-mail of the account {login}, open this link \
+                 within 24 hours:\n\n{}\n\n\
+                 If you did not ask for this, ignore this message.\n",
+                token_link(&links.confirm_email_url, token)
+            ),
+        ),
+        (Mail::ConfirmEmail { login, token }, Locale::Fr) => (
+            "Confirmez votre nouvelle adresse e-mail".to_string(),
+            format!(
+                "Bonjour,\n\n\
+                 Pour faire de cette adresse l'e-mail de contact du compte {login}, ouvrez ce \
+                 lien dans les 24 heures :\n\n{}\n\n\
+                 Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+                token_link(&links.confirm_email_url, token)
+            ),
+        ),
+        (Mail::DisputeReceived { login, reference }, Locale::En) => (
+            format!("[{reference}] We are securing your account"),
+            format!(
+                "Hello,\n\n\
+                 You reported an action on your account {login} that you did not do. We \
+                 signed out the sessions, opened the ticket {reference} for our security team \
+                 and, where needed, suspended the password: reset it with the \
+                 \"forgotten password\" link before logging in again. Then check your \
+                 information centre:\n   {centre}\n"
+            ),
+        ),
+        (Mail::DisputeReceived { login, reference }, Locale::Fr) => (
+            format!("[{reference}] Nous sécurisons votre compte"),
+            format!(
+                "Bonjour,\n\n\
+                 Vous avez signalé sur votre compte {login} une action que vous n'avez pas \
+                 faite. Nous avons fermé les sessions, ouvert le ticket {reference} pour notre \
+                 équipe sécurité et, si nécessaire, suspendu le mot de passe : réinitialisez-le \
+                 avec le lien « mot de passe oublié » avant de vous reconnecter. Consultez \
+                 ensuite votre centre d'information :\n   {centre}\n"
+            ),
+        ),
     };
+    let mut text = text;
+    if let Some(token) = mail.report_token() {
+        let link = token_link(&links.report_url, token);
+        text.push_str(&match locale {
+            Locale::En => format!(
+                "\nThis wasn't you? Open this link (valid 7 days, once): it suspends the \
+                 password, signs out every session and alerts our security team.\n{link}\n"
+            ),
+            Locale::Fr => format!(
+                "\nCe n'était pas vous ? Ouvrez ce lien (valable 7 jours, une fois) : il \
+                 suspend le mot de passe, ferme toutes les sessions et alerte notre équipe \
+                 sécurité.\n{link}\n"
+            ),
+        });
+    }
     Rendered { subject, text }
+}
+
+fn token_link(base: &str, token: &str) -> String {
+    reset_link(base, token)
 }
 
 fn reset_link(base: &str, token: &str) -> String {
@@ -305,22 +442,81 @@ mod tests {
     use super::*;
 
     fn all_kinds() -> Vec<Mail> {
+        let login = || "jean".to_string();
+        let report_token = || "gdx_SECRET".to_string();
+        let reference = || "T-ABCDEFGH".to_string();
         vec![
-            Mail::SuspensionNotice {
-                login: "jean".into(),
-            },
+            Mail::SuspensionNotice { login: login() },
             Mail::ResetLink {
-                login: "jean".into(),
+                login: login(),
                 token: "gdr_SECRET".into(),
                 valid_minutes: 30,
             },
             Mail::LoginRecovery {
-                logins: vec!["jean".into(), "jean2".into()],
+                logins: vec![login(), "jean2".into()],
             },
             Mail::PasswordChanged {
-                login: "jean".into(),
+                login: login(),
+                report_token: report_token(),
+            },
+            Mail::TotpEnabled {
+                login: login(),
+                report_token: report_token(),
+            },
+            Mail::TotpDisabled {
+                login: login(),
+                report_token: report_token(),
+            },
+            Mail::RecoveryCodesRegenerated { login: login() },
+            Mail::RecoveryCodeUsed {
+                login: login(),
+                remaining: 9,
+            },
+            Mail::NewLogin {
+                login: login(),
+                address: "192.0.2.7".into(),
+                report_token: report_token(),
+            },
+            Mail::EmailChangeRequested {
+                login: login(),
+                new_email: "new@example.fr".into(),
+                report_token: report_token(),
+            },
+            Mail::ConfirmEmail {
+                login: login(),
+                token: "gde_SECRET".into(),
+            },
+            Mail::DisputeReceived {
+                login: login(),
+                reference: reference(),
+            },
+            Mail::TicketReply {
+                reference: reference(),
+                subject: "Login".into(),
+            },
+            Mail::TicketResolved {
+                reference: reference(),
+                subject: "Login".into(),
             },
         ]
+    }
+
+    #[test]
+    fn security_notices_carry_the_wasnt_me_link_and_others_do_not() {
+        let links = MailConfig::default();
+        for mail in all_kinds() {
+            for locale in [Locale::En, Locale::Fr] {
+                let text = render(&mail, locale, &links).text;
+                let link = format!("{}?token=gdx_SECRET", links.report_url);
+                assert_eq!(
+                    text.contains(&link),
+                    mail.report_token().is_some(),
+                    "{}",
+                    mail.kind()
+                );
+                assert!(text.matches("gdx_SECRET").count() <= 1);
+            }
+        }
     }
 
     #[test]
@@ -332,7 +528,11 @@ mod tests {
             assert!(!en.subject.is_empty() && !fr.subject.is_empty());
             assert_ne!(en.text, fr.text, "{} is not translated", mail.kind());
             assert!(fr.text.starts_with("Bonjour"));
+            for secret in ["gdr_SECRET", "gde_SECRET", "gdx_SECRET"] {
+                assert!(!en.subject.contains(secret) && !fr.subject.contains(secret));
+            }
         }
+        assert_eq!(all_kinds().len(), 14, "every kind is rendered here");
     }
 
     #[test]

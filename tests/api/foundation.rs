@@ -391,18 +391,3 @@ async fn the_request_id_is_echoed_or_generated() {
         .unwrap_err();
     assert!(!status.metadata().get("x-request-id").unwrap().is_empty());
 }
-
-#[tokio::test]
-async fn unimplemented_capabilities_say_so() {
-    let app = spawn_app().await;
-    let status = app
-        .client()
-        .await
-        .record_activity(authed(
-            &app.service_token,
-            pb::RecordActivityRequest::default(),
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-}

@@ -1,0 +1,380 @@
+//! The information centre: activity reported by other services, the
+//! customer acknowledging what they saw, and acting on what they did not do
+//! ("this wasn't me"), from the journal or from the link in a notice.
+
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    events::{self, EventKind},
+    notices,
+    principal::{Actor, ClientInfo},
+    sessions, support,
+    suspension::{self, Reason, SuspendRequest},
+    Context,
+};
+use crate::{
+    crypto::token::{self, TokenKind},
+    entity::{account, report_token, security_event},
+    mail::Mail,
+};
+
+/// Activity other services report into the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    OrderPlaced,
+    ServiceOrdered,
+    ServiceCancelled,
+    DomainTransfer,
+    ApiKeyCreated,
+}
+
+impl ActivityKind {
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            ActivityKind::OrderPlaced => EventKind::OrderPlaced,
+            ActivityKind::ServiceOrdered => EventKind::ServiceOrdered,
+            ActivityKind::ServiceCancelled => EventKind::ServiceCancelled,
+            ActivityKind::DomainTransfer => EventKind::DomainTransfer,
+            ActivityKind::ApiKeyCreated => EventKind::ApiKeyCreated,
+        }
+    }
+}
+
+pub struct Activity {
+    pub account_id: Uuid,
+    pub service_event_id: String,
+    pub kind: ActivityKind,
+    pub occurred_at: i64,
+    pub reference: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub items_summary: String,
+    pub client: ClientInfo,
+}
+
+/// Records activity; a repeat of the same service event id returns the
+/// first event and `true`.
+#[tracing::instrument(skip_all, fields(account_id = %activity.account_id))]
+pub async fn record_activity(
+    ctx: &Context,
+    service: &Actor,
+    activity: Activity,
+) -> Result<(security_event::Model, bool)> {
+    let service_name = service.name.clone().unwrap_or_default();
+    if let Some(existing) = find_source(ctx, &service_name, &activity.service_event_id).await? {
+        if existing.account_id != activity.account_id {
+            return Err(Error::invalid(
+                "service_event_id",
+                "was already used for another account",
+            ));
+        }
+        return Ok((existing, true));
+    }
+    account::Entity::find_by_id(activity.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let mut details = serde_json::json!({ "reference": activity.reference });
+    if !activity.currency.is_empty() {
+        details["amount_minor"] = activity.amount_minor.into();
+        details["currency"] = activity.currency.clone().into();
+    }
+    if !activity.items_summary.is_empty() {
+        details["items_summary"] = activity.items_summary.clone().into();
+    }
+    let model = security_event::Model {
+        id: Uuid::now_v7(),
+        account_id: activity.account_id,
+        kind: activity.kind.event_kind().as_str().into(),
+        occurred_at: activity.occurred_at,
+        actor_kind: service.kind.as_str().into(),
+        actor_name: Some(service_name.clone()),
+        client_address: activity.client.address.clone(),
+        user_agent: activity.client.user_agent.clone(),
+        details: details.to_string(),
+        acknowledged_at: None,
+        disputed_at: None,
+        source_event_id: Some(activity.service_event_id.clone()),
+    };
+    let active: security_event::ActiveModel = model.clone().into();
+    match security_event::Entity::insert(active)
+        .exec_without_returning(&ctx.db)
+        .await
+    {
+        Ok(_) => Ok((model, false)),
+        Err(error)
+            if matches!(
+                error.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            // A concurrent retry won; answer with its event.
+            let existing = find_source(ctx, &service_name, &activity.service_event_id)
+                .await?
+                .ok_or(Error::internal(anyhow::anyhow!("activity vanished")))?;
+            Ok((existing, true))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn find_source(
+    ctx: &Context,
+    service: &str,
+    source_event_id: &str,
+) -> Result<Option<security_event::Model>> {
+    Ok(security_event::Entity::find()
+        .filter(security_event::Column::ActorName.eq(service))
+        .filter(security_event::Column::SourceEventId.eq(source_event_id))
+        .one(&ctx.db)
+        .await?)
+}
+
+/// Marks the caller's events seen; returns how many were newly marked.
+pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) -> Result<u64> {
+    Ok(security_event::Entity::update_many()
+        .col_expr(
+            security_event::Column::AcknowledgedAt,
+            Expr::value(ctx.now()),
+        )
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Id.is_in(event_ids.to_vec()))
+        .filter(security_event::Column::AcknowledgedAt.is_null())
+        .exec(&ctx.db)
+        .await?
+        .rows_affected)
+}
+
+/// What a dispute did.
+pub struct Disputed {
+    pub ticket: crate::entity::ticket::Model,
+    pub password_suspended: bool,
+    pub sessions_revoked: u64,
+}
+
+/// How the customer reached us: from a session (which survives unless the
+/// password gets suspended) or from a notice's link.
+pub enum Via {
+    Session(Uuid),
+    Link,
+}
+
+/// "This wasn't me" on one of the caller's events, in one transaction:
+/// the event is marked disputed, a linked high-priority ticket opened, the
+/// other sessions revoked and, for the configured kinds, the password
+/// suspended with reason "customer reported".
+#[tracing::instrument(skip_all, fields(account_id = %account_id, event_id = %event_id))]
+pub async fn dispute(
+    ctx: &Context,
+    account_id: Uuid,
+    event_id: Uuid,
+    comment: &str,
+    client: &ClientInfo,
+    via: Via,
+) -> Result<Disputed> {
+    let account = account::Entity::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let event = security_event::Entity::find_by_id(event_id)
+        .one(&ctx.db)
+        .await?
+        .filter(|e| e.account_id == account_id)
+        .ok_or(Error::NotFound("security event"))?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let marked = security_event::Entity::update_many()
+        .col_expr(security_event::Column::DisputedAt, Expr::value(now))
+        .filter(security_event::Column::Id.eq(event.id))
+        .filter(security_event::Column::DisputedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if marked.rows_affected == 0 && matches!(via, Via::Session(_)) {
+        return Err(Error::AlreadyExists {
+            what: "a dispute of this event",
+            field: "event_id".into(),
+        });
+    }
+    let done = secure_account(
+        &txn,
+        ctx,
+        &account,
+        Some(&event),
+        comment,
+        client,
+        &via,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(done)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn secure_account<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &Context,
+    account: &account::Model,
+    event: Option<&security_event::Model>,
+    comment: &str,
+    client: &ClientInfo,
+    via: &Via,
+    now: i64,
+) -> Result<Disputed> {
+    let kind = event.map(|e| e.kind.clone()).unwrap_or_default();
+    let summary = events::summary(EventKind::parse(&kind), super::types::Locale::En);
+    let body = if comment.is_empty() {
+        "The customer reported this action as not theirs."
+    } else {
+        comment
+    };
+    let ticket = support::open_dispute_ticket(
+        txn,
+        account.id,
+        event.map(|e| e.id),
+        &format!("Reported as not done by the customer: {summary}"),
+        body,
+        client,
+        now,
+    )
+    .await?;
+    let suspend = matches!(via, Via::Link)
+        || ctx
+            .config
+            .information_centre
+            .suspend_on_dispute
+            .iter()
+            .any(|k| *k == kind);
+    let mut password_suspended = false;
+    let mut sessions_revoked = 0;
+    if suspend && account.password_hash.is_some() {
+        let request = SuspendRequest {
+            account_id: account.id,
+            reason: Reason::CustomerReported,
+            note: format!(
+                "customer reported event {} ({kind}); ticket {}",
+                event.map(|e| e.id.to_string()).unwrap_or_default(),
+                ticket.reference
+            ),
+            evidence_event_ids: event.map(|e| vec![e.id]).unwrap_or_default(),
+        };
+        let done =
+            suspension::suspend_in(txn, ctx, account, &Actor::customer(), client, &request, now)
+                .await?;
+        password_suspended = true;
+        sessions_revoked += done.sessions_revoked;
+    }
+    let except = match via {
+        Via::Session(session_id) if !password_suspended => Some(*session_id),
+        _ => None,
+    };
+    sessions_revoked +=
+        sessions::revoke_all(txn, now, account.id, except, "event_disputed").await?;
+    let event_kind = if matches!(via, Via::Link) {
+        EventKind::UnauthorizedChangeReported
+    } else {
+        EventKind::EventDisputed
+    };
+    events::record(
+        txn,
+        now,
+        account.id,
+        event_kind,
+        &Actor::customer(),
+        client,
+        serde_json::json!({
+            "disputed_event_id": event.map(|e| e.id.to_string()),
+            "ticket_id": ticket.id.to_string(),
+            "password_suspended": password_suspended,
+        }),
+    )
+    .await?;
+    notices::send(
+        txn,
+        ctx,
+        now,
+        account,
+        &Mail::DisputeReceived {
+            login: account.login.clone(),
+            reference: ticket.reference.clone(),
+        },
+    )
+    .await?;
+    Ok(Disputed {
+        ticket,
+        password_suspended,
+        sessions_revoked,
+    })
+}
+
+/// `ReportUnauthorizedChange`: the single-use link from a security notice
+/// does what a dispute does, without a login, and always suspends.
+#[tracing::instrument(skip_all)]
+pub async fn report_unauthorized_change(
+    ctx: &Context,
+    presented: &str,
+    comment: &str,
+    client: &ClientInfo,
+) -> Result<String> {
+    if !token::well_formed(TokenKind::Report, presented) {
+        return Err(Error::TokenInvalid);
+    }
+    let row = report_token::Entity::find()
+        .filter(report_token::Column::TokenHash.eq(token::hash(presented)))
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if row.used_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    if row.expires_at <= ctx.now() {
+        return Err(Error::TokenExpired);
+    }
+    let account = account::Entity::find_by_id(row.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    let event = match row.event_id {
+        Some(id) => security_event::Entity::find_by_id(id).one(&ctx.db).await?,
+        None => None,
+    };
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let used = report_token::Entity::update_many()
+        .col_expr(report_token::Column::UsedAt, Expr::value(now))
+        .filter(report_token::Column::Id.eq(row.id))
+        .filter(report_token::Column::UsedAt.is_null())
+        .filter(report_token::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if used.rows_affected != 1 {
+        return Err(Error::TokenInvalid);
+    }
+    if let Some(event) = &event {
+        security_event::Entity::update_many()
+            .col_expr(security_event::Column::DisputedAt, Expr::value(now))
+            .filter(security_event::Column::Id.eq(event.id))
+            .filter(security_event::Column::DisputedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
+    let done = secure_account(
+        &txn,
+        ctx,
+        &account,
+        event.as_ref(),
+        comment,
+        client,
+        &Via::Link,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(done.ticket.reference)
+}

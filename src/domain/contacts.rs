@@ -1,0 +1,371 @@
+//! Contact details: read them with when and by whom each last changed,
+//! change them (recent authentication required), and their history. A new
+//! contact e-mail takes effect only once the new address confirms it, and
+//! the old address is told, with a "this wasn't me" link.
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    events::{self, EventKind},
+    login, notices,
+    principal::{Actor, ClientInfo, CustomerSession},
+    types::{Email, Phone, PostalAddress},
+    Context,
+};
+use crate::{
+    crypto::token::{self, TokenKind},
+    entity::{account, contact_change, email_change},
+    mail::Mail,
+};
+
+const CONFIRMATION_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    Phone,
+    PostalAddress,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Email => "email",
+            Field::Phone => "phone",
+            Field::PostalAddress => "postal_address",
+        }
+    }
+}
+
+pub struct ContactView {
+    pub account: account::Model,
+    pub last_changes: Vec<contact_change::Model>,
+    pub pending_email: Option<email_change::Model>,
+}
+
+impl ContactView {
+    pub fn last_change(&self, field: Field) -> Option<&contact_change::Model> {
+        self.last_changes.iter().find(|c| c.field == field.as_str())
+    }
+}
+
+pub async fn get(ctx: &Context, account_id: Uuid) -> Result<ContactView> {
+    let account = account::Entity::find_by_id(account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let mut last_changes = Vec::new();
+    for field in [Field::Email, Field::Phone, Field::PostalAddress] {
+        if let Some(change) = contact_change::Entity::find()
+            .filter(contact_change::Column::AccountId.eq(account_id))
+            .filter(contact_change::Column::Field.eq(field.as_str()))
+            .order_by_desc(contact_change::Column::Id)
+            .one(&ctx.db)
+            .await?
+        {
+            last_changes.push(change);
+        }
+    }
+    let pending_email = email_change::Entity::find()
+        .filter(email_change::Column::AccountId.eq(account_id))
+        .filter(email_change::Column::ConfirmedAt.is_null())
+        .filter(email_change::Column::CancelledAt.is_null())
+        .filter(email_change::Column::ExpiresAt.gt(ctx.now()))
+        .order_by_desc(email_change::Column::Id)
+        .one(&ctx.db)
+        .await?;
+    Ok(ContactView {
+        account,
+        last_changes,
+        pending_email,
+    })
+}
+
+/// A validated `UpdateContactDetails`: only the fields in the mask.
+#[derive(Default)]
+pub struct Update {
+    pub email: Option<Email>,
+    pub phone: Option<Option<Phone>>,
+    pub address: Option<PostalAddress>,
+}
+
+pub fn address_text(address: &PostalAddress) -> String {
+    [
+        &address.line1,
+        &address.line2,
+        &address.postal_code,
+        &address.city,
+        &address.country_code,
+    ]
+    .iter()
+    .filter_map(|p| p.as_deref())
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn stored_address(account: &account::Model) -> String {
+    address_text(&PostalAddress {
+        line1: account.address_line1.clone(),
+        line2: account.address_line2.clone(),
+        postal_code: account.postal_code.clone(),
+        city: account.city.clone(),
+        country_code: account.country_code.clone(),
+    })
+}
+
+/// Applies phone and address at once; an e-mail change waits for the new
+/// address to confirm. Returns whether an e-mail change is pending.
+#[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
+pub async fn update(
+    ctx: &Context,
+    caller: &CustomerSession,
+    client: &ClientInfo,
+    password: Option<SecretString>,
+    update: Update,
+) -> Result<bool> {
+    let account = account::Entity::find_by_id(caller.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
+    if ctx.now() - caller.authenticated_at > window_ms {
+        let Some(password) = password else {
+            return Err(Error::RecentAuthenticationRequired);
+        };
+        login::check_password(ctx, &account, password).await?;
+        login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
+    }
+    let now = ctx.now();
+    let actor = Actor::customer();
+    let txn = ctx.db.begin().await?;
+    let mut change = account::Entity::update_many()
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id));
+    let mut changes = Vec::new();
+    if let Some(phone) = &update.phone {
+        let new = phone.as_ref().map(|p| p.as_str().to_string());
+        change = change.col_expr(account::Column::Phone, Expr::value(new.clone()));
+        changes.push((
+            Field::Phone,
+            account.phone.clone().unwrap_or_default(),
+            new.unwrap_or_default(),
+        ));
+    }
+    if let Some(address) = &update.address {
+        change = change
+            .col_expr(
+                account::Column::AddressLine1,
+                Expr::value(address.line1.clone()),
+            )
+            .col_expr(
+                account::Column::AddressLine2,
+                Expr::value(address.line2.clone()),
+            )
+            .col_expr(
+                account::Column::PostalCode,
+                Expr::value(address.postal_code.clone()),
+            )
+            .col_expr(account::Column::City, Expr::value(address.city.clone()))
+            .col_expr(
+                account::Column::CountryCode,
+                Expr::value(address.country_code.clone()),
+            );
+        changes.push((
+            Field::PostalAddress,
+            stored_address(&account),
+            address_text(address),
+        ));
+    }
+    change.exec(&txn).await?;
+    for (field, old, new) in changes {
+        record_change(&txn, now, &account, field, &old, &new, &actor, client).await?;
+    }
+    let pending = match &update.email {
+        Some(email) if email.as_str() != account.email => {
+            request_email_change(&txn, ctx, now, &account, email, client).await?;
+            true
+        }
+        _ => false,
+    };
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    Ok(pending)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_change<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account: &account::Model,
+    field: Field,
+    old: &str,
+    new: &str,
+    actor: &Actor,
+    client: &ClientInfo,
+) -> Result<Uuid> {
+    let event_id = events::record(
+        conn,
+        now,
+        account.id,
+        EventKind::ContactDetailsChanged,
+        actor,
+        client,
+        serde_json::json!({ "field": field.as_str() }),
+    )
+    .await?;
+    contact_change::Entity::insert(contact_change::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account.id),
+        field: Set(field.as_str().into()),
+        old_value: Set(old.into()),
+        new_value: Set(new.into()),
+        changed_at: Set(now),
+        actor_kind: Set(actor.kind.as_str().into()),
+        actor_name: Set(actor.name.clone()),
+        client_address: Set(client.address.clone()),
+        event_id: Set(Some(event_id)),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(event_id)
+}
+
+async fn request_email_change<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    email: &Email,
+    client: &ClientInfo,
+) -> Result<()> {
+    // Only the newest request can be confirmed.
+    email_change::Entity::update_many()
+        .col_expr(email_change::Column::CancelledAt, Expr::value(now))
+        .filter(email_change::Column::AccountId.eq(account.id))
+        .filter(email_change::Column::ConfirmedAt.is_null())
+        .filter(email_change::Column::CancelledAt.is_null())
+        .exec(conn)
+        .await?;
+    let secret = token::generate(TokenKind::EmailConfirmation);
+    email_change::Entity::insert(email_change::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account.id),
+        new_email: Set(email.as_str().into()),
+        token_hash: Set(token::hash_secret(&secret)),
+        created_at: Set(now),
+        expires_at: Set(now + CONFIRMATION_TTL_MS),
+        confirmed_at: Set(None),
+        cancelled_at: Set(None),
+        client_address: Set(client.address.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    let event_id = events::record(
+        conn,
+        now,
+        account.id,
+        EventKind::ContactEmailChangeRequested,
+        &Actor::customer(),
+        client,
+        serde_json::json!({ "new_email": email.as_str() }),
+    )
+    .await?;
+    let report_token = notices::report_token(conn, now, account.id, Some(event_id)).await?;
+    let to_old = Mail::EmailChangeRequested {
+        login: account.login.clone(),
+        new_email: email.as_str().into(),
+        report_token,
+    };
+    notices::send(conn, ctx, now, account, &to_old).await?;
+    let to_new = Mail::ConfirmEmail {
+        login: account.login.clone(),
+        token: secret.expose_secret().to_string(),
+    };
+    notices::send_to(conn, ctx, now, account, email.as_str(), &to_new).await
+}
+
+/// `ConfirmEmailChange`: the link sent to the new address makes it the
+/// contact e-mail.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
+    if !token::well_formed(TokenKind::EmailConfirmation, presented) {
+        return Err(Error::TokenInvalid);
+    }
+    let row = email_change::Entity::find()
+        .filter(email_change::Column::TokenHash.eq(token::hash(presented)))
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if row.confirmed_at.is_some() || row.cancelled_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    if row.expires_at <= ctx.now() {
+        return Err(Error::TokenExpired);
+    }
+    let account = account::Entity::find_by_id(row.account_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let confirmed = email_change::Entity::update_many()
+        .col_expr(email_change::Column::ConfirmedAt, Expr::value(now))
+        .filter(email_change::Column::Id.eq(row.id))
+        .filter(email_change::Column::ConfirmedAt.is_null())
+        .filter(email_change::Column::CancelledAt.is_null())
+        .filter(email_change::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if confirmed.rows_affected != 1 {
+        return Err(Error::TokenInvalid);
+    }
+    account::Entity::update_many()
+        .col_expr(account::Column::Email, Expr::value(row.new_email.clone()))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .exec(&txn)
+        .await?;
+    record_change(
+        &txn,
+        now,
+        &account,
+        Field::Email,
+        &account.email,
+        &row.new_email,
+        &Actor::customer(),
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The history of contact changes, newest first.
+pub async fn changes(
+    ctx: &Context,
+    account_id: Uuid,
+    page_size: u64,
+    before: Option<Uuid>,
+) -> Result<(Vec<contact_change::Model>, Option<Uuid>)> {
+    let mut query = contact_change::Entity::find()
+        .filter(contact_change::Column::AccountId.eq(account_id))
+        .order_by_desc(contact_change::Column::Id)
+        .limit(page_size + 1);
+    if let Some(before) = before {
+        query = query.filter(contact_change::Column::Id.lt(before));
+    }
+    let mut rows = query.all(&ctx.db).await?;
+    let next = if rows.len() as u64 > page_size {
+        rows.truncate(page_size as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

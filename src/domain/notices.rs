@@ -1,0 +1,106 @@
+//! Security notices to the customer: the outbox e-mail in the account's
+//! language, and the single-use "this wasn't me" link (valid 7 days) that
+//! the notices of password, 2FA, contact e-mail and new-login changes carry.
+
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::{error::Result, types::Locale, Context};
+use crate::{
+    crypto::token::{self, TokenKind},
+    entity::{account, report_token},
+    mail::{outbox, Mail},
+};
+
+pub const REPORT_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Queues `mail` to the account's contact e-mail, in the caller's transaction.
+pub async fn send<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    mail: &Mail,
+) -> Result<()> {
+    send_to(conn, ctx, now, account, &account.email, mail).await
+}
+
+/// Queues `mail` to another address of the account (e.g. a new e-mail).
+pub async fn send_to<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    recipient: &str,
+    mail: &Mail,
+) -> Result<()> {
+    outbox::enqueue(
+        conn,
+        &ctx.config.mail,
+        now,
+        Some(account.id),
+        recipient,
+        Locale::parse(&account.locale),
+        mail,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A new "this wasn't me" token about `event_id`; only its hash is stored.
+pub async fn report_token<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+    event_id: Option<Uuid>,
+) -> Result<String> {
+    let secret = token::generate(TokenKind::Report);
+    report_token::Entity::insert(report_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        token_hash: Set(token::hash_secret(&secret)),
+        event_id: Set(event_id),
+        created_at: Set(now),
+        expires_at: Set(now + REPORT_TTL_MS),
+        used_at: Set(None),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(secret.expose_secret().to_string())
+}
+
+/// After a successful login: tells the customer when it came from an
+/// address this account never logged in from (not on the very first login).
+pub async fn new_login<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    client: &super::principal::ClientInfo,
+    event_id: Uuid,
+) -> Result<()> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    use crate::entity::security_event;
+    let (Some(_), Some(address)) = (account.last_login_at, client.address.as_deref()) else {
+        return Ok(());
+    };
+    let seen = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account.id))
+        .filter(security_event::Column::Kind.eq(super::events::EventKind::LoginSucceeded.as_str()))
+        .filter(security_event::Column::ClientAddress.eq(address))
+        .filter(security_event::Column::Id.ne(event_id))
+        .one(conn)
+        .await?;
+    if seen.is_some() {
+        return Ok(());
+    }
+    let report_token = report_token(conn, now, account.id, Some(event_id)).await?;
+    let mail = Mail::NewLogin {
+        login: account.login.clone(),
+        address: address.to_string(),
+        report_token,
+    };
+    send(conn, ctx, now, account, &mail).await
+}
