@@ -22,7 +22,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(SecurityEvents::Table)
-                    .add_column(&mut string_null(SecurityEvents::SourceEventId))
+                    .add_column(string_null(SecurityEvents::SourceEventId))
                     .to_owned(),
             )
             .await?;
