@@ -6,6 +6,8 @@ mod helpers;
 
 mod foundation;
 mod login;
+mod rate_limit;
 mod recovery;
+mod scale_out;
 mod sessions;
 mod two_factor;
