@@ -13,6 +13,10 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod rate_limit;
+
+pub use rate_limit::{ClassLimits, Limit, RateLimitBackend, RateLimitConfig};
+
 /// Environment variables with this prefix belong to the test suite, not to
 /// the server's configuration.
 const RESERVED_ENV: &[&str] = &["TEST_", "CONFIG"];
@@ -53,6 +57,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub totp: TotpConfig,
     pub information_centre: InformationCentreConfig,
+    pub rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +212,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             totp: TotpConfig::default(),
             information_centre: InformationCentreConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -372,6 +378,7 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return fail("request_timeout_secs", "must be at least 1");
         }
+        self.rate_limit.validate().map_err(ConfigError)?;
         if let Some(url) = &self.database_url {
             let url = url.expose_secret();
             if !(url.starts_with("sqlite:")
@@ -547,6 +554,40 @@ mod tests {
             );
             let config = Config::load(None).expect("loads");
             assert!(!format!("{config:?}").contains("hunter2-secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rate_limit_keys_override_one_by_one_and_bad_values_are_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GARDIEN_RATE_LIMIT__CREDENTIAL__PER_ADDRESS__BURST", "3");
+            let config = load_in(
+                jail,
+                "[rate_limit]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n",
+            )
+            .expect("loads");
+            let credential = config.rate_limit.credential;
+            assert_eq!(credential.per_address.burst, 3);
+            assert_eq!(
+                credential.per_address.per_minute,
+                RateLimitConfig::default().credential.per_address.per_minute
+            );
+            assert!(!credential.fail_open);
+            assert_eq!(config.rate_limit.trusted_networks().len(), 2);
+
+            let error = load_in(jail, "[rate_limit]\ntrusted_proxies = [\"10.0.0.0/33\"]\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("rate_limit.trusted_proxies"), "{error}");
+            let error = load_in(jail, "[rate_limit]\nbackend = \"redis\"\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("rate_limit.redis_url"), "{error}");
+            let error = load_in(jail, "[rate_limit.read.per_address]\nbrust = 3\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("brust"), "{error}");
             Ok(())
         });
     }

@@ -22,8 +22,12 @@ use crate::{
     grpc::{account_security::AccountSecurity, support::Support},
     mail::{outbox::Worker, transport::Transport},
     middleware::{
-        auth::AuthLayer, catch_panic::CatchPanicLayer, load_shed::LoadShedLayer,
-        request_id::RequestIdLayer, trace::TraceLayer,
+        auth::AuthLayer,
+        catch_panic::CatchPanicLayer,
+        load_shed::LoadShedLayer,
+        rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimiter},
+        request_id::RequestIdLayer,
+        trace::TraceLayer,
     },
     proto::{
         accountsecurity::v1::account_security_service_server::AccountSecurityServiceServer,
@@ -36,6 +40,7 @@ pub struct Application {
     listener: TcpListener,
     ctx: domain::Context,
     config: Arc<Config>,
+    limiter: Arc<RateLimiter>,
 }
 
 /// Builds the domain context from a configuration and a connected database.
@@ -88,6 +93,7 @@ impl Application {
         let db = db::connect(&config).await?;
         let applied = db::migrate(&db).await?;
         tracing::info!(applied, "database ready");
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let ctx = context(config.clone(), db, clock)?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -96,6 +102,7 @@ impl Application {
             listener,
             ctx,
             config,
+            limiter,
         })
     }
 
@@ -111,6 +118,11 @@ impl Application {
 
     pub fn context(&self) -> &domain::Context {
         &self.ctx
+    }
+
+    /// Counters of the rate limiter (calls limited, backend failures).
+    pub fn rate_limit_metrics(&self) -> Arc<RateLimitMetrics> {
+        self.limiter.metrics.clone()
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -131,6 +143,7 @@ impl Application {
             listener,
             ctx,
             config,
+            limiter,
         } = self;
         let addr = listener.local_addr()?;
 
@@ -163,7 +176,9 @@ impl Application {
             .layer(TraceLayer)
             .layer(CatchPanicLayer)
             .layer(LoadShedLayer::new(config.max_concurrent_requests))
+            .layer(RateLimitLayer::per_address(limiter.clone()))
             .layer(AuthLayer::new(ctx.clone()))
+            .layer(RateLimitLayer::per_principal(limiter))
             .into_inner();
 
         tracing::info!(%addr, "gardien listening (gRPC, health, reflection)");

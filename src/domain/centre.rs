@@ -248,8 +248,7 @@ async fn secure_account<C: ConnectionTrait>(
             .config
             .information_centre
             .suspend_on_dispute
-            .iter()
-            .any(|k| *k == kind);
+            .contains(&kind);
     let mut password_suspended = false;
     let mut sessions_revoked = 0;
     if suspend && account.password_hash.is_some() {

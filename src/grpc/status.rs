@@ -155,3 +155,28 @@ pub fn overloaded() -> Status {
 pub fn internal_panic() -> Status {
     plain(Code::Internal, "internal error", "INTERNAL")
 }
+
+/// Rate limiting: this caller or client address is over its limit.
+pub fn rate_limited(retry_after: std::time::Duration) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(retry_after));
+    status(
+        Code::ResourceExhausted,
+        "too many requests; retry after the delay in RetryInfo",
+        "RATE_LIMITED",
+        details,
+    )
+}
+
+/// The shared rate-limit store is unreachable and this method class fails
+/// closed.
+pub fn rate_limiter_unavailable() -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    status(
+        Code::Unavailable,
+        "the service is temporarily unavailable; retry shortly",
+        "UNAVAILABLE",
+        details,
+    )
+}

@@ -2,14 +2,17 @@
 //! transaction; the [`Worker`] claims due rows with a lease, delivers them
 //! and marks them sent (dropping the body, which may hold a reset link).
 //! A row whose worker died is claimed again once its lease has passed.
+//! Several instances may run workers on one database: a row is claimed by
+//! exactly one of them (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
+//! compare-and-set on SQLite).
 
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -89,6 +92,56 @@ impl Worker {
     /// Claims and delivers one batch of due rows; returns how many were sent.
     pub async fn drain_once(&self) -> Result<usize, sea_orm::DbErr> {
         let now = self.clock.now_ms();
+        let claimed = match self.db.get_database_backend() {
+            DbBackend::Postgres => self.claim_skip_locked(now).await,
+            _ => self.claim_compare_and_set(now).await,
+        }
+        .inspect_err(|error| tracing::warn!(%error, "outbox: cannot claim due messages"))?;
+        let mut sent = 0;
+        for row in claimed {
+            match self.transport.deliver(&self.config, &row).await {
+                Ok(()) => {
+                    self.mark_sent(&row).await?;
+                    sent += 1;
+                    tracing::info!(outbox_id = %row.id, kind = %row.kind, "e-mail delivered");
+                }
+                Err(error) => self.mark_failed_attempt(&row, &error.to_string()).await?,
+            }
+        }
+        Ok(sent)
+    }
+
+    /// PostgreSQL: one statement locks, leases and returns a batch; rows
+    /// another worker holds locked are skipped instead of waited for, so
+    /// several instances drain the outbox side by side.
+    async fn claim_skip_locked(&self, now: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
+        let sql = format!(
+            "UPDATE outbox SET status = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox \
+                 WHERE (status = $3 AND next_attempt_at <= $4) \
+                    OR (status = $1 AND lease_until < $4) \
+                 ORDER BY next_attempt_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
+             RETURNING *"
+        );
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [
+                SENDING.into(),
+                (now + LEASE_MS).into(),
+                PENDING.into(),
+                now.into(),
+            ],
+        );
+        outbox::Entity::find()
+            .from_raw_sql(statement)
+            .all(&self.db)
+            .await
+    }
+
+    /// SQLite (one writer at a time): read the due rows, then take each
+    /// with a compare-and-set so that only one worker wins it.
+    async fn claim_compare_and_set(&self, now: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
         let due = outbox::Entity::find()
             .filter(
                 sea_orm::Condition::any()
@@ -106,40 +159,31 @@ impl Worker {
             .order_by_asc(outbox::Column::NextAttemptAt)
             .limit(BATCH)
             .all(&self.db)
-            .await
-            .inspect_err(|error| tracing::warn!(%error, "outbox: cannot read due messages"))?;
-        let mut sent = 0;
+            .await?;
+        let mut claimed = Vec::with_capacity(due.len());
         for row in due {
-            if !self.claim(&row, now).await? {
-                continue;
-            }
-            match self.transport.deliver(&self.config, &row).await {
-                Ok(()) => {
-                    self.mark_sent(&row).await?;
-                    sent += 1;
-                    tracing::info!(outbox_id = %row.id, kind = %row.kind, "e-mail delivered");
-                }
-                Err(error) => self.mark_failed_attempt(&row, &error.to_string()).await?,
+            let result = outbox::Entity::update_many()
+                .col_expr(outbox::Column::Status, Expr::value(SENDING))
+                .col_expr(outbox::Column::LeaseUntil, Expr::value(now + LEASE_MS))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    Expr::col(outbox::Column::Attempts).add(1),
+                )
+                .filter(outbox::Column::Id.eq(row.id))
+                .filter(outbox::Column::Status.eq(row.status.clone()))
+                .filter(outbox::Column::Attempts.eq(row.attempts))
+                .exec(&self.db)
+                .await?;
+            if result.rows_affected == 1 {
+                claimed.push(outbox::Model {
+                    status: SENDING.to_string(),
+                    lease_until: Some(now + LEASE_MS),
+                    attempts: row.attempts + 1,
+                    ..row
+                });
             }
         }
-        Ok(sent)
-    }
-
-    /// Compare-and-set: the row is ours only if nobody claimed it since we read it.
-    async fn claim(&self, row: &outbox::Model, now: i64) -> Result<bool, sea_orm::DbErr> {
-        let result = outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(SENDING))
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(now + LEASE_MS))
-            .col_expr(
-                outbox::Column::Attempts,
-                Expr::col(outbox::Column::Attempts).add(1),
-            )
-            .filter(outbox::Column::Id.eq(row.id))
-            .filter(outbox::Column::Status.eq(row.status.clone()))
-            .filter(outbox::Column::Attempts.eq(row.attempts))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(claimed)
     }
 
     async fn mark_sent(&self, row: &outbox::Model) -> Result<(), sea_orm::DbErr> {
@@ -153,6 +197,8 @@ impl Worker {
                 Expr::value(Option::<String>::None),
             )
             .filter(outbox::Column::Id.eq(row.id))
+            // Only while the claim is still ours (no one re-leased the row).
+            .filter(outbox::Column::Attempts.eq(row.attempts))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -163,7 +209,7 @@ impl Worker {
         row: &outbox::Model,
         error: &str,
     ) -> Result<(), sea_orm::DbErr> {
-        let attempts = row.attempts + 1;
+        let attempts = row.attempts;
         let give_up = attempts >= MAX_ATTEMPTS;
         let backoff_ms = 1000i64 << attempts.clamp(0, 12);
         tracing::warn!(outbox_id = %row.id, attempts, give_up, error = %error.escape_debug(), "e-mail delivery failed");
@@ -182,6 +228,8 @@ impl Worker {
                 Expr::value(error.chars().take(1000).collect::<String>()),
             )
             .filter(outbox::Column::Id.eq(row.id))
+            // Only while the claim is still ours (no one re-leased the row).
+            .filter(outbox::Column::Attempts.eq(row.attempts))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -70,3 +70,45 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{Layer, Service, ServiceExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_beyond_the_limit_is_shed_at_once_and_a_permit_comes_back() {
+        let (release, released) = tokio::sync::watch::channel(false);
+        let handler = tower::service_fn(move |_request: Request<()>| {
+            let mut released = released.clone();
+            async move {
+                let _ = released.wait_for(|done| *done).await;
+                Ok::<Response<tonic::body::Body>, Infallible>(Response::default())
+            }
+        });
+        let mut service = LoadShedLayer::new(1).layer(handler);
+        let in_flight = tokio::spawn(service.ready().await.unwrap().call(Request::new(())));
+        let shed = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(shed.headers()["grpc-status"], "14");
+
+        release.send(true).unwrap();
+        in_flight.await.unwrap().unwrap();
+        let served = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Request::new(()))
+            .await
+            .unwrap();
+        assert!(served.headers().get("grpc-status").is_none());
+    }
+}

@@ -1,10 +1,11 @@
 //! tower middleware, one concern per file, assembled in one `ServiceBuilder`
 //! in `server.rs`: request id → trace → catch-panic → load shedding →
-//! authentication.
+//! rate limit per address → authentication → rate limit per principal.
 
 pub mod auth;
 pub mod catch_panic;
 pub mod load_shed;
+pub mod rate_limit;
 pub mod request_id;
 pub mod trace;
 

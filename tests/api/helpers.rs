@@ -10,7 +10,7 @@ use std::{
 
 use gardien::{
     clock::ManualClock,
-    config::{Config, LogFormat, MailTransportKind},
+    config::{Config, Limit, LogFormat, MailTransportKind},
     domain::{credentials, principal::Role},
     proto::{
         accountsecurity::v1::{
@@ -71,6 +71,7 @@ pub struct TestApp {
     pub service_token: String,
     pub security_token: String,
     pub agent_token: String,
+    pub rate_limit_metrics: Arc<gardien::middleware::rate_limit::RateLimitMetrics>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -110,6 +111,17 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.mail.poll_interval_ms = 20;
     config.password.hashing_workers = 2;
     config.password.hashing_queue = 256;
+    // Tests log in many times from 127.0.0.1: limits far above any test's
+    // needs; the rate-limit tests set strict ones.
+    let generous = Limit::new(1_000_000, 100_000);
+    for class in [
+        &mut config.rate_limit.credential,
+        &mut config.rate_limit.read,
+        &mut config.rate_limit.write,
+    ] {
+        class.per_address = generous;
+        class.per_principal = generous;
+    }
     config
 }
 
@@ -125,6 +137,36 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         config.database_url = Some(SecretString::from(url));
     }
     adjust(&mut config);
+    start(config, dir, None).await
+}
+
+impl TestApp {
+    /// Another instance on this one's database (and TOTP key), with its own
+    /// data directory, mail folder and clock, as a second replica behind a
+    /// load balancer would be.
+    pub async fn spawn_second_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let first = &self.ctx.config;
+        let mut config = (**first).clone();
+        config.listen_addr = "127.0.0.1:0".parse().unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        config.mail.dir = None;
+        config.database_url = Some(first.effective_database_url());
+        if first.totp.encryption_key.is_none() {
+            config.totp.key_file = Some(first.totp_key_file());
+        }
+        adjust(&mut config);
+        let tokens = [
+            self.service_token.clone(),
+            self.security_token.clone(),
+            self.agent_token.clone(),
+        ];
+        start(config, dir, Some(tokens)).await
+    }
+}
+
+/// Builds and runs a server; creates the three credentials unless given.
+async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3]>) -> TestApp {
     let mail_dir = config.mail_dir();
     let clock = ManualClock::new();
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
@@ -132,28 +174,53 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .unwrap();
     let addr = app.local_addr();
     let ctx = app.context().clone();
-    let now = ctx.now();
-    let mut tokens = Vec::new();
-    for (name, role) in [
-        ("billing", Role::Service),
-        ("secops", Role::Security),
-        ("agent-alice", Role::Agent),
-    ] {
-        let (_, secret) = credentials::create(&ctx.db, now, name, role).await.unwrap();
-        tokens.push(secret.expose_secret().to_string());
-    }
+    let rate_limit_metrics = app.rate_limit_metrics();
+    let tokens = match tokens {
+        Some(tokens) => tokens,
+        None => {
+            let now = ctx.now();
+            let mut tokens: [String; 3] = Default::default();
+            for (slot, (name, role)) in tokens.iter_mut().zip([
+                ("billing", Role::Service),
+                ("secops", Role::Security),
+                ("agent-alice", Role::Agent),
+            ]) {
+                let (_, secret) = credentials::create(&ctx.db, now, name, role).await.unwrap();
+                *slot = secret.expose_secret().to_string();
+            }
+            tokens
+        }
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until(shutdown.clone()));
+    let [service_token, security_token, agent_token] = tokens;
     TestApp {
         addr,
         clock,
         ctx,
         mail_dir,
-        service_token: tokens[0].clone(),
-        security_token: tokens[1].clone(),
-        agent_token: tokens[2].clone(),
+        service_token,
+        security_token,
+        agent_token,
+        rate_limit_metrics,
         shutdown,
         _dir: dir,
+    }
+}
+
+/// An external service's URL from `variable`, for tests that need it. When
+/// it is unset the test is skipped, except under CI (`CI` set), where a
+/// missing service must fail the run rather than pass it silently.
+pub fn external_service(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{variable} is not set under CI: this test needs it")
+        }
+        _ => {
+            eprintln!("skipped: {variable} is not set");
+            None
+        }
     }
 }
 

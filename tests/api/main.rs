@@ -6,7 +6,9 @@ mod helpers;
 
 mod foundation;
 mod login;
+mod rate_limit;
 mod recovery;
+mod scale_out;
 mod sessions;
 mod support;
 mod two_factor;
