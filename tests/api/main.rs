@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod centre;
 mod foundation;
 mod login;
 mod rate_limit;
