@@ -20,7 +20,7 @@ fn order(account_id: &str, service_event_id: &str) -> pb::RecordActivityRequest 
         kind: pb::ActivityKind::OrderPlaced.into(),
         occurred_at: None,
         reference: "ORD-2026-0042".into(),
-        amount_minor: 129_99,
+        amount_minor: 12_999,
         currency: "eur".into(),
         items_summary: "1 × dedicated server".into(),
         client_address: "198.51.100.23".into(),
@@ -175,7 +175,10 @@ async fn disputing_an_order_opens_a_ticket_revokes_sessions_and_suspends() {
         .find(|t| t.ticket_id == disputed.ticket_id)
         .unwrap();
     assert_eq!(ticket.priority(), spb::TicketPriority::High);
-    assert_eq!(ticket.linked_event_ids, [order_event.event_id.clone()]);
+    assert_eq!(
+        ticket.linked_event_ids,
+        std::slice::from_ref(&order_event.event_id)
+    );
 
     let events = app.events_of(&id).await;
     assert!(events.contains(&"event_disputed".to_string()));
