@@ -587,3 +587,46 @@ async fn ticket_fields_are_bounded_and_named() {
         );
     }
 }
+
+#[tokio::test]
+async fn recovery_tickets_are_strictly_rate_limited_per_client_address() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit.credential.per_address.per_minute = 3;
+        c.rate_limit.credential.per_address.burst = 3;
+    })
+    .await;
+    let request = || spb::CreateRecoveryTicketRequest {
+        login_or_email: "someone".into(),
+        reachable_contact: "someone@example.org".into(),
+        description: "I cannot log in.".into(),
+    };
+    for _ in 0..3 {
+        app.support()
+            .await
+            .create_recovery_ticket(request())
+            .await
+            .unwrap();
+    }
+    let limited = app
+        .support()
+        .await
+        .create_recovery_ticket(request())
+        .await
+        .unwrap_err();
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&limited), "RATE_LIMITED");
+    let queue = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest {
+                unverified_only: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(queue.tickets.len(), 3, "the refused call opened no ticket");
+}
