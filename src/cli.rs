@@ -38,6 +38,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Validate the configuration and print the effective values (secrets masked).
+    CheckConfig,
+    /// Ask the running server's grpc.health.v1 service; exit 0 when SERVING
+    /// (for container health checks).
+    HealthCheck,
     /// Manage credentials of services, support agents and the security team.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -96,8 +101,15 @@ impl Cli {
         if let Some(format) = self.log_format {
             config.log_format = format;
         }
+        if let Command::CheckConfig = self.command {
+            println!("{config:#?}");
+            eprintln!("configuration is valid");
+            return Ok(());
+        }
         telemetry::init(config.log_format, &config.log_level);
         match self.command {
+            Command::CheckConfig => Ok(()),
+            Command::HealthCheck => health_check(&config).await,
             Command::Serve => serve(config).await,
             Command::Migrate => {
                 let db = db::connect(&config).await?;
@@ -109,6 +121,27 @@ impl Cli {
             Command::Account(command) => account(config, command).await,
         }
     }
+}
+
+async fn health_check(config: &Config) -> anyhow::Result<()> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await?
+        .into_inner()
+        .status();
+    anyhow::ensure!(status == ServingStatus::Serving, "not serving: {status:?}");
+    println!("SERVING");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

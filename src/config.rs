@@ -546,6 +546,20 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_configuration_is_valid_and_matches_the_defaults() {
+        Jail::expect_with(|_| {
+            let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/gardien.toml");
+            let config = Config::load(Some(std::path::Path::new(sample))).expect("sample loads");
+            let defaults = Config::default();
+            assert_eq!(config.listen_addr, defaults.listen_addr);
+            assert_eq!(config.password.min_chars, defaults.password.min_chars);
+            assert_eq!(config.rate_limit.credential.per_address.burst, defaults.rate_limit.credential.per_address.burst);
+            assert_eq!(config.information_centre.suspend_on_dispute, defaults.information_centre.suspend_on_dispute);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
         Jail::expect_with(|jail| {
             jail.set_env(
