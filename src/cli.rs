@@ -124,7 +124,9 @@ impl Cli {
 }
 
 async fn health_check(config: &Config) -> anyhow::Result<()> {
-    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
     let mut addr = config.listen_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -135,7 +137,9 @@ async fn health_check(config: &Config) -> anyhow::Result<()> {
         .connect()
         .await?;
     let status = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await?
         .into_inner()
         .status();

@@ -49,6 +49,10 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Largest decoded request message, in bytes.
     pub max_message_bytes: usize,
+    /// Browser origins allowed to call gRPC-Web (CORS), e.g.
+    /// `["https://account.example.com"]`; empty allows none (same-origin and
+    /// non-browser clients are unaffected).
+    pub cors_allowed_origins: Vec<String>,
     pub database: DatabaseConfig,
     pub password: PasswordConfig,
     pub session: SessionConfig,
@@ -204,6 +208,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             max_message_bytes: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
             database: DatabaseConfig::default(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
@@ -371,6 +376,16 @@ impl Config {
                 "information_centre.suspend_on_dispute",
                 &format!("{unknown:?} is not an event kind"),
             );
+        }
+        for origin in &self.cors_allowed_origins {
+            if http::HeaderValue::from_str(origin).is_err()
+                || !(origin.starts_with("https://") || origin.starts_with("http://"))
+            {
+                return fail(
+                    "cors_allowed_origins",
+                    &format!("{origin:?} is not an http(s) origin"),
+                );
+            }
         }
         if self.max_concurrent_requests == 0 {
             return fail("max_concurrent_requests", "must be at least 1");
@@ -553,8 +568,14 @@ mod tests {
             let defaults = Config::default();
             assert_eq!(config.listen_addr, defaults.listen_addr);
             assert_eq!(config.password.min_chars, defaults.password.min_chars);
-            assert_eq!(config.rate_limit.credential.per_address.burst, defaults.rate_limit.credential.per_address.burst);
-            assert_eq!(config.information_centre.suspend_on_dispute, defaults.information_centre.suspend_on_dispute);
+            assert_eq!(
+                config.rate_limit.credential.per_address.burst,
+                defaults.rate_limit.credential.per_address.burst
+            );
+            assert_eq!(
+                config.information_centre.suspend_on_dispute,
+                defaults.information_centre.suspend_on_dispute
+            );
             Ok(())
         });
     }

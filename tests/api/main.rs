@@ -6,6 +6,7 @@ mod helpers;
 
 mod centre;
 mod foundation;
+mod grpc_web;
 mod login;
 mod rate_limit;
 mod recovery;
