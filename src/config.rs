@@ -49,6 +49,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Largest decoded request message, in bytes.
     pub max_message_bytes: usize,
+    /// Where Prometheus scrapes `/metrics` (HTTP); off when unset. Keep it on
+    /// loopback or a private network.
+    pub metrics_addr: Option<SocketAddr>,
     /// Browser origins allowed to call gRPC-Web (CORS), e.g.
     /// `["https://account.example.com"]`; empty allows none (same-origin and
     /// non-browser clients are unaffected).
@@ -209,6 +212,7 @@ impl Default for Config {
             max_concurrent_requests: 1024,
             max_message_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            metrics_addr: None,
             database: DatabaseConfig::default(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),

@@ -162,6 +162,15 @@ impl Application {
             transport: Transport::from_config(&config.mail, config.mail_dir()),
             signal: ctx.outbox_signal.clone(),
         };
+        if let Some(metrics_addr) = config.metrics_addr {
+            crate::metrics::serve(
+                metrics_addr,
+                ctx.clone(),
+                limiter.metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+        }
         let worker_stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
 

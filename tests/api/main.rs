@@ -8,6 +8,7 @@ mod centre;
 mod foundation;
 mod grpc_web;
 mod login;
+mod metrics;
 mod rate_limit;
 mod recovery;
 mod scale_out;
