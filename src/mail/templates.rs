@@ -153,6 +153,17 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, minijinja::
             minijinja::AutoEscape::None
         }
     });
+    // The default HTML escaping also turns `/` into `&#x2f;`, which mangles
+    // every link for readers of the raw part; this escapes only what HTML
+    // needs (`& < > " '`).
+    environment.set_formatter(
+        |out, state, value| match (state.auto_escape(), value.as_str()) {
+            (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => out
+                .write_str(&escape_html(text))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure)),
+            _ => minijinja::escape_formatter(out, state, value),
+        },
+    );
     for (name, source) in TEMPLATES {
         environment.add_template(name, source)?;
     }
@@ -240,6 +251,21 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Result<Rendere
         text,
         html,
     })
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 fn token_link(base: &str, token: &str) -> String {

@@ -81,6 +81,7 @@ async fn the_reset_e_mail_arrives_over_smtp_with_both_parts_and_a_working_link()
     let mail = &received[0];
     assert_eq!(mail.code, 250);
     assert_eq!(mail.rcpt_to, vec!["<jean@example.fr>".to_string()]);
+    assert!(mail.mail_from.contains(&app.ctx.config.mail.from_address));
     assert!(mail.header("To").unwrap().contains("jean@example.fr"));
     assert_eq!(mail.header("Subject").unwrap(), "Reset your password");
     assert!(mail
