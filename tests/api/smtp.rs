@@ -43,11 +43,15 @@ async fn reset_rows(app: &TestApp) -> Vec<outbox::Model> {
         .unwrap()
 }
 
-/// Waits (bounded) until every reset row satisfies `done`.
-async fn wait_for_rows(app: &TestApp, done: impl Fn(&outbox::Model) -> bool) -> Vec<outbox::Model> {
+/// Waits (bounded) until there are `count` reset rows and each satisfies `done`.
+async fn wait_for_rows(
+    app: &TestApp,
+    count: usize,
+    done: impl Fn(&outbox::Model) -> bool,
+) -> Vec<outbox::Model> {
     for _ in 0..500 {
         let rows = reset_rows(app).await;
-        if !rows.is_empty() && rows.iter().all(&done) {
+        if rows.len() == count && rows.iter().all(&done) {
             return rows;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -106,15 +110,15 @@ async fn the_reset_e_mail_arrives_over_smtp_with_both_parts_and_a_working_link()
         .await
         .complete_password_reset(pb::CompletePasswordResetRequest {
             reset_token: token,
-            new_password: "a brand new passphrase for jean".into(),
+            new_password: "violet kettle drums under 9 moons".into(),
             second_factor: None,
         })
         .await
         .unwrap();
-    app.login("jean", "a brand new passphrase for jean")
+    app.login("jean", "violet kettle drums under 9 moons")
         .await
         .unwrap();
-    let rows = wait_for_rows(&app, |row| row.status == "sent").await;
+    let rows = wait_for_rows(&app, 1, |row| row.status == "sent").await;
     assert!(rows[0].body_text.is_empty() && rows[0].body_html.is_none());
 }
 
@@ -154,7 +158,7 @@ async fn two_temporary_rejections_are_retried_after_back_off_and_delivered_once(
 
     request_reset(&app, "jean").await;
     sink.wait_for_received(1).await;
-    let rows = wait_for_rows(&app, |row| row.status == "pending" && row.attempts == 1).await;
+    let rows = wait_for_rows(&app, 1, |row| row.status == "pending" && row.attempts == 1).await;
     assert!(rows[0].last_error.as_deref().unwrap().contains("451"));
     // The back-off holds until the clock moves (it is at least a second).
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -162,11 +166,11 @@ async fn two_temporary_rejections_are_retried_after_back_off_and_delivered_once(
 
     app.clock.advance(Duration::from_secs(3600));
     sink.wait_for_received(2).await;
-    wait_for_rows(&app, |row| row.status == "pending" && row.attempts == 2).await;
+    wait_for_rows(&app, 1, |row| row.status == "pending" && row.attempts == 2).await;
     app.clock.advance(Duration::from_secs(3600));
     sink.wait_for_received(3).await;
 
-    let rows = wait_for_rows(&app, |row| row.status == "sent").await;
+    let rows = wait_for_rows(&app, 1, |row| row.status == "sent").await;
     assert_eq!(rows[0].attempts, 3);
     // The last failure stays on the row after delivery, as its history.
     assert!(rows[0].last_error.as_deref().unwrap().contains("451"));
@@ -196,7 +200,7 @@ async fn a_permanent_rejection_marks_the_message_failed_without_further_tries() 
         .await;
 
     request_reset(&app, "jean").await;
-    let rows = wait_for_rows(&app, |row| row.status == "failed").await;
+    let rows = wait_for_rows(&app, 1, |row| row.status == "failed").await;
 
     assert_eq!(rows[0].attempts, 1);
     assert!(rows[0].last_error.as_deref().unwrap().contains("550"));
@@ -218,7 +222,7 @@ async fn a_permanent_rejection_marks_the_message_failed_without_further_tries() 
         .unwrap();
     assert_eq!(requeued, 1);
     app.ctx.outbox_signal.notify_one();
-    wait_for_rows(&app, |row| row.status == "sent").await;
+    wait_for_rows(&app, 1, |row| row.status == "sent").await;
     assert_eq!(sink.accepted().len(), 1);
     assert!(queue::list(&app.ctx.db, Some("failed"), 10)
         .await
@@ -240,7 +244,10 @@ async fn mail_queued_while_the_relay_is_down_is_delivered_once_after_a_restart()
             .await;
         request_reset(&first, login).await;
     }
-    let rows = wait_for_rows(&first, |row| row.status == "pending" && row.attempts >= 1).await;
+    let rows = wait_for_rows(&first, 3, |row| {
+        row.status == "pending" && row.attempts >= 1
+    })
+    .await;
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|row| row.last_error.is_some()));
     let depth = metrics::depth(&first.ctx.db, first.clock_now())
@@ -272,7 +279,7 @@ async fn mail_queued_while_the_relay_is_down_is_delivered_once_after_a_restart()
         .clock
         .advance(Duration::from_millis(LEASE_MS as u64 + 3_600_000));
 
-    let rows = wait_for_rows(&second, |row| row.status == "sent").await;
+    let rows = wait_for_rows(&second, 3, |row| row.status == "sent").await;
     assert_eq!(rows.len(), 3);
     second.clock.advance(Duration::from_secs(24 * 3600));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -292,7 +299,7 @@ async fn a_burst_reuses_pooled_smtp_connections() {
         config.mail.smtp.pool_max_size = 1;
     })
     .await;
-    let logins = ["u1", "u2", "u3", "u4", "u5"];
+    let logins = ["user1", "user2", "user3", "user4", "user5"];
     for login in logins {
         app.create_account(login, &format!("{login}@example.fr"), STRONG_PASSWORD)
             .await;

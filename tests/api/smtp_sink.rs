@@ -144,6 +144,15 @@ impl SmtpSink {
     }
 }
 
+/// `<a@b>` of `MAIL FROM:<a@b> BODY=8BITMIME` or `RCPT TO:<a@b>`.
+fn argument(command: &str) -> String {
+    let value = command
+        .split_once(':')
+        .map_or("", |(_, value)| value)
+        .trim();
+    value.split(' ').next().unwrap_or("").to_string()
+}
+
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -165,12 +174,12 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             "EHLO" => b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 OK\r\n",
             "HELO" | "NOOP" => b"250 OK\r\n",
             "MAIL" => {
-                mail_from = command[5..].trim().to_string();
+                mail_from = argument(&command);
                 rcpt_to.clear();
                 b"250 2.1.0 OK\r\n"
             }
             "RCPT" => {
-                rcpt_to.push(command[5..].trim().to_string());
+                rcpt_to.push(argument(&command));
                 b"250 2.1.5 OK\r\n"
             }
             "RSET" => {
