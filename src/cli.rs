@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `credential …`, `account …`. Every
+//! The command line: `serve`, `migrate`, `credential …`, `account …`,
+//! `outbox …`. Every
 //! command reads the same configuration as `serve`.
 
 use std::{io::BufRead, path::PathBuf};
@@ -49,6 +50,31 @@ pub enum Command {
     /// Manage customer accounts by hand.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Inspect the e-mail outbox and requeue failed messages.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages (never their bodies), oldest first; by default every
+    /// message not yet sent.
+    List {
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::mail::queue::STATUSES))]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Put failed messages back in the queue, due now, with a fresh budget
+    /// of attempts.
+    Retry {
+        /// The message to requeue.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<uuid::Uuid>,
+        /// Requeue every failed message.
+        #[arg(long)]
+        all_failed: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +145,7 @@ impl Cli {
             }
             Command::Credential(command) => credential(config, command).await,
             Command::Account(command) => account(config, command).await,
+            Command::Outbox(command) => outbox(config, command).await,
         }
     }
 }
@@ -150,12 +177,7 @@ async fn health_check(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let database = describe_database(&config);
-    let mail = match config.mail.transport {
-        crate::config::MailTransportKind::File => {
-            format!("files in {}", config.mail_dir().display())
-        }
-        crate::config::MailTransportKind::Log => "the log".to_string(),
-    };
+    let mail = crate::mail::transport::Transport::describe(&config.mail, &config.mail_dir());
     let data_dir = config.data_dir.display().to_string();
     let app = Application::build(config).await?;
     tracing::info!(data_dir = %data_dir, "data directory");
@@ -206,6 +228,40 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
         CredentialCommand::Revoke { name } => {
             let revoked = credentials::revoke(&db, now, &name).await?;
             eprintln!("credential {:?} revoked", revoked.name);
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
+    use crate::mail::queue;
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    match command {
+        OutboxCommand::List { status, limit } => {
+            println!(
+                "{:<36}  {:<8}  {:>8}  {:<26}  {:<32}  last error",
+                "id", "status", "attempts", "kind", "recipient"
+            );
+            for entry in queue::list(&db, status.as_deref(), limit).await? {
+                println!(
+                    "{:<36}  {:<8}  {:>8}  {:<26}  {:<32}  {}",
+                    entry.id,
+                    entry.status,
+                    entry.attempts,
+                    entry.kind,
+                    entry.recipient.escape_debug(),
+                    entry.last_error.as_deref().unwrap_or("").escape_debug()
+                );
+            }
+        }
+        OutboxCommand::Retry { id, all_failed } => {
+            let target = if all_failed { None } else { id };
+            let requeued = queue::retry(&db, SystemClock.now_ms(), target).await?;
+            if let (Some(id), 0) = (target, requeued) {
+                anyhow::bail!("no failed message with id {id}");
+            }
+            eprintln!("{requeued} message(s) requeued");
         }
     }
     Ok(())

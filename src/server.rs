@@ -79,6 +79,7 @@ pub fn context(
         policy,
         config,
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
+        outbox_metrics: Arc::new(crate::mail::metrics::OutboxMetrics::default()),
     })
 }
 
@@ -159,8 +160,9 @@ impl Application {
             db: ctx.db.clone(),
             clock: ctx.clock.clone(),
             config: config.mail.clone(),
-            transport: Transport::from_config(&config.mail, config.mail_dir()),
+            transport: Transport::from_config(&config.mail, config.mail_dir())?,
             signal: ctx.outbox_signal.clone(),
+            metrics: ctx.outbox_metrics.clone(),
         };
         if let Some(metrics_addr) = config.metrics_addr {
             crate::metrics::serve(

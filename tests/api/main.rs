@@ -13,5 +13,7 @@ mod rate_limit;
 mod recovery;
 mod scale_out;
 mod sessions;
+mod smtp;
+mod smtp_sink;
 mod support;
 mod two_factor;
