@@ -179,7 +179,15 @@ async fn two_temporary_rejections_are_retried_after_back_off_and_delivered_once(
     assert_eq!(accepted.len(), 1, "delivered once");
     let message_ids: HashSet<_> = sink.received().iter().map(|m| m.message_id()).collect();
     assert_eq!(message_ids.len(), 1, "the same message each time");
-    let counters = app.ctx.outbox_metrics.snapshot();
+    // The row is marked sent just before the counter moves: wait for it.
+    let mut counters = app.ctx.outbox_metrics.snapshot();
+    for _ in 0..100 {
+        if counters.delivered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counters = app.ctx.outbox_metrics.snapshot();
+    }
     assert_eq!(
         (counters.attempts, counters.failures, counters.delivered),
         (3, 2, 1)
