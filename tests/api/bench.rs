@@ -18,10 +18,20 @@ async fn every_benchmark_scenario_runs_without_unexpected_errors() {
 
     let report = bench::run(&options).await.unwrap();
 
-    assert_eq!(report.outcomes.len(), bench::SCENARIOS.len(), "{}", report.table());
+    assert_eq!(
+        report.outcomes.len(),
+        bench::SCENARIOS.len(),
+        "{}",
+        report.table()
+    );
     assert_eq!(report.unexpected_errors(), 0, "{}", report.table());
     for outcome in &report.outcomes {
         let calls: u64 = outcome.runs.iter().map(|(_, stats)| stats.ok).sum();
-        assert!(calls > 0, "{} made no successful call\n{}", outcome.scenario, report.table());
+        assert!(
+            calls > 0,
+            "{} made no successful call\n{}",
+            outcome.scenario,
+            report.table()
+        );
     }
 }
