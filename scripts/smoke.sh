@@ -36,6 +36,9 @@ health=$(grpcurl -plaintext -d '{"service":"gardien.accountsecurity.v1.AccountSe
   "127.0.0.1:$port" grpc.health.v1.Health/Check) || fail "health check failed"
 grep -q SERVING <<<"$health" || fail "not serving: $health"
 echo "smoke: health is SERVING"
+"$bin" health-check >/dev/null || fail "gardien health-check did not report SERVING"
+"$bin" --config deploy/gardien.toml check-config >/dev/null 2>&1 || fail "the sample configuration is refused"
+echo "smoke: health-check command and sample configuration work"
 
 token=$("$bin" credential create --role service --name smoke-onboarding 2>/dev/null)
 [[ "$token" == gdc_* ]] || fail "credential create printed no secret"

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `credential …`, `account …`. Every
+//! The command line: `serve`, `migrate`, `credential …`, `account …`,
+//! `outbox …`. Every
 //! command reads the same configuration as `serve`.
 
 use std::{io::BufRead, path::PathBuf};
@@ -38,12 +39,42 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Validate the configuration and print the effective values (secrets masked).
+    CheckConfig,
+    /// Ask the running server's grpc.health.v1 service; exit 0 when SERVING
+    /// (for container health checks).
+    HealthCheck,
     /// Manage credentials of services, support agents and the security team.
     #[command(subcommand)]
     Credential(CredentialCommand),
     /// Manage customer accounts by hand.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Inspect the e-mail outbox and requeue failed messages.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages (never their bodies), oldest first; by default every
+    /// message not yet sent.
+    List {
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::mail::queue::STATUSES))]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Put failed messages back in the queue, due now, with a fresh budget
+    /// of attempts.
+    Retry {
+        /// The message to requeue.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<uuid::Uuid>,
+        /// Requeue every failed message.
+        #[arg(long)]
+        all_failed: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,8 +127,15 @@ impl Cli {
         if let Some(format) = self.log_format {
             config.log_format = format;
         }
+        if let Command::CheckConfig = self.command {
+            println!("{config:#?}");
+            eprintln!("configuration is valid");
+            return Ok(());
+        }
         telemetry::init(config.log_format, &config.log_level);
         match self.command {
+            Command::CheckConfig => Ok(()),
+            Command::HealthCheck => health_check(&config).await,
             Command::Serve => serve(config).await,
             Command::Migrate => {
                 let db = db::connect(&config).await?;
@@ -107,18 +145,39 @@ impl Cli {
             }
             Command::Credential(command) => credential(config, command).await,
             Command::Account(command) => account(config, command).await,
+            Command::Outbox(command) => outbox(config, command).await,
         }
     }
 }
 
+async fn health_check(config: &Config) -> anyhow::Result<()> {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    anyhow::ensure!(status == ServingStatus::Serving, "not serving: {status:?}");
+    println!("SERVING");
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let database = describe_database(&config);
-    let mail = match config.mail.transport {
-        crate::config::MailTransportKind::File => {
-            format!("files in {}", config.mail_dir().display())
-        }
-        crate::config::MailTransportKind::Log => "the log".to_string(),
-    };
+    let mail = crate::mail::transport::Transport::describe(&config.mail, &config.mail_dir());
     let data_dir = config.data_dir.display().to_string();
     let app = Application::build(config).await?;
     tracing::info!(data_dir = %data_dir, "data directory");
@@ -169,6 +228,40 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
         CredentialCommand::Revoke { name } => {
             let revoked = credentials::revoke(&db, now, &name).await?;
             eprintln!("credential {:?} revoked", revoked.name);
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
+    use crate::mail::queue;
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    match command {
+        OutboxCommand::List { status, limit } => {
+            println!(
+                "{:<36}  {:<8}  {:>8}  {:<26}  {:<32}  last error",
+                "id", "status", "attempts", "kind", "recipient"
+            );
+            for entry in queue::list(&db, status.as_deref(), limit).await? {
+                println!(
+                    "{:<36}  {:<8}  {:>8}  {:<26}  {:<32}  {}",
+                    entry.id,
+                    entry.status,
+                    entry.attempts,
+                    entry.kind,
+                    entry.recipient.escape_debug(),
+                    entry.last_error.as_deref().unwrap_or("").escape_debug()
+                );
+            }
+        }
+        OutboxCommand::Retry { id, all_failed } => {
+            let target = if all_failed { None } else { id };
+            let requeued = queue::retry(&db, SystemClock.now_ms(), target).await?;
+            if let (Some(id), 0) = (target, requeued) {
+                anyhow::bail!("no failed message with id {id}");
+            }
+            eprintln!("{requeued} message(s) requeued");
         }
     }
     Ok(())

@@ -49,6 +49,13 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Largest decoded request message, in bytes.
     pub max_message_bytes: usize,
+    /// Where Prometheus scrapes `/metrics` (HTTP); off when unset. Keep it on
+    /// loopback or a private network.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Browser origins allowed to call gRPC-Web (CORS), e.g.
+    /// `["https://account.example.com"]`; empty allows none (same-origin and
+    /// non-browser clients are unaffected).
+    pub cors_allowed_origins: Vec<String>,
     pub database: DatabaseConfig,
     pub password: PasswordConfig,
     pub session: SessionConfig,
@@ -169,6 +176,72 @@ pub enum MailTransportKind {
     File,
     /// The message is logged (without its body).
     Log,
+    /// Delivered to the relay described by `[mail.smtp]`.
+    Smtp,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// TLS from the first byte (SMTPS, port 465 by default).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS, required (port 587 by default).
+    Starttls,
+    /// No TLS at all: allowed only towards a loopback host (port 25 by default).
+    None,
+}
+
+/// The SMTP relay of `mail.transport = "smtp"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default: 465 for `implicit`, 587 for `starttls`, 25 for `none`.
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// Connect and per-command timeout (at most 40: a whole delivery must
+    /// fit in the outbox lease).
+    pub timeout_secs: u64,
+    /// Connections kept open for bursts.
+    pub pool_max_size: u32,
+    /// An idle pooled connection is closed after this long.
+    pub pool_idle_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: None,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 30,
+            pool_max_size: 4,
+            pool_idle_secs: 60,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::Starttls => 587,
+            SmtpTls::None => 25,
+        })
+    }
+
+    fn host_is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +263,10 @@ pub struct MailConfig {
     /// The page confirming a new contact e-mail; `?token=…` is appended.
     pub confirm_email_url: String,
     pub poll_interval_ms: u64,
+    /// Delivery attempts before a message is marked failed (a permanent
+    /// 5xx rejection fails it at once).
+    pub max_attempts: u32,
+    pub smtp: SmtpConfig,
 }
 
 impl Default for Config {
@@ -204,6 +281,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             max_message_bytes: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            metrics_addr: None,
             database: DatabaseConfig::default(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
@@ -281,6 +360,8 @@ impl Default for MailConfig {
             report_url: "http://localhost:8080/security/not-me".into(),
             confirm_email_url: "http://localhost:8080/security/confirm-email".into(),
             poll_interval_ms: 500,
+            max_attempts: 10,
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -372,6 +453,16 @@ impl Config {
                 &format!("{unknown:?} is not an event kind"),
             );
         }
+        for origin in &self.cors_allowed_origins {
+            if http::HeaderValue::from_str(origin).is_err()
+                || !(origin.starts_with("https://") || origin.starts_with("http://"))
+            {
+                return fail(
+                    "cors_allowed_origins",
+                    &format!("{origin:?} is not an http(s) origin"),
+                );
+            }
+        }
         if self.max_concurrent_requests == 0 {
             return fail("max_concurrent_requests", "must be at least 1");
         }
@@ -400,6 +491,31 @@ impl Config {
         ] {
             if !(value.starts_with("https://") || value.starts_with("http://")) {
                 return fail(key, "must be an http(s) URL");
+            }
+        }
+        if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
+            return fail("mail.max_attempts", "must be between 1 and 100");
+        }
+        if self.mail.transport == MailTransportKind::Smtp {
+            let smtp = &self.mail.smtp;
+            if smtp.host.trim().is_empty() {
+                return fail("mail.smtp.host", "must not be empty");
+            }
+            if smtp.tls == SmtpTls::None && !smtp.host_is_loopback() {
+                return fail(
+                    "mail.smtp.tls",
+                    "\"none\" is allowed only for a loopback host (localhost, 127.0.0.1, ::1)",
+                );
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return fail("mail.smtp.username", "username and password go together");
+            }
+            // Six round trips at most must fit in the outbox lease (5 min).
+            if smtp.timeout_secs == 0 || smtp.timeout_secs > 40 {
+                return fail("mail.smtp.timeout_secs", "must be between 1 and 40");
+            }
+            if smtp.pool_max_size == 0 {
+                return fail("mail.smtp.pool_max_size", "must be at least 1");
             }
         }
         Ok(())
@@ -546,6 +662,26 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_configuration_is_valid_and_matches_the_defaults() {
+        Jail::expect_with(|_| {
+            let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/gardien.toml");
+            let config = Config::load(Some(std::path::Path::new(sample))).expect("sample loads");
+            let defaults = Config::default();
+            assert_eq!(config.listen_addr, defaults.listen_addr);
+            assert_eq!(config.password.min_chars, defaults.password.min_chars);
+            assert_eq!(
+                config.rate_limit.credential.per_address.burst,
+                defaults.rate_limit.credential.per_address.burst
+            );
+            assert_eq!(
+                config.information_centre.suspend_on_dispute,
+                defaults.information_centre.suspend_on_dispute
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
         Jail::expect_with(|jail| {
             jail.set_env(
@@ -588,6 +724,42 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("brust"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn smtp_settings_load_and_plain_text_is_refused_off_loopback() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GARDIEN_MAIL__SMTP__PASSWORD", "s3cret");
+            let config = load_in(
+                jail,
+                "[mail]\ntransport = \"smtp\"\nmax_attempts = 5\n[mail.smtp]\nhost = \"smtp.example.com\"\ntls = \"implicit\"\nusername = \"gardien\"\n",
+            )
+            .expect("loads");
+            assert_eq!(config.mail.transport, MailTransportKind::Smtp);
+            assert_eq!(config.mail.max_attempts, 5);
+            assert_eq!(config.mail.smtp.effective_port(), 465);
+            assert!(!format!("{:?}", config.mail.smtp).contains("s3cret"));
+
+            let error = load_in(
+                jail,
+                "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"smtp.example.com\"\ntls = \"none\"\n",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("mail.smtp.tls"), "{error}");
+            jail.clear_env();
+            let config = load_in(
+                jail,
+                "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\n",
+            )
+            .expect("plain text towards loopback loads");
+            assert_eq!(config.mail.smtp.effective_port(), 2525);
+            let error = load_in(jail, "[mail]\nmax_attempts = 0\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("mail.max_attempts"), "{error}");
             Ok(())
         });
     }

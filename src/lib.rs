@@ -16,6 +16,7 @@ pub mod domain;
 pub mod entity;
 pub mod grpc;
 pub mod mail;
+pub mod metrics;
 pub mod middleware;
 pub mod proto;
 pub mod server;

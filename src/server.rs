@@ -79,6 +79,7 @@ pub fn context(
         policy,
         config,
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
+        outbox_metrics: Arc::new(crate::mail::metrics::OutboxMetrics::default()),
     })
 }
 
@@ -159,9 +160,19 @@ impl Application {
             db: ctx.db.clone(),
             clock: ctx.clock.clone(),
             config: config.mail.clone(),
-            transport: Transport::from_config(&config.mail, config.mail_dir()),
+            transport: Transport::from_config(&config.mail, config.mail_dir())?,
             signal: ctx.outbox_signal.clone(),
+            metrics: ctx.outbox_metrics.clone(),
         };
+        if let Some(metrics_addr) = config.metrics_addr {
+            crate::metrics::serve(
+                metrics_addr,
+                ctx.clone(),
+                limiter.metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+        }
         let worker_stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
 
@@ -172,6 +183,8 @@ impl Application {
             .max_decoding_message_size(max_message);
 
         let stack = ServiceBuilder::new()
+            .layer(cors(&config.cors_allowed_origins))
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(RequestIdLayer)
             .layer(TraceLayer)
             .layer(CatchPanicLayer)
@@ -187,6 +200,7 @@ impl Application {
         let draining = shutdown.clone();
         let health_on_stop = health.clone();
         let server = Server::builder()
+            .accept_http1(true)
             .timeout(Duration::from_secs(config.request_timeout_secs))
             .layer(stack)
             .add_service(health_service)
@@ -220,6 +234,30 @@ impl Application {
         tracing::info!("gardien stopped");
         result
     }
+}
+
+/// CORS for browser front ends calling gRPC-Web from the configured origins.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allowed: Vec<http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::HeaderName::from_static("x-grpc-web"),
+            http::HeaderName::from_static("x-user-agent"),
+            http::HeaderName::from_static("grpc-timeout"),
+            http::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("grpc-status-details-bin"),
+            http::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Reflection over the gardien services, health and reflection itself, and

@@ -42,6 +42,8 @@ pub struct Context {
     pub sealer: crate::crypto::secretbox::Sealer,
     /// Woken after a commit that queued e-mail.
     pub outbox_signal: Arc<tokio::sync::Notify>,
+    /// Delivery counters of this instance's outbox worker.
+    pub outbox_metrics: Arc<crate::mail::metrics::OutboxMetrics>,
 }
 
 impl Context {

@@ -304,6 +304,7 @@ pub async fn complete_reset(
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     tracing::info!(account_id = %account.id, was_suspended, "password reset completed");
+    crate::metrics::password_reset();
     Ok(())
 }
 

@@ -117,6 +117,7 @@ pub async fn suspend(
         sessions_revoked = done.sessions_revoked,
         "password suspended"
     );
+    crate::metrics::suspension(request.reason.as_str());
     Ok(done)
 }
 

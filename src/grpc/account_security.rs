@@ -205,7 +205,9 @@ impl AccountSecurityService for AccountSecurity {
             return Err(Error::invalid("login", "is too long").into());
         }
         let password = secret_field("password", request.password)?;
-        let outcome = login::login(&self.ctx, &request.login, password, &client).await?;
+        let outcome = login::login(&self.ctx, &request.login, password, &client).await;
+        crate::metrics::login_outcome(&outcome, |o| matches!(o, LoginOutcome::Challenge(_)));
+        let outcome = outcome?;
         let result = match outcome {
             LoginOutcome::Session(grant) => {
                 pb::login_response::Result::Session(session_grant(grant))

@@ -5,6 +5,12 @@
 //! Several instances may run workers on one database: a row is claimed by
 //! exactly one of them (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
 //! compare-and-set on SQLite).
+//!
+//! A transient failure (4xx, connection error, timeout) puts the row back
+//! with an exponential, jittered back-off; a permanent one (5xx) or the
+//! last of `mail.max_attempts` marks it failed. `last_error` keeps the most
+//! recent failure, also once the message is sent, so a delivery that needed
+//! retries still shows why.
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +22,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{templates, transport::Transport, Mail};
+use super::{
+    metrics::OutboxMetrics,
+    templates,
+    transport::{DeliveryError, Transport},
+    Mail,
+};
 use crate::{clock::SharedClock, config::MailConfig, domain::types::Locale, entity::outbox};
 
 pub const PENDING: &str = "pending";
@@ -24,10 +35,13 @@ pub const SENDING: &str = "sending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-/// How long a claimed row belongs to its worker.
-const LEASE_MS: i64 = 60_000;
-const MAX_ATTEMPTS: i32 = 10;
+/// How long a claimed row belongs to its worker; longer than the SMTP
+/// timeouts of one delivery, so a live worker never loses its claim.
+pub const LEASE_MS: i64 = 5 * 60_000;
 const BATCH: u64 = 32;
+/// The first retry waits about this long; each further one twice as long.
+const BACKOFF_BASE_MS: i64 = 2_000;
+const BACKOFF_MAX_MS: i64 = 3_600_000;
 
 /// Renders `mail` and queues it in the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait>(
@@ -39,7 +53,10 @@ pub async fn enqueue<C: ConnectionTrait>(
     locale: Locale,
     mail: &Mail,
 ) -> Result<Uuid, sea_orm::DbErr> {
-    let rendered = templates::render(mail, locale, config);
+    // A template that cannot render rolls the caller's transaction back: a
+    // state change is never committed without the message that reports it.
+    let rendered = templates::render(mail, locale, config)
+        .map_err(|error| sea_orm::DbErr::Custom(error.to_string()))?;
     let id = Uuid::now_v7();
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(id),
@@ -49,7 +66,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         locale: Set(locale.as_str().to_string()),
         subject: Set(rendered.subject),
         body_text: Set(rendered.text),
-        body_html: Set(None),
+        body_html: Set(Some(rendered.html)),
         status: Set(PENDING.to_string()),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -70,6 +87,20 @@ pub struct Worker {
     pub config: MailConfig,
     pub transport: Transport,
     pub signal: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<OutboxMetrics>,
+}
+
+/// The wait before attempt `attempts + 1`: exponential, capped, with
+/// "equal jitter" (half fixed, half random) so that messages failed by one
+/// relay outage do not all come back in the same instant.
+pub fn backoff_ms(attempts: i32) -> i64 {
+    use rand::Rng;
+    let exponent = attempts.saturating_sub(1).clamp(0, 20) as u32;
+    let full = std::cmp::min(
+        BACKOFF_BASE_MS.saturating_mul(1i64 << exponent),
+        BACKOFF_MAX_MS,
+    );
+    full / 2 + rand::thread_rng().gen_range(0..=full / 2)
 }
 
 impl Worker {
@@ -97,15 +128,42 @@ impl Worker {
             _ => self.claim_compare_and_set(now).await,
         }
         .inspect_err(|error| tracing::warn!(%error, "outbox: cannot claim due messages"))?;
+        // A delivery may take several SMTP round trips, each up to the
+        // timeout; a row whose lease could run out during its delivery is
+        // left for the lease to expire (another worker may take it then), so
+        // that a message is never sent twice within one attempt's lease.
+        let worst_delivery_ms = i64::try_from(self.config.smtp.timeout_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(6_000);
         let mut sent = 0;
         for row in claimed {
+            let lease_until = row.lease_until.unwrap_or(0);
+            if self.clock.now_ms().saturating_add(worst_delivery_ms) >= lease_until {
+                tracing::info!(outbox_id = %row.id, "outbox: lease too short to deliver, left to expire");
+                continue;
+            }
+            OutboxMetrics::add(&self.metrics.attempts);
+            tracing::debug!(
+                outbox_id = %row.id,
+                kind = %row.kind,
+                attempt = row.attempts,
+                recipient = %row.recipient.escape_debug(),
+                "e-mail delivery attempt"
+            );
             match self.transport.deliver(&self.config, &row).await {
                 Ok(()) => {
                     self.mark_sent(&row).await?;
+                    OutboxMetrics::add(&self.metrics.delivered);
                     sent += 1;
-                    tracing::info!(outbox_id = %row.id, kind = %row.kind, "e-mail delivered");
+                    tracing::info!(
+                        outbox_id = %row.id,
+                        kind = %row.kind,
+                        attempt = row.attempts,
+                        recipient = %row.recipient.escape_debug(),
+                        "e-mail delivered"
+                    );
                 }
-                Err(error) => self.mark_failed_attempt(&row, &error.to_string()).await?,
+                Err(error) => self.mark_failed_attempt(&row, &error).await?,
             }
         }
         Ok(sent)
@@ -207,12 +265,27 @@ impl Worker {
     async fn mark_failed_attempt(
         &self,
         row: &outbox::Model,
-        error: &str,
+        error: &DeliveryError,
     ) -> Result<(), sea_orm::DbErr> {
         let attempts = row.attempts;
-        let give_up = attempts >= MAX_ATTEMPTS;
-        let backoff_ms = 1000i64 << attempts.clamp(0, 12);
-        tracing::warn!(outbox_id = %row.id, attempts, give_up, error = %error.escape_debug(), "e-mail delivery failed");
+        let max_attempts = i32::try_from(self.config.max_attempts).unwrap_or(i32::MAX);
+        let give_up = error.is_permanent() || attempts >= max_attempts;
+        let backoff_ms = backoff_ms(attempts);
+        OutboxMetrics::add(&self.metrics.failures);
+        if give_up {
+            OutboxMetrics::add(&self.metrics.abandoned);
+        }
+        let error = error.to_string();
+        tracing::warn!(
+            outbox_id = %row.id,
+            kind = %row.kind,
+            recipient = %row.recipient.escape_debug(),
+            attempts,
+            give_up,
+            retry_in_ms = if give_up { 0 } else { backoff_ms },
+            error = %error.escape_debug(),
+            "e-mail delivery failed"
+        );
         outbox::Entity::update_many()
             .col_expr(
                 outbox::Column::Status,
@@ -233,5 +306,27 @@ impl Worker {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_with_jitter_and_is_capped() {
+        for attempts in 1..=30 {
+            let full = std::cmp::min(
+                BACKOFF_BASE_MS << std::cmp::min(attempts - 1, 20),
+                BACKOFF_MAX_MS,
+            );
+            for _ in 0..50 {
+                let wait = backoff_ms(attempts);
+                assert!(wait >= full / 2 && wait <= full, "{attempts}: {wait}");
+            }
+        }
+        assert!(backoff_ms(1) >= 1_000, "a retry never comes back at once");
+        let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff_ms(8)).collect();
+        assert!(spread.len() > 1, "jitter spreads the retries");
     }
 }

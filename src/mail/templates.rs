@@ -85,356 +85,192 @@ impl Mail {
     }
 }
 
-/// A rendered message: subject and plain-text body.
+/// A rendered message: subject, plain-text body and HTML body.
+#[derive(Debug, Clone)]
 pub struct Rendered {
     pub subject: String,
     pub text: String,
+    pub html: String,
 }
 
-pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Rendered {
-    let centre = &links.information_centre_url;
-    let help = &links.help_url;
-    let (subject, text) = match (mail, locale) {
-        (Mail::SuspensionNotice { login }, Locale::En) => (
-            "Your password has been suspended".to_string(),
-            format!(
-                "Hello,\n\n\
-                 Our security team has suspended the password of your account {login} because \
-                 a compromise is suspected. Until you reset it, that password opens nothing, so \
-                 nobody can use your account while it is being secured.\n\n\
-                 What to do now:\n\
-                 1. Scan your computers and phones with an up-to-date antivirus.\n\
-                 2. Make sure your e-mail address is not compromised: reset links are sent to it.\n\
-                 3. Reset your password with the \"forgotten password\" link on the login page.\n\
-                 4. Once back in, check your information centre: no action you did not perform, \
-                 no order placed without your consent, contact details unchanged:\n   {centre}\n\
-                 5. In any doubt, open a support ticket so that an agent runs further checks.\n\n\
-                 More help: {help}\n"
-            ),
-        ),
-        (Mail::SuspensionNotice { login }, Locale::Fr) => (
-            "Votre mot de passe a été suspendu".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Notre équipe sécurité a suspendu le mot de passe de votre compte {login} suite \
-                 à une suspicion de compromission. Tant qu'il n'est pas réinitialisé, ce mot de \
-                 passe ne permet aucun accès : personne ne peut utiliser votre compte pendant sa \
-                 sécurisation.\n\n\
-                 Que faire :\n\
-                 1. Analysez vos ordinateurs et téléphones avec un antivirus à jour.\n\
-                 2. Vérifiez que votre adresse e-mail n'est pas compromise : les liens de \
-                 réinitialisation y sont envoyés.\n\
-                 3. Réinitialisez votre mot de passe avec le lien « mot de passe oublié » de la \
-                 page de connexion.\n\
-                 4. Une fois reconnecté, consultez votre centre d'information : aucune action que \
-                 vous n'avez pas faite, aucune commande passée sans votre accord, coordonnées \
-                 inchangées :\n   {centre}\n\
-                 5. En cas de doute, ouvrez un ticket d'assistance afin qu'un agent procède à des \
-                 vérifications complémentaires.\n\n\
-                 Aide : {help}\n"
-            ),
-        ),
-        (
-            Mail::ResetLink {
-                login,
-                token,
-                valid_minutes,
-            },
-            Locale::En,
-        ) => (
-            "Reset your password".to_string(),
-            format!(
-                "Hello,\n\n\
-                 A password reset was requested for your account {login}. To choose a new \
-                 password, open this link within {valid_minutes} minutes:\n\n{}\n\n\
-                 Only the most recent link works, and only once. If you did not ask for this, \
-                 ignore this message: your password is unchanged.\n",
-                reset_link(&links.reset_url, token)
-            ),
-        ),
-        (
-            Mail::ResetLink {
-                login,
-                token,
-                valid_minutes,
-            },
-            Locale::Fr,
-        ) => (
-            "Réinitialisez votre mot de passe".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Une réinitialisation du mot de passe a été demandée pour votre compte {login}. \
-                 Pour choisir un nouveau mot de passe, ouvrez ce lien dans les {valid_minutes} \
-                 minutes :\n\n{}\n\n\
-                 Seul le lien le plus récent fonctionne, une seule fois. Si vous n'êtes pas à \
-                 l'origine de cette demande, ignorez ce message : votre mot de passe reste \
-                 inchangé.\n",
-                reset_link(&links.reset_url, token)
-            ),
-        ),
-        (Mail::LoginRecovery { logins }, Locale::En) => (
-            "Your login identifier".to_string(),
-            format!(
-                "Hello,\n\n\
-                 You asked for the login identifiers linked to this e-mail address:\n\n{}\n\n\
-                 If you did not ask for this, ignore this message.\n",
-                bullet_list(logins)
-            ),
-        ),
-        (Mail::LoginRecovery { logins }, Locale::Fr) => (
-            "Votre identifiant de connexion".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Vous avez demandé les identifiants liés à cette adresse e-mail :\n\n{}\n\n\
-                 Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-                bullet_list(logins)
-            ),
-        ),
-        (Mail::PasswordChanged { login, .. }, Locale::En) => (
-            "Your password was changed".to_string(),
-            format!(
-                "Hello,\n\n\
-                 The password of your account {login} was just changed, and every session was \
-                 signed out. If you did not do this, reset your password at once and open a \
-                 support ticket; your information centre lists what happened:\n   {centre}\n"
-            ),
-        ),
-        (Mail::PasswordChanged { login, .. }, Locale::Fr) => (
-            "Votre mot de passe a été modifié".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Le mot de passe de votre compte {login} vient d'être modifié, et toutes les \
-                 sessions ont été fermées. Si vous n'êtes pas à l'origine de ce changement, \
-                 réinitialisez votre mot de passe immédiatement et ouvrez un ticket \
-                 d'assistance ; votre centre d'information retrace les actions :\n   {centre}\n"
-            ),
-        ),
-        (Mail::TotpEnabled { login, .. }, Locale::En) => (
-            "Two-factor authentication is on".to_string(),
-            format!(
-                "Hello,\n\n\
-                 Two-factor authentication was turned on for your account {login}: logging in \
-                 now needs a code from your authenticator app. Keep your recovery codes in a safe \
-                 place. If you did not do this, reset your password at once and open a support \
-                 ticket:\n   {centre}\n"
-            ),
-        ),
-        (Mail::TotpEnabled { login, .. }, Locale::Fr) => (
-            "La double authentification est activée".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 La double authentification a été activée sur votre compte {login} : la \
-                 connexion demande désormais un code de votre application d'authentification. \
-                 Conservez vos codes de secours en lieu sûr. Si vous n'êtes pas à l'origine de \
-                 ce changement, réinitialisez votre mot de passe immédiatement et ouvrez un \
-                 ticket d'assistance :\n   {centre}\n"
-            ),
-        ),
-        (Mail::TotpDisabled { login, .. }, Locale::En) => (
-            "Two-factor authentication is off".to_string(),
-            format!(
-                "Hello,\n\n\
-                 Two-factor authentication was turned off for your account {login}, and your \
-                 other sessions were signed out. If you did not do this, reset your password at \
-                 once and open a support ticket:\n   {centre}\n"
-            ),
-        ),
-        (Mail::TotpDisabled { login, .. }, Locale::Fr) => (
-            "La double authentification est désactivée".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 La double authentification a été désactivée sur votre compte {login}, et vos \
-                 autres sessions ont été fermées. Si vous n'êtes pas à l'origine de ce \
-                 changement, réinitialisez votre mot de passe immédiatement et ouvrez un ticket \
-                 d'assistance :\n   {centre}\n"
-            ),
-        ),
-        (Mail::RecoveryCodesRegenerated { login }, Locale::En) => (
-            "New recovery codes".to_string(),
-            format!(
-                "Hello,\n\n\
-                 New two-factor recovery codes were generated for your account {login}; the old \
-                 ones no longer work. If you did not do this, open a support ticket:\n   {centre}\n"
-            ),
-        ),
-        (Mail::RecoveryCodesRegenerated { login }, Locale::Fr) => (
-            "Nouveaux codes de secours".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 De nouveaux codes de secours ont été générés pour votre compte {login} ; les \
-                 anciens ne fonctionnent plus. Si vous n'êtes pas à l'origine de cette action, \
-                 ouvrez un ticket d'assistance :\n   {centre}\n"
-            ),
-        ),
-        (Mail::RecoveryCodeUsed { login, remaining }, Locale::En) => (
-            "A recovery code was used".to_string(),
-            format!(
-                "Hello,\n\n\
-                 A two-factor recovery code was just used on your account {login}; {remaining} \
-                 remain. If you did not do this, reset your password at once and open a support \
-                 ticket:\n   {centre}\n"
-            ),
-        ),
-        (Mail::RecoveryCodeUsed { login, remaining }, Locale::Fr) => (
-            "Un code de secours a été utilisé".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Un code de secours vient d'être utilisé sur votre compte {login} ; il en reste \
-                 {remaining}. Si vous n'êtes pas à l'origine de cette connexion, réinitialisez \
-                 votre mot de passe immédiatement et ouvrez un ticket d'assistance :\n   {centre}\n"
-            ),
-        ),
-        (Mail::TicketReply { reference, subject }, Locale::En) => (
-            format!("[{reference}] A support agent answered your ticket"),
-            format!(
-                "Hello,\n\n\
-                 A support agent answered your ticket {reference} (\"{subject}\"). Read the answer \
-                 and reply in your information centre:\n   {centre}\n"
-            ),
-        ),
-        (Mail::TicketReply { reference, subject }, Locale::Fr) => (
-            format!("[{reference}] Un agent a répondu à votre ticket"),
-            format!(
-                "Bonjour,\n\n\
-                 Un agent du support a répondu à votre ticket {reference} (« {subject} »). \
-                 Lisez la réponse et répondez depuis votre centre d'information :\n   {centre}\n"
-            ),
-        ),
-        (Mail::TicketResolved { reference, subject }, Locale::En) => (
-            format!("[{reference}] Your ticket is resolved"),
-            format!(
-                "Hello,\n\n\
-                 Your ticket {reference} (\"{subject}\") is resolved. If something is still wrong, \
-                 reply to it in your information centre and it will reopen:\n   {centre}\n"
-            ),
-        ),
-        (Mail::TicketResolved { reference, subject }, Locale::Fr) => (
-            format!("[{reference}] Votre ticket est résolu"),
-            format!(
-                "Bonjour,\n\n\
-                 Votre ticket {reference} (« {subject} ») est résolu. Si un problème persiste, \
-                 répondez-y depuis votre centre d'information et il sera rouvert :\n   {centre}\n"
-            ),
-        ),
-        (Mail::NewLogin { login, address, .. }, Locale::En) => (
-            "New login to your account".to_string(),
-            format!(
-                "Hello,\n\n\
-                 Someone logged in to your account {login} from the address {address}, which \
-                 had not been used before. If it was you, there is nothing to do.\n"
-            ),
-        ),
-        (Mail::NewLogin { login, address, .. }, Locale::Fr) => (
-            "Nouvelle connexion à votre compte".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Une connexion à votre compte {login} a eu lieu depuis l'adresse {address}, \
-                 jamais utilisée auparavant. Si c'était vous, vous n'avez rien à faire.\n"
-            ),
-        ),
-        (
-            Mail::EmailChangeRequested {
-                login, new_email, ..
-            },
-            Locale::En,
-        ) => (
-            "Your contact e-mail is being changed".to_string(),
-            format!(
-                "Hello,\n\n\
-                 A change of the contact e-mail of your account {login} to {new_email} was \
-                 requested. It takes effect only once the new address confirms it.\n"
-            ),
-        ),
-        (
-            Mail::EmailChangeRequested {
-                login, new_email, ..
-            },
-            Locale::Fr,
-        ) => (
-            "Votre adresse e-mail de contact va changer".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Le remplacement de l'adresse e-mail de contact de votre compte {login} par \
-                 {new_email} a été demandé. Il ne prendra effet qu'après confirmation par la \
-                 nouvelle adresse.\n"
-            ),
-        ),
-        (Mail::ConfirmEmail { login, token }, Locale::En) => (
-            "Confirm your new contact e-mail".to_string(),
-            format!(
-                "Hello,\n\n\
-                 To make this address the contact e-mail of the account {login}, open this link \
-                 within 24 hours:\n\n{}\n\n\
-                 If you did not ask for this, ignore this message.\n",
-                token_link(&links.confirm_email_url, token)
-            ),
-        ),
-        (Mail::ConfirmEmail { login, token }, Locale::Fr) => (
-            "Confirmez votre nouvelle adresse e-mail".to_string(),
-            format!(
-                "Bonjour,\n\n\
-                 Pour faire de cette adresse l'e-mail de contact du compte {login}, ouvrez ce \
-                 lien dans les 24 heures :\n\n{}\n\n\
-                 Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-                token_link(&links.confirm_email_url, token)
-            ),
-        ),
-        (Mail::DisputeReceived { login, reference }, Locale::En) => (
-            format!("[{reference}] We are securing your account"),
-            format!(
-                "Hello,\n\n\
-                 You reported an action on your account {login} that you did not do. We \
-                 signed out the sessions, opened the ticket {reference} for our security team \
-                 and, where needed, suspended the password: reset it with the \
-                 \"forgotten password\" link before logging in again. Then check your \
-                 information centre:\n   {centre}\n"
-            ),
-        ),
-        (Mail::DisputeReceived { login, reference }, Locale::Fr) => (
-            format!("[{reference}] Nous sécurisons votre compte"),
-            format!(
-                "Bonjour,\n\n\
-                 Vous avez signalé sur votre compte {login} une action que vous n'avez pas \
-                 faite. Nous avons fermé les sessions, ouvert le ticket {reference} pour notre \
-                 équipe sécurité et, si nécessaire, suspendu le mot de passe : réinitialisez-le \
-                 avec le lien « mot de passe oublié » avant de vous reconnecter. Consultez \
-                 ensuite votre centre d'information :\n   {centre}\n"
-            ),
-        ),
+/// A template that failed to render: a defect (every kind and locale is
+/// rendered by the unit tests), reported rather than sending a broken
+/// message.
+#[derive(Debug, thiserror::Error)]
+#[error("e-mail template {kind}: {source}")]
+pub struct RenderError {
+    kind: &'static str,
+    #[source]
+    source: minijinja::Error,
+}
+
+macro_rules! embedded {
+    ($($name:literal),* $(,)?) => {
+        &[$(
+            (concat!($name, ".txt.j2"), include_str!(concat!("templates/", $name, ".txt.j2"))),
+            (concat!($name, ".html.j2"), include_str!(concat!("templates/", $name, ".html.j2"))),
+        )*]
     };
-    let mut text = text;
-    if let Some(token) = mail.report_token() {
-        let link = token_link(&links.report_url, token);
-        text.push_str(&match locale {
-            Locale::En => format!(
-                "\nThis wasn't you? Open this link (valid 7 days, once): it suspends the \
-                 password, signs out every session and alerts our security team.\n{link}\n"
-            ),
-            Locale::Fr => format!(
-                "\nCe n'était pas vous ? Ouvrez ce lien (valable 7 jours, une fois) : il \
-                 suspend le mot de passe, ferme toutes les sessions et alerte notre équipe \
-                 sécurité.\n{link}\n"
-            ),
-        });
+}
+
+/// Every template, compiled into the binary: a layout per part and, per
+/// kind, one text template (with the subject block) and one HTML template.
+const TEMPLATES: &[(&str, &str)] = embedded![
+    "layout",
+    "suspension_notice",
+    "reset_link",
+    "login_recovery",
+    "password_changed",
+    "totp_enabled",
+    "totp_disabled",
+    "recovery_codes_regenerated",
+    "recovery_code_used",
+    "new_login",
+    "email_change_requested",
+    "confirm_email",
+    "dispute_received",
+    "ticket_reply",
+    "ticket_resolved",
+];
+
+fn environment() -> Result<&'static minijinja::Environment<'static>, minijinja::Error> {
+    static ENVIRONMENT: std::sync::OnceLock<minijinja::Environment<'static>> =
+        std::sync::OnceLock::new();
+    if let Some(environment) = ENVIRONMENT.get() {
+        return Ok(environment);
     }
-    Rendered { subject, text }
+    let mut environment = minijinja::Environment::new();
+    environment.set_trim_blocks(true);
+    environment.set_lstrip_blocks(true);
+    // A misspelt variable fails the unit tests instead of vanishing.
+    environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // HTML templates escape every value (logins, addresses, ticket
+    // subjects are the customer's); text templates escape nothing.
+    environment.set_auto_escape_callback(|name| {
+        if name.ends_with(".html.j2") {
+            minijinja::AutoEscape::Html
+        } else {
+            minijinja::AutoEscape::None
+        }
+    });
+    // The default HTML escaping also turns `/` into `&#x2f;`, which mangles
+    // every link for readers of the raw part; this escapes only what HTML
+    // needs (`& < > " '`).
+    environment.set_formatter(
+        |out, state, value| match (state.auto_escape(), value.as_str()) {
+            (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => out
+                .write_str(&escape_html(text))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure)),
+            _ => minijinja::escape_formatter(out, state, value),
+        },
+    );
+    for (name, source) in TEMPLATES {
+        environment.add_template(name, source)?;
+    }
+    Ok(ENVIRONMENT.get_or_init(|| environment))
+}
+
+/// What the templates of `mail` see, besides `fr`, the links and
+/// `report_link`. Tokens never go in here: only the links built from them.
+fn values(mail: &Mail, links: &MailConfig) -> serde_json::Value {
+    use serde_json::json;
+    match mail {
+        Mail::SuspensionNotice { login }
+        | Mail::PasswordChanged { login, .. }
+        | Mail::TotpEnabled { login, .. }
+        | Mail::TotpDisabled { login, .. }
+        | Mail::RecoveryCodesRegenerated { login } => json!({ "login": login }),
+        Mail::ResetLink {
+            login,
+            token,
+            valid_minutes,
+        } => json!({
+            "login": login,
+            "valid_minutes": valid_minutes,
+            "link": token_link(&links.reset_url, token),
+        }),
+        Mail::LoginRecovery { logins } => json!({ "logins": logins }),
+        Mail::RecoveryCodeUsed { login, remaining } => {
+            json!({ "login": login, "remaining": remaining })
+        }
+        Mail::NewLogin { login, address, .. } => json!({ "login": login, "address": address }),
+        Mail::EmailChangeRequested {
+            login, new_email, ..
+        } => json!({ "login": login, "new_email": new_email }),
+        Mail::ConfirmEmail { login, token } => json!({
+            "login": login,
+            "link": token_link(&links.confirm_email_url, token),
+        }),
+        Mail::DisputeReceived { login, reference } => {
+            json!({ "login": login, "reference": reference })
+        }
+        Mail::TicketReply { reference, subject } | Mail::TicketResolved { reference, subject } => {
+            json!({ "reference": reference, "ticket_subject": subject })
+        }
+    }
+}
+
+/// Renders `mail` in `locale`, links built from the configured base URLs.
+pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Result<Rendered, RenderError> {
+    let kind = mail.kind();
+    let fail = |source| RenderError { kind, source };
+    let mut context = values(mail, links);
+    if let Some(map) = context.as_object_mut() {
+        map.insert("fr".into(), matches!(locale, Locale::Fr).into());
+        map.insert("centre".into(), links.information_centre_url.clone().into());
+        map.insert("help".into(), links.help_url.clone().into());
+        map.insert(
+            "report_link".into(),
+            mail.report_token()
+                .map(|token| token_link(&links.report_url, token))
+                .into(),
+        );
+    }
+    let environment = environment().map_err(fail)?;
+    let text_template = environment
+        .get_template(&format!("{kind}.txt.j2"))
+        .map_err(fail)?;
+    let mut captured = text_template.render_captured(&context).map_err(fail)?;
+    let subject = captured
+        .with_state_mut(|state| state.render_block("subject"))
+        .map_err(fail)?
+        // One line, whatever the template's whitespace.
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = captured.into_output();
+    if let Some(map) = context.as_object_mut() {
+        map.insert("subject".into(), subject.clone().into());
+    }
+    let html = environment
+        .get_template(&format!("{kind}.html.j2"))
+        .and_then(|template| template.render(&context))
+        .map_err(fail)?;
+    Ok(Rendered {
+        subject,
+        text,
+        html,
+    })
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 fn token_link(base: &str, token: &str) -> String {
-    reset_link(base, token)
-}
-
-fn reset_link(base: &str, token: &str) -> String {
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}token={token}")
-}
-
-fn bullet_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|item| format!("  - {item}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
@@ -506,7 +342,7 @@ mod tests {
         let links = MailConfig::default();
         for mail in all_kinds() {
             for locale in [Locale::En, Locale::Fr] {
-                let text = render(&mail, locale, &links).text;
+                let text = render(&mail, locale, &links).unwrap().text;
                 let link = format!("{}?token=gdx_SECRET", links.report_url);
                 assert_eq!(
                     text.contains(&link),
@@ -523,8 +359,8 @@ mod tests {
     fn every_kind_renders_in_both_locales() {
         let links = MailConfig::default();
         for mail in all_kinds() {
-            let en = render(&mail, Locale::En, &links);
-            let fr = render(&mail, Locale::Fr, &links);
+            let en = render(&mail, Locale::En, &links).unwrap();
+            let fr = render(&mail, Locale::Fr, &links).unwrap();
             assert!(!en.subject.is_empty() && !fr.subject.is_empty());
             assert_ne!(en.text, fr.text, "{} is not translated", mail.kind());
             assert!(fr.text.starts_with("Bonjour"));
@@ -538,11 +374,123 @@ mod tests {
     #[test]
     fn the_reset_token_appears_only_inside_the_link() {
         let links = MailConfig::default();
-        let rendered = render(&all_kinds()[1], Locale::En, &links);
+        let rendered = render(&all_kinds()[1], Locale::En, &links).unwrap();
         assert_eq!(rendered.text.matches("gdr_SECRET").count(), 1);
         assert!(rendered
             .text
             .contains(&format!("{}?token=gdr_SECRET", links.reset_url)));
         assert!(!rendered.subject.contains("gdr_SECRET"));
+    }
+
+    /// Every secret of `all_kinds` with the only link it may appear in.
+    fn secrets_and_links(links: &MailConfig) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "gdr_SECRET",
+                format!("{}?token=gdr_SECRET", links.reset_url),
+            ),
+            (
+                "gde_SECRET",
+                format!("{}?token=gde_SECRET", links.confirm_email_url),
+            ),
+            (
+                "gdx_SECRET",
+                format!("{}?token=gdx_SECRET", links.report_url),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_kind_renders_a_text_and_an_html_part_in_both_locales() {
+        let links = MailConfig::default();
+        for mail in all_kinds() {
+            for locale in [Locale::En, Locale::Fr] {
+                let rendered = render(&mail, locale, &links).unwrap();
+                let kind = mail.kind();
+                assert!(!rendered.subject.is_empty() && !rendered.subject.contains('\n'));
+                assert!(
+                    !rendered.text.contains("{{") && !rendered.text.contains("{%"),
+                    "{kind}"
+                );
+                assert!(rendered.html.starts_with("<!DOCTYPE html>"), "{kind}");
+                assert!(rendered.html.contains("</html>"), "{kind}");
+                assert!(!rendered.html.contains("{{"), "{kind}");
+                let greeting = match locale {
+                    Locale::En => "Hello,",
+                    Locale::Fr => "Bonjour,",
+                };
+                assert!(rendered.text.starts_with(greeting), "{kind}");
+                assert!(rendered.html.contains(greeting), "{kind}");
+                let html_lang = match locale {
+                    Locale::En => "lang=\"en\"",
+                    Locale::Fr => "lang=\"fr\"",
+                };
+                assert!(rendered.html.contains(html_lang), "{kind}");
+                if let Some(token) = mail.report_token() {
+                    let link = format!("{}?token={token}", links.report_url);
+                    assert!(
+                        rendered.html.contains(&format!("href=\"{link}\"")),
+                        "{kind}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_rendered_message_holds_a_secret_outside_its_link() {
+        let links = MailConfig::default();
+        for mail in all_kinds() {
+            for locale in [Locale::En, Locale::Fr] {
+                let rendered = render(&mail, locale, &links).unwrap();
+                for (secret, link) in secrets_and_links(&links) {
+                    assert!(!rendered.subject.contains(secret), "{}", mail.kind());
+                    for body in [&rendered.text, &rendered.html] {
+                        assert!(
+                            !body.replace(&link, "").contains(secret),
+                            "{} holds {secret} outside its link",
+                            mail.kind()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn html_escapes_what_the_customer_typed_and_text_keeps_it_verbatim() {
+        let links = MailConfig::default();
+        let mail = Mail::TicketReply {
+            reference: "T-ABCDEFGH".into(),
+            subject: "<script>alert('x')</script> & \"co\"".into(),
+        };
+        for locale in [Locale::En, Locale::Fr] {
+            let rendered = render(&mail, locale, &links).unwrap();
+            assert!(!rendered.html.contains("<script>"));
+            assert!(rendered.html.contains("&lt;script&gt;"));
+            assert!(rendered.html.contains("&amp;"));
+            assert!(rendered
+                .text
+                .contains("<script>alert('x')</script> & \"co\""));
+        }
+        let recovery = Mail::LoginRecovery {
+            logins: vec!["a<b".into(), "jean".into()],
+        };
+        let rendered = render(&recovery, Locale::En, &links).unwrap();
+        assert!(rendered.html.contains("a&lt;b") && !rendered.html.contains("a<b"));
+        assert!(rendered.text.contains("  - a<b\n  - jean\n"));
+    }
+
+    #[test]
+    fn the_french_reset_e_mail_is_in_french_with_the_link_in_both_parts() {
+        let links = MailConfig::default();
+        let rendered = render(&all_kinds()[1], Locale::Fr, &links).unwrap();
+        assert_eq!(rendered.subject, "Réinitialisez votre mot de passe");
+        assert!(rendered.text.contains("ouvrez ce lien dans les 30 minutes"));
+        let link = format!("{}?token=gdr_SECRET", links.reset_url);
+        assert!(rendered.text.contains(&format!("\n\n{link}\n\n")));
+        assert!(rendered
+            .html
+            .contains(&format!("<a href=\"{link}\">{link}</a>")));
     }
 }

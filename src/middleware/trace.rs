@@ -54,6 +54,7 @@ where
             request_id = %request_id,
             principal = tracing::field::Empty,
         );
+        let method = request.uri().path().to_string();
         let started = Instant::now();
         let future = {
             let _entered = span.enter();
@@ -72,6 +73,7 @@ where
                             .and_then(|v| v.parse::<i32>().ok())
                             .unwrap_or(0);
                         let code = tonic::Code::from_i32(status);
+                        crate::metrics::rpc(&method, code, started.elapsed().as_secs_f64());
                         tracing::info!(status = ?code, latency_ms = format!("{latency_ms:.2}"), "rpc finished");
                     }
                     Err(error) => {

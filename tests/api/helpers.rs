@@ -141,6 +141,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// Stops this instance (server and outbox worker) as a shutdown would,
+    /// keeping its data directory and database for a next instance.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Another instance on this one's database (and TOTP key), with its own
     /// data directory, mail folder and clock, as a second replica behind a
     /// load balancer would be.

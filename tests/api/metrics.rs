@@ -1,0 +1,76 @@
+//! The Prometheus endpoint after the seed's path.
+
+use gardien::proto::accountsecurity::v1 as pb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn value(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_logins_suspensions_and_resets() {
+    let port = free_port();
+    let app =
+        spawn_app_with(|c| c.metrics_addr = Some(format!("127.0.0.1:{port}").parse().unwrap()))
+            .await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    app.login("jean", STRONG_PASSWORD).await.unwrap();
+    app.suspend(&id).await;
+    app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+    app.client()
+        .await
+        .request_password_reset(pb::RequestPasswordResetRequest {
+            login_or_email: "jean".into(),
+        })
+        .await
+        .unwrap();
+    let token = app.reset_token_from_mail("jean@example.fr", 2).await;
+    app.client()
+        .await
+        .complete_password_reset(pb::CompletePasswordResetRequest {
+            reset_token: token,
+            new_password: NEW_PASSWORD.into(),
+            second_factor: None,
+        })
+        .await
+        .unwrap();
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        value(&response, "gardien_logins_total{outcome=\"success\"}") >= 1.0,
+        "{response}"
+    );
+    assert!(value(&response, "gardien_logins_total{outcome=\"suspended\"}") >= 1.0);
+    assert!(value(&response, "gardien_password_suspensions_total") >= 1.0);
+    assert!(value(&response, "gardien_password_resets_total") >= 1.0);
+    assert!(value(&response, "gardien_rpc_requests_total{") >= 6.0);
+    assert!(response.contains("gardien_rpc_duration_seconds_bucket"));
+    assert!(response.contains("gardien_hashing_queue_depth"));
+    assert!(response.contains("gardien_outbox_messages"));
+    assert!(response.contains("gardien_db_pool_connections"));
+    assert!(!response.contains(STRONG_PASSWORD) && !response.contains("gdr_"));
+}
