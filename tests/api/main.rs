@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod bench;
 mod centre;
 mod foundation;
 mod grpc_web;

@@ -1,0 +1,132 @@
+//! The machine's own ceilings, measured in the same run: argon2id on every
+//! core, and a bare tonic server answering `grpc.health.v1.Health/Check`.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+use super::load::{self, Stats};
+use crate::crypto::password::Argon2Params;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Argon2Ceiling {
+    pub threads: usize,
+    pub verifies: u64,
+    pub seconds: f64,
+    /// Mean time of one hash on a busy core, in milliseconds.
+    pub ms_per_hash: f64,
+    /// Hashes per second over every core: the login ceiling.
+    pub per_second: f64,
+}
+
+/// Hashes with the configured parameters on `threads` threads for `duration`.
+pub fn argon2_ceiling(
+    params: Argon2Params,
+    threads: usize,
+    duration: Duration,
+) -> anyhow::Result<Argon2Ceiling> {
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            Some(32),
+        )
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (argon, stop, done) = (argon.clone(), stop.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut out = [0u8; 32];
+                while !stop.load(Ordering::Relaxed) {
+                    if argon
+                        .hash_password_into(
+                            b"correct horse battery staple",
+                            b"sixteen byte salt",
+                            &mut out,
+                        )
+                        .is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        let _ = handle.join();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let verifies = done.load(Ordering::Relaxed);
+    let per_second = verifies as f64 / seconds;
+    Ok(Argon2Ceiling {
+        threads,
+        verifies,
+        seconds,
+        ms_per_hash: threads as f64 * 1000.0 / per_second.max(f64::MIN_POSITIVE),
+        per_second,
+    })
+}
+
+/// A bare tonic server (health only) driven like `introspect`.
+pub async fn echo(
+    duration: Duration,
+    concurrency: usize,
+    connections: usize,
+) -> anyhow::Result<Stats> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (_reporter, service) = tonic_health::server::health_reporter();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move { stopped.cancelled().await },
+            ),
+    );
+    let clients: Vec<_> = load::channels(addr, connections)
+        .await?
+        .into_iter()
+        .map(HealthClient::new)
+        .collect();
+    let stats = load::drive(
+        duration,
+        concurrency,
+        load::op(move |worker, _| {
+            let mut client = clients[worker % clients.len()].clone();
+            async move {
+                client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.code())
+            }
+        }),
+    )
+    .await;
+    stop.cancel();
+    let _ = server.await;
+    Ok(stats)
+}

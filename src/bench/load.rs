@@ -1,0 +1,121 @@
+//! The load driver: a fixed number of in-flight calls for a fixed duration,
+//! latencies in an HDR histogram, failures counted by status code.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::future::BoxFuture;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tonic::{transport::Channel, Code};
+
+/// One call of a scenario: `worker` is the caller's index, `n` its count.
+pub type Op = Arc<dyn Fn(usize, u64) -> BoxFuture<'static, Result<(), Code>> + Send + Sync>;
+
+/// Wraps an async closure as an [`Op`].
+pub fn op<F, Fut>(f: F) -> Op
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Code>> + Send + 'static,
+{
+    Arc::new(move |worker, n| Box::pin(f(worker, n)))
+}
+
+/// What one load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub calls: u64,
+    pub ok: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    /// Failed calls by gRPC status code name.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Calls that failed with a status other than `expected`.
+    pub fn unexpected_errors(&self, expected: &[Code]) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(code, _)| !expected.iter().any(|e| format!("{e:?}") == **code))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Runs `op` with `concurrency` callers for `duration`.
+pub async fn drive(duration: Duration, concurrency: usize, op: Op) -> Stats {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut hist = new_histogram();
+                let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    match op(worker, n).await {
+                        Ok(()) => {
+                            let us = began.elapsed().as_micros() as u64;
+                            hist.saturating_record(us.max(1));
+                        }
+                        Err(code) => *errors.entry(format!("{code:?}")).or_default() += 1,
+                    }
+                    n += 1;
+                }
+                (hist, errors, n)
+            })
+        })
+        .collect();
+    let mut hist = new_histogram();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut calls = 0;
+    for task in tasks {
+        if let Ok((h, e, n)) = task.await {
+            let _ = hist.add(&h);
+            for (code, count) in e {
+                *errors.entry(code).or_default() += count;
+            }
+            calls += n;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Stats {
+        calls,
+        ok: hist.len(),
+        seconds,
+        per_second: hist.len() as f64 / seconds,
+        p50_us: hist.value_at_quantile(0.50),
+        p99_us: hist.value_at_quantile(0.99),
+        p999_us: hist.value_at_quantile(0.999),
+        errors,
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 60 s at 3 significant digits; these bounds are valid.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// `count` HTTP/2 connections to `addr`.
+pub async fn channels(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(channels)
+}

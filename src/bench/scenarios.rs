@@ -1,0 +1,333 @@
+//! The scenarios of issue 10, each reported as a ratio to its ceiling.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tonic::Code;
+
+use super::{
+    load::{self, drive, Op, Stats},
+    seed::{bearer, login as log_in, Bench},
+    Options, Outcome, Report,
+};
+use crate::proto::{
+    accountsecurity::v1::{
+        IntrospectSessionRequest, LiftSuspensionRequest, ListSecurityEventsRequest,
+        RequestPasswordResetRequest, SuspendPasswordRequest, SuspensionReason,
+    },
+    support::v1::{
+        support_service_client::SupportServiceClient, CreateTicketRequest, TicketCategory,
+    },
+};
+
+fn outcome(
+    scenario: &str,
+    ratio: f64,
+    target: &str,
+    met: bool,
+    unexpected: u64,
+    runs: Vec<(&str, Stats)>,
+) -> Outcome {
+    Outcome {
+        scenario: scenario.into(),
+        ratio,
+        target: target.into(),
+        met: met && unexpected == 0,
+        unexpected_errors: unexpected,
+        runs: runs.into_iter().map(|(n, s)| (n.to_string(), s)).collect(),
+        notes: Vec::new(),
+    }
+}
+
+fn login_op(bench: &Bench) -> Op {
+    let accounts = bench.accounts.clone();
+    let clients: Vec<_> = (0..bench.channels.len()).map(|i| bench.client(i)).collect();
+    load::op(move |worker, n| {
+        let account = &accounts[(worker + n as usize) % accounts.len()];
+        let mut client = clients[worker % clients.len()].clone();
+        let (user, password) = (account.login.clone(), account.password.clone());
+        async move { log_in(&mut client, &user, &password).await.map(|_| ()) }
+    })
+}
+
+fn introspect_op(bench: &Bench) -> Op {
+    let accounts = bench.accounts.clone();
+    let clients: Vec<_> = (0..bench.channels.len()).map(|i| bench.client(i)).collect();
+    let service = bench.service_token.clone();
+    load::op(move |worker, n| {
+        let token = accounts[(worker + n as usize) % accounts.len()]
+            .session
+            .clone();
+        let mut client = clients[worker % clients.len()].clone();
+        let request = bearer(
+            IntrospectSessionRequest {
+                session_token: token,
+            },
+            &service,
+        );
+        async move {
+            let response = client
+                .introspect_session(request)
+                .await
+                .map_err(|s| s.code())?;
+            if response.into_inner().active {
+                Ok(())
+            } else {
+                Err(Code::Unauthenticated)
+            }
+        }
+    })
+}
+
+pub async fn login(
+    bench: &Bench,
+    options: &Options,
+    report: &mut Report,
+) -> anyhow::Result<Outcome> {
+    let ceiling = report.argon2_ceiling(bench, options)?;
+    let stats = drive(options.duration, options.concurrency, login_op(bench)).await;
+    let ratio = stats.per_second / ceiling;
+    let unexpected = stats.unexpected_errors(&[]);
+    Ok(outcome(
+        "login",
+        ratio,
+        ">= 0.90 x argon2 ceiling",
+        ratio >= 0.90,
+        unexpected,
+        vec![("login", stats)],
+    ))
+}
+
+pub async fn introspect(
+    bench: &Bench,
+    options: &Options,
+    report: &mut Report,
+) -> anyhow::Result<Outcome> {
+    let echo = report.echo(options).await?;
+    let stats = drive(options.duration, options.concurrency, introspect_op(bench)).await;
+    let ratio = stats.per_second / echo.max(f64::MIN_POSITIVE);
+    let unexpected = stats.unexpected_errors(&[]);
+    Ok(outcome(
+        "introspect",
+        ratio,
+        ">= 0.50 x echo",
+        ratio >= 0.50,
+        unexpected,
+        vec![("introspect", stats)],
+    ))
+}
+
+/// A light introspection load alone, then under a saturating login flood.
+pub async fn isolation(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
+    let light = 4;
+    let alone = drive(options.duration, light, introspect_op(bench)).await;
+    let flood = tokio::spawn(drive(
+        options.duration + Duration::from_millis(500),
+        options.concurrency,
+        login_op(bench),
+    ));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let under = drive(options.duration, light, introspect_op(bench)).await;
+    let flood = flood.await?;
+    let ratio = under.p99_us as f64 / alone.p99_us.max(1) as f64;
+    let unexpected =
+        alone.unexpected_errors(&[]) + under.unexpected_errors(&[]) + flood.unexpected_errors(&[]);
+    Ok(outcome(
+        "isolation",
+        ratio,
+        "p99 under flood <= 3 x p99 alone",
+        ratio <= 3.0,
+        unexpected,
+        vec![
+            ("introspect alone", alone),
+            ("introspect under flood", under),
+            ("login flood", flood),
+        ],
+    ))
+}
+
+/// Resident memory of this process (server and client), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `flood_connections` connections, each with one Login in flight.
+pub async fn flood_memory(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
+    let idle = rss_kib();
+    let channels = load::channels(bench.addr, options.flood_connections).await?;
+    let accounts = bench.accounts.clone();
+    let peak = Arc::new(AtomicU64::new(idle));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let clients: Vec<_> = channels.into_iter().map(crate::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new).collect();
+    let op = load::op(move |worker, n| {
+        let account = &accounts[(worker + n as usize) % accounts.len()];
+        let mut client = clients[worker % clients.len()].clone();
+        let (user, password) = (account.login.clone(), account.password.clone());
+        async move { log_in(&mut client, &user, &password).await.map(|_| ()) }
+    });
+    let stats = drive(options.duration, options.flood_connections, op).await;
+    sampling.abort();
+    let peak = peak.load(Ordering::Relaxed).max(rss_kib());
+    let hasher = &bench.ctx.hasher;
+    let bound = idle
+        + (hasher.workers() + hasher.queue_bound()) as u64 * u64::from(hasher.params().memory_kib)
+        + 32 * 1024;
+    // A full hashing queue and the load-shed layer answer these by design.
+    let unexpected = stats.unexpected_errors(&[Code::ResourceExhausted, Code::Unavailable]);
+    let mut result = outcome(
+        "flood-memory",
+        peak as f64 / bound as f64,
+        "peak RSS <= idle + (workers + queue) x argon2 memory + 32 MiB",
+        peak <= bound,
+        unexpected,
+        vec![("login flood", stats)],
+    );
+    result.notes.push(format!(
+        "process RSS (server and client in one process): idle {} MiB, peak {} MiB, bound {} MiB",
+        idle / 1024,
+        peak / 1024,
+        bound / 1024
+    ));
+    Ok(result)
+}
+
+/// The seed's path at scale: each caller owns an account and walks it
+/// through journal reads, a ticket, a reset request, a suspension (which
+/// must revoke its session at once), the lift and a fresh login.
+pub async fn mixed(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
+    let callers = options.concurrency.min(bench.accounts.len());
+    let accounts = bench.accounts.clone();
+    let channels = bench.channels.clone();
+    let (service, security) = (bench.service_token.clone(), bench.security_token.clone());
+    let sessions: Arc<Vec<tokio::sync::Mutex<String>>> = Arc::new(
+        accounts
+            .iter()
+            .map(|a| tokio::sync::Mutex::new(a.session.clone()))
+            .collect(),
+    );
+    let op = load::op(move |worker, n| {
+        let account = &accounts[worker];
+        let channel = channels[worker % channels.len()].clone();
+        let sessions = sessions.clone();
+        let (id, user, password) = (
+            account.id.clone(),
+            account.login.clone(),
+            account.password.clone(),
+        );
+        let (service, security) = (service.clone(), security.clone());
+        async move {
+            let mut client = crate::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new(channel.clone());
+            let mut session = sessions[worker].lock().await;
+            let code = |s: tonic::Status| s.code();
+            match n % 6 {
+                0 | 1 => {
+                    client
+                        .list_security_events(bearer(
+                            ListSecurityEventsRequest {
+                                page_size: 20,
+                                ..Default::default()
+                            },
+                            &session,
+                        ))
+                        .await
+                        .map_err(code)?;
+                }
+                2 => {
+                    let ticket = CreateTicketRequest {
+                        client_request_id: uuid::Uuid::new_v4().to_string(),
+                        category: TicketCategory::SecurityVerification as i32,
+                        subject: "Unrecognised activity on my account".into(),
+                        body: "I did not place the last order; please verify.".into(),
+                        ..Default::default()
+                    };
+                    SupportServiceClient::new(channel)
+                        .create_ticket(bearer(ticket, &session))
+                        .await
+                        .map_err(code)?;
+                }
+                3 => {
+                    client
+                        .request_password_reset(RequestPasswordResetRequest {
+                            login_or_email: user,
+                        })
+                        .await
+                        .map_err(code)?;
+                }
+                4 => {
+                    let suspend = SuspendPasswordRequest {
+                        account_id: id.clone(),
+                        reason: SuspensionReason::SuspectedCompromise as i32,
+                        note: "benchmark".into(),
+                        ..Default::default()
+                    };
+                    client
+                        .suspend_password(bearer(suspend, &service))
+                        .await
+                        .map_err(code)?;
+                    // The revoked session must be refused on the very next call.
+                    let refused = client
+                        .list_security_events(bearer(
+                            ListSecurityEventsRequest {
+                                page_size: 1,
+                                ..Default::default()
+                            },
+                            &session,
+                        ))
+                        .await;
+                    if refused.map(|_| ()).map_err(code) != Err(Code::Unauthenticated) {
+                        return Err(Code::Internal);
+                    }
+                }
+                _ => {
+                    client
+                        .lift_suspension(bearer(
+                            LiftSuspensionRequest {
+                                account_id: id,
+                                ..Default::default()
+                            },
+                            &security,
+                        ))
+                        .await
+                        .map_err(code)?;
+                    *session = log_in(&mut client, &user, &password).await?;
+                }
+            }
+            Ok(())
+        }
+    });
+    let stats = drive(options.duration, callers, op).await;
+    let unexpected = stats.unexpected_errors(&[]);
+    let mut result = outcome(
+        "mixed",
+        stats.per_second,
+        "zero unexpected errors",
+        true,
+        unexpected,
+        vec![("mixed", stats)],
+    );
+    result
+        .notes
+        .push("ratio column holds calls per second (no ceiling)".into());
+    Ok(result)
+}

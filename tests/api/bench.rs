@@ -1,0 +1,37 @@
+//! A short run of every benchmark scenario, so the program cannot rot. It
+//! asserts that no call failed unexpectedly, never a speed.
+
+use std::time::Duration;
+
+use gardien::bench::{self, Options};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_benchmark_scenario_runs_without_unexpected_errors() {
+    let options = Options {
+        duration: Duration::from_millis(1500),
+        concurrency: 4,
+        connections: 2,
+        accounts: 6,
+        flood_connections: 16,
+        ..Options::default()
+    };
+
+    let report = bench::run(&options).await.unwrap();
+
+    assert_eq!(
+        report.outcomes.len(),
+        bench::SCENARIOS.len(),
+        "{}",
+        report.table()
+    );
+    assert_eq!(report.unexpected_errors(), 0, "{}", report.table());
+    for outcome in &report.outcomes {
+        let calls: u64 = outcome.runs.iter().map(|(_, stats)| stats.ok).sum();
+        assert!(
+            calls > 0,
+            "{} made no successful call\n{}",
+            outcome.scenario,
+            report.table()
+        );
+    }
+}
