@@ -409,7 +409,8 @@ async fn no_password_or_token_reaches_the_logs() {
     let logs = captured_logs();
     assert!(logs.contains("login succeeded"), "logs were not captured");
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
     }
     for secret in [
         marker_password,
