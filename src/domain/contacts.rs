@@ -360,12 +360,5 @@ pub async fn changes(
     if let Some(before) = before {
         query = query.filter(contact_change::Column::Id.lt(before));
     }
-    let mut rows = query.all(&ctx.db).await?;
-    let next = if rows.len() as u64 > page_size {
-        rows.truncate(page_size as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(super::page(query.all(&ctx.db).await?, page_size, |r| r.id))
 }

@@ -262,12 +262,5 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(before) = before {
         query = query.filter(security_event::Column::Id.lt(before));
     }
-    let mut rows = query.all(conn).await?;
-    let next = if rows.len() as u64 > page_size {
-        rows.truncate(page_size as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(super::page(query.all(conn).await?, page_size, |r| r.id))
 }

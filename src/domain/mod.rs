@@ -51,3 +51,19 @@ impl Context {
         self.clock.now_ms()
     }
 }
+
+/// One page of rows fetched with `LIMIT page_size + 1`: the rows to return,
+/// and the id to continue after when there are more.
+pub(crate) fn page<T>(
+    mut rows: Vec<T>,
+    page_size: u64,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> (Vec<T>, Option<uuid::Uuid>) {
+    if rows.len() as u64 > page_size {
+        rows.truncate(page_size as usize);
+        let next = rows.last().map(&id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}

@@ -209,14 +209,7 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(session::Column::Id.lt(after));
     }
-    let mut rows = query.all(&ctx.db).await?;
-    let next = if rows.len() as u64 > page_size {
-        rows.truncate(page_size as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(super::page(query.all(&ctx.db).await?, page_size, |r| r.id))
 }
 
 pub fn idle_expiry(ctx: &Context, row: &session::Model) -> i64 {

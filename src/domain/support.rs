@@ -423,22 +423,12 @@ pub async fn get_ticket(
     if let Some(after) = after {
         query = query.filter(ticket_message::Column::Id.gt(after));
     }
-    let (messages, next) = page(query.all(&ctx.db).await?, page_size, |m| m.id);
+    let (messages, next) = super::page(query.all(&ctx.db).await?, page_size, |m| m.id);
     Ok(TicketPage {
         ticket,
         messages,
         next,
     })
-}
-
-fn page<T>(mut rows: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<Uuid>) {
-    if rows.len() as u64 > size {
-        rows.truncate(size as usize);
-        let next = rows.last().map(&id);
-        (rows, next)
-    } else {
-        (rows, None)
-    }
 }
 
 /// The customer's own tickets, newest first.
@@ -460,7 +450,7 @@ pub async fn list_tickets(
     if let Some(after) = after {
         query = query.filter(ticket::Column::Id.lt(after));
     }
-    Ok(page(query.all(&ctx.db).await?, page_size, |t| t.id))
+    Ok(super::page(query.all(&ctx.db).await?, page_size, |t| t.id))
 }
 
 pub struct QueueFilter {
@@ -505,7 +495,7 @@ pub async fn queue(
     if let Some(after) = after {
         query = query.filter(ticket::Column::Id.gt(after));
     }
-    Ok(page(query.all(&ctx.db).await?, page_size, |t| t.id))
+    Ok(super::page(query.all(&ctx.db).await?, page_size, |t| t.id))
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
