@@ -4,7 +4,10 @@
 use std::{
     collections::BTreeMap,
     future::Future,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -50,18 +53,56 @@ impl Stats {
     }
 }
 
+/// When a load run stops, and how fast each caller goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Stop at this much time after the start...
+    pub duration: Duration,
+    /// ...or once this many calls have started, whichever comes first.
+    pub calls: Option<u64>,
+    /// Each caller starts a call at most this often (`None`: back to back).
+    pub interval: Option<Duration>,
+}
+
+impl Plan {
+    pub fn for_duration(duration: Duration) -> Self {
+        Self {
+            duration,
+            calls: None,
+            interval: None,
+        }
+    }
+}
+
 /// Runs `op` with `concurrency` callers for `duration`.
 pub async fn drive(duration: Duration, concurrency: usize, op: Op) -> Stats {
+    drive_plan(Plan::for_duration(duration), concurrency, op).await
+}
+
+/// Runs `op` with `concurrency` callers as `plan` says.
+pub async fn drive_plan(plan: Plan, concurrency: usize, op: Op) -> Stats {
     let start = Instant::now();
-    let deadline = start + duration;
+    let deadline = start + plan.duration;
+    let started = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..concurrency)
         .map(|worker| {
             let op = op.clone();
+            let started = started.clone();
             tokio::spawn(async move {
                 let mut hist = new_histogram();
                 let mut errors: BTreeMap<String, u64> = BTreeMap::new();
                 let mut n = 0u64;
+                let mut next = Instant::now();
                 while Instant::now() < deadline {
+                    if let Some(limit) = plan.calls {
+                        if started.fetch_add(1, Ordering::Relaxed) >= limit {
+                            break;
+                        }
+                    }
+                    if let Some(interval) = plan.interval {
+                        tokio::time::sleep_until(next.into()).await;
+                        next += interval;
+                    }
                     let began = Instant::now();
                     match op(worker, n).await {
                         Ok(()) => {

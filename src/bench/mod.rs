@@ -18,7 +18,14 @@ pub use load::Stats;
 pub use report::Report;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 5] = ["login", "introspect", "isolation", "flood-memory", "mixed"];
+pub const SCENARIOS: [&str; 6] = [
+    "login",
+    "introspect",
+    "isolation",
+    "flood-memory",
+    "flood-limited",
+    "mixed",
+];
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -29,6 +36,8 @@ pub struct Options {
     pub accounts: usize,
     /// Connections of the `flood-memory` scenario.
     pub flood_connections: usize,
+    /// `Login` calls from one address in the `flood-limited` scenario.
+    pub limited_flood_calls: u64,
     pub database_url: Option<String>,
     pub json: Option<PathBuf>,
 }
@@ -42,6 +51,7 @@ impl Default for Options {
             connections: 8,
             accounts: 64,
             flood_connections: 500,
+            limited_flood_calls: 5_000,
             database_url: None,
             json: None,
         }
@@ -71,6 +81,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             "introspect" => scenarios::introspect(&bench, options, &mut report).await?,
             "isolation" => scenarios::isolation(&bench, options).await?,
             "flood-memory" => scenarios::flood_memory(&bench, options).await?,
+            "flood-limited" => scenarios::flood_limited(options).await?,
             "mixed" => scenarios::mixed(&bench, options).await?,
             other => anyhow::bail!("unknown scenario `{other}` (one of {SCENARIOS:?} or all)"),
         };

@@ -11,7 +11,7 @@ use std::{
 use tonic::Code;
 
 use super::{
-    load::{self, drive, Op, Stats},
+    load::{self, drive, drive_plan, Op, Plan, Stats},
     seed::{bearer, login as log_in, Bench},
     Options, Outcome, Report,
 };
@@ -149,6 +149,121 @@ pub async fn isolation(bench: &Bench, options: &Options) -> anyhow::Result<Outco
             ("login flood", flood),
         ],
     ))
+}
+
+/// A server with the shipped rate limits (the main one runs without), one
+/// address flooding `Login` while a paced `IntrospectSession` load goes on:
+/// the flood must be answered mostly `RESOURCE_EXHAUSTED` before any
+/// password is hashed, memory must not grow, the other calls must not fail.
+pub async fn flood_limited(options: &Options) -> anyhow::Result<Outcome> {
+    let bench = Bench::start_with(options, 1, |config| {
+        config.rate_limit = crate::config::RateLimitConfig::default();
+    })
+    .await?;
+    let result = flood_limited_on(&bench, options).await;
+    bench.stop();
+    result
+}
+
+async fn flood_limited_on(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
+    // Four callers, each at most 100 calls a second: within the shipped
+    // read limit for one address, as a neighbour service would call.
+    let paced = |duration| Plan {
+        duration,
+        calls: None,
+        interval: Some(Duration::from_millis(10)),
+    };
+    let light = 4;
+    let alone = drive_plan(paced(options.duration), light, introspect_op(bench)).await;
+    let idle = rss_kib();
+    let peak = Arc::new(AtomicU64::new(idle));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let flood_plan = Plan {
+        duration: Duration::from_secs(600),
+        calls: Some(options.limited_flood_calls),
+        interval: None,
+    };
+    let flood = tokio::spawn(drive_plan(flood_plan, options.concurrency, login_op(bench)));
+    let under = {
+        let op = introspect_op(bench);
+        let mut stats = Vec::new();
+        // At least one paced run, and until the flood is over.
+        loop {
+            let run = drive_plan(paced(Duration::from_millis(500)), light, op.clone()).await;
+            stats.push(run);
+            if flood.is_finished() {
+                break;
+            }
+        }
+        merge(&stats)
+    };
+    let flood = flood.await?;
+    sampling.abort();
+    let peak = peak.load(Ordering::Relaxed).max(rss_kib());
+    let exhausted = flood.errors.get("ResourceExhausted").copied().unwrap_or(0);
+    let flood_calls = flood.calls;
+    let share = exhausted as f64 / flood.calls.max(1) as f64;
+    let growth_mib = peak.saturating_sub(idle) as f64 / 1024.0;
+    let p99_ratio = under.p99_us as f64 / alone.p99_us.max(1) as f64;
+    let others_fine = under.unexpected_errors(&[]) == 0 && alone.unexpected_errors(&[]) == 0;
+    let unexpected = flood.unexpected_errors(&[Code::ResourceExhausted])
+        + under.unexpected_errors(&[])
+        + alone.unexpected_errors(&[]);
+    let mut result = outcome(
+        "flood-limited",
+        share,
+        ">= 0.90 of the flood RESOURCE_EXHAUSTED, RSS growth <= 32 MiB, other calls unhurt",
+        share >= 0.90 && growth_mib <= 32.0 && others_fine,
+        unexpected,
+        vec![
+            ("introspect alone (paced)", alone),
+            ("login flood, one address", flood),
+            ("introspect under the flood (paced)", under),
+        ],
+    );
+    result.notes.push(format!(
+        "{exhausted} of {} logins RESOURCE_EXHAUSTED; RSS idle {} MiB, peak {} MiB (+{growth_mib:.1} MiB); \
+         introspection p99 under the flood / alone = {p99_ratio:.2}",
+        flood_calls,
+        idle / 1024,
+        peak / 1024,
+    ));
+    Ok(result)
+}
+
+/// Several runs' figures as one (percentiles: the worst run's).
+fn merge(runs: &[Stats]) -> Stats {
+    let mut total = runs.first().cloned().unwrap_or_else(|| Stats {
+        calls: 0,
+        ok: 0,
+        seconds: 0.0,
+        per_second: 0.0,
+        p50_us: 0,
+        p99_us: 0,
+        p999_us: 0,
+        errors: Default::default(),
+    });
+    for run in runs.iter().skip(1) {
+        total.calls += run.calls;
+        total.ok += run.ok;
+        total.seconds += run.seconds;
+        total.p50_us = total.p50_us.max(run.p50_us);
+        total.p99_us = total.p99_us.max(run.p99_us);
+        total.p999_us = total.p999_us.max(run.p999_us);
+        for (code, n) in &run.errors {
+            *total.errors.entry(code.clone()).or_default() += n;
+        }
+    }
+    total.per_second = total.ok as f64 / total.seconds.max(f64::MIN_POSITIVE);
+    total
 }
 
 /// Resident memory of this process (server and client), in KiB.

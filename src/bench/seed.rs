@@ -53,10 +53,22 @@ pub fn config(options: &Options, dir: &std::path::Path) -> Config {
 
 impl Bench {
     pub async fn start(options: &Options) -> anyhow::Result<Self> {
+        Self::start_with(options, options.accounts.max(1), |_| {}).await
+    }
+
+    /// A server as [`config`] makes it, changed by `adjust`, with `accounts`
+    /// seeded accounts.
+    pub async fn start_with(
+        options: &Options,
+        accounts: usize,
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let dir =
             std::env::temp_dir().join(format!("gardien-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
-        let app = Application::build(config(options, &dir)).await?;
+        let mut config = config(options, &dir);
+        adjust(&mut config);
+        let app = Application::build(config).await?;
         let addr = app.local_addr();
         let ctx = app.context().clone();
         let now = ctx.now();
@@ -68,7 +80,7 @@ impl Bench {
         tokio::spawn(app.run_until(shutdown.clone()));
         let channels = load::channels(addr, options.connections).await?;
         let service_token = service.expose_secret().to_string();
-        let accounts = seed_accounts(&channels[0], &service_token, options.accounts.max(1)).await?;
+        let accounts = seed_accounts(&channels[0], &service_token, accounts).await?;
         Ok(Self {
             addr,
             ctx,

@@ -8,7 +8,7 @@ use gardien::bench::{self, Options, SCENARIOS};
 #[derive(Parser)]
 #[command(about = "gardien's benchmark: scenarios as ratios to this machine's ceilings")]
 struct Args {
-    /// login, introspect, isolation, flood-memory, mixed, or all.
+    /// login, introspect, isolation, flood-memory, flood-limited, mixed, or all.
     #[arg(default_value = "all")]
     scenario: Vec<String>,
     /// Seconds per run.
@@ -23,6 +23,9 @@ struct Args {
     accounts: usize,
     #[arg(long, default_value_t = 500)]
     flood_connections: usize,
+    /// `Login` calls from one address in the `flood-limited` scenario.
+    #[arg(long, default_value_t = 5_000)]
+    limited_flood_calls: u64,
     /// `postgres://…`; the embedded SQLite otherwise.
     #[arg(long)]
     database_url: Option<String>,
@@ -45,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         connections: args.connections,
         accounts: args.accounts,
         flood_connections: args.flood_connections,
+        limited_flood_calls: args.limited_flood_calls,
         database_url: args.database_url,
         json: args.json,
     };

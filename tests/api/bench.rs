@@ -13,6 +13,7 @@ async fn every_benchmark_scenario_runs_without_unexpected_errors() {
         connections: 2,
         accounts: 6,
         flood_connections: 16,
+        limited_flood_calls: 300,
         ..Options::default()
     };
 
