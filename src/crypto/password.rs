@@ -6,7 +6,9 @@
 //! gets [`HashError::Overloaded`] at once instead of growing memory or
 //! starving `IntrospectSession`. Each worker keeps one argon2 memory buffer
 //! for its whole life, so memory stays at `workers` × `memory_kib` however
-//! many verifies go through.
+//! many verifies go through. The threads run at the lowest scheduling
+//! priority (nice 19) so that, when hashing saturates the cores, the async
+//! runtime that answers every other call still gets them first.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,6 +103,8 @@ pub enum Verified {
 enum Work {
     Hash(oneshot::Sender<Result<String, HashError>>),
     Verify(Option<String>, oneshot::Sender<Result<Verified, HashError>>),
+    /// Other CPU-heavy password work (the strength check); replies itself.
+    Task(Box<dyn FnOnce() + Send>),
 }
 
 struct Job {
@@ -143,7 +147,10 @@ impl HashingPool {
             let depth = Arc::clone(&depth);
             thread::Builder::new()
                 .name(format!("argon2-worker-{index}"))
-                .spawn(move || worker.run(&receiver, &depth))
+                .spawn(move || {
+                    lower_priority();
+                    worker.run(&receiver, &depth)
+                })
                 .map_err(|error| {
                     HashError::Internal(format!("cannot start a hashing thread: {error}"))
                 })?;
@@ -184,6 +191,22 @@ impl HashingPool {
         result.await.map_err(|_| worker_lost())?
     }
 
+    /// Runs `task` on a hashing thread, behind the same bounded queue: for
+    /// CPU-heavy password work that must not hold an async runtime thread.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, HashError> {
+        let (reply, result) = oneshot::channel();
+        let work = Work::Task(Box::new(move || {
+            if !reply.is_closed() {
+                let _ = reply.send(task());
+            }
+        }));
+        self.submit(SecretString::from(String::new()), work)?;
+        result.await.map_err(|_| worker_lost())
+    }
+
     /// Jobs waiting, not yet picked by a worker.
     pub fn queue_depth(&self) -> usize {
         self.inner.depth.load(Ordering::Relaxed)
@@ -214,6 +237,18 @@ impl HashingPool {
                     TrySendError::Disconnected(_) => Err(worker_lost()),
                 }
             }
+        }
+    }
+}
+
+/// Nice 19 for the calling thread (Linux: a nice value is per thread). A
+/// failure only costs isolation, so it is logged, not fatal.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let thread = rustix::thread::gettid();
+        if let Err(error) = rustix::process::setpriority_process(Some(thread), 19) {
+            tracing::warn!(%error, "cannot lower the hashing thread's priority");
         }
     }
 }
@@ -258,6 +293,7 @@ impl Worker {
                 Work::Verify(phc, reply) if !reply.is_closed() => {
                     let _ = reply.send(self.verify(password, phc.as_deref()));
                 }
+                Work::Task(task) => task(),
                 Work::Hash(_) | Work::Verify(..) => {}
             }));
         }

@@ -4,12 +4,13 @@
 use sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
+    password::NewPassword,
     principal::{Actor, ClientInfo},
     types::{Email, Locale, Login, Phone, PostalAddress},
     Context,
@@ -40,6 +41,28 @@ pub fn context_words<'a>(login: &'a str, email: &'a str) -> Vec<&'a str> {
     words
 }
 
+/// Checks a new password against the policy for the account `login` /
+/// `email`. The strength estimate takes milliseconds of CPU, so it runs on
+/// the hashing threads, not on the async runtime; `field` names the request
+/// field in the error.
+pub async fn check_new_password(
+    ctx: &Context,
+    raw: &SecretString,
+    login: &str,
+    email: &str,
+    field: &str,
+) -> Result<NewPassword> {
+    let policy = ctx.policy.clone();
+    let (raw, login, email) = (raw.clone(), login.to_owned(), email.to_owned());
+    ctx.hasher
+        .run(move || policy.check(raw.expose_secret(), &context_words(&login, &email)))
+        .await?
+        .map_err(|rejection| Error::PasswordTooWeak {
+            field: field.to_string(),
+            message: rejection.to_string(),
+        })
+}
+
 #[tracing::instrument(skip_all, fields(login = %new.login.as_str()))]
 pub async fn create(
     ctx: &Context,
@@ -49,16 +72,9 @@ pub async fn create(
 ) -> Result<account::Model> {
     let password_hash = match &new.password {
         Some(raw) => {
-            let checked = ctx
-                .policy
-                .check(
-                    secrecy::ExposeSecret::expose_secret(raw),
-                    &context_words(new.login.as_str(), new.email.as_str()),
-                )
-                .map_err(|rejection| Error::PasswordTooWeak {
-                    field: "password".into(),
-                    message: rejection.to_string(),
-                })?;
+            let checked =
+                check_new_password(ctx, raw, new.login.as_str(), new.email.as_str(), "password")
+                    .await?;
             Some(ctx.hasher.hash(checked.secret()).await?)
         }
         None => None,

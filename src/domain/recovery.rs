@@ -233,7 +233,7 @@ pub async fn complete_reset(
         .one(&ctx.db)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let checked = check_policy(ctx, &account, &request.new_password, "new_password")?;
+    let checked = check_policy(ctx, &account, &request.new_password, "new_password").await?;
     let factor = match (&account.totp_secret, &request.second_factor) {
         (None, _) => None,
         (Some(_), None) => {
@@ -323,7 +323,7 @@ pub async fn change_password(
         .ok_or(Error::NotFound("account"))?;
     login::check_password(ctx, &account, current).await?;
     login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
-    let checked = check_policy(ctx, &account, &new_password, "new_password")?;
+    let checked = check_policy(ctx, &account, &new_password, "new_password").await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
@@ -365,21 +365,13 @@ pub async fn change_password(
     Ok(revoked)
 }
 
-fn check_policy(
+async fn check_policy(
     ctx: &Context,
     account: &account::Model,
     new_password: &SecretString,
     field: &str,
 ) -> Result<password::NewPassword> {
-    ctx.policy
-        .check(
-            new_password.expose_secret(),
-            &accounts::context_words(&account.login, &account.email),
-        )
-        .map_err(|rejection| Error::PasswordTooWeak {
-            field: field.to_string(),
-            message: rejection.to_string(),
-        })
+    accounts::check_new_password(ctx, new_password, &account.login, &account.email, field).await
 }
 
 async fn set_password<C: sea_orm::ConnectionTrait>(
