@@ -122,6 +122,10 @@ pub struct PasswordConfig {
 pub struct SessionConfig {
     pub absolute_ttl_secs: u64,
     pub idle_ttl_secs: u64,
+    /// Live sessions (and as many credentials) each instance keeps in
+    /// memory; a revocation anywhere still takes effect on the next call.
+    /// 0 reads the database on every call.
+    pub cache_capacity: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,6 +328,7 @@ impl Default for SessionConfig {
         Self {
             absolute_ttl_secs: 12 * 3600,
             idle_ttl_secs: 3600,
+            cache_capacity: 100_000,
         }
     }
 }

@@ -71,6 +71,10 @@ pub fn context(
                 .map_err(|error| anyhow::Error::new(error).context("TOTP key file"))?
         }
     };
+    let auth_cache = Arc::new(domain::auth_cache::AuthCache::new(
+        db.clone(),
+        config.session.cache_capacity,
+    ));
     Ok(domain::Context {
         sealer,
         db,
@@ -78,6 +82,7 @@ pub fn context(
         hasher,
         policy,
         config,
+        auth_cache,
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         outbox_metrics: Arc::new(crate::mail::metrics::OutboxMetrics::default()),
     })

@@ -12,6 +12,7 @@ mod m20261128_000002_login;
 mod m20261128_000003_two_factor;
 mod m20261128_000004_support;
 mod m20261128_000005_information_centre;
+mod m20261128_000006_revocation_clock;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_two_factor::Migration),
             Box::new(m20261128_000004_support::Migration),
             Box::new(m20261128_000005_information_centre::Migration),
+            Box::new(m20261128_000006_revocation_clock::Migration),
         ]
     }
 }

@@ -3,13 +3,16 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{
+    auth_cache,
     error::{Error, FieldViolation, Result},
     principal::{Principal, Role},
+    Context,
 };
 use crate::{
     crypto::token::{self, TokenKind},
@@ -76,15 +79,17 @@ pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<credential::Model>
         .await?)
 }
 
-/// Revokes by name; the very next call with the secret is refused.
-pub async fn revoke<C: ConnectionTrait>(
-    conn: &C,
+/// Revokes by name; the very next call with the secret is refused, on every
+/// instance (the revocation clock moves in the same transaction).
+pub async fn revoke(
+    conn: &sea_orm::DatabaseConnection,
     now: i64,
     name: &str,
 ) -> Result<credential::Model> {
+    let txn = conn.begin().await?;
     let found = credential::Entity::find()
         .filter(credential::Column::Name.eq(name))
-        .one(conn)
+        .one(&txn)
         .await?
         .ok_or(Error::NotFound("credential"))?;
     if found.revoked_at.is_some() {
@@ -92,24 +97,38 @@ pub async fn revoke<C: ConnectionTrait>(
     }
     let mut active: credential::ActiveModel = found.into();
     active.revoked_at = Set(Some(now));
-    Ok(sea_orm::ActiveModelTrait::update(active, conn).await?)
+    let revoked = sea_orm::ActiveModelTrait::update(active, &txn).await?;
+    auth_cache::bump(&txn).await?;
+    txn.commit().await?;
+    Ok(revoked)
 }
 
-/// The principal of a presented credential secret, if it is live.
-pub async fn authenticate<C: ConnectionTrait>(conn: &C, secret: &str) -> Result<Option<Principal>> {
+/// The principal of a presented credential secret, if it is live: from the
+/// cache when the revocation clock allows (see `auth_cache`).
+pub async fn authenticate(ctx: &Context, secret: &str) -> Result<Option<Principal>> {
     if !token::well_formed(TokenKind::Credential, secret) {
         return Ok(None);
     }
+    let hash = token::hash(secret);
+    let generation = ctx.auth_cache.generation().await;
+    if let Some(principal) = generation.and_then(|g| ctx.auth_cache.credential(&hash, g)) {
+        return Ok(Some(principal));
+    }
     let found = credential::Entity::find()
-        .filter(credential::Column::SecretHash.eq(token::hash(secret)))
+        .filter(credential::Column::SecretHash.eq(hash.as_str()))
         .filter(credential::Column::RevokedAt.is_null())
-        .one(conn)
+        .one(&ctx.db)
         .await?;
-    Ok(found.and_then(|c| {
+    let principal = found.and_then(|c| {
         Role::parse(&c.role).map(|role| Principal::Credential {
             id: c.id,
             name: c.name,
             role,
         })
-    }))
+    });
+    if let (Some(generation), Some(principal)) = (generation, &principal) {
+        ctx.auth_cache
+            .keep_credential(&hash, generation, principal.clone());
+    }
+    Ok(principal)
 }

@@ -3,6 +3,7 @@
 //! transaction.
 
 pub mod accounts;
+pub mod auth_cache;
 pub mod centre;
 pub mod contacts;
 pub mod credentials;
@@ -40,6 +41,8 @@ pub struct Context {
     pub config: Arc<Config>,
     /// Seals TOTP secrets at rest.
     pub sealer: crate::crypto::secretbox::Sealer,
+    /// Live sessions and credentials, checked against the revocation clock.
+    pub auth_cache: Arc<auth_cache::AuthCache>,
     /// Woken after a commit that queued e-mail.
     pub outbox_signal: Arc<tokio::sync::Notify>,
     /// Delivery counters of this instance's outbox worker.

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{
+    auth_cache::{self, LiveSession},
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo, CustomerSession},
@@ -71,62 +72,103 @@ pub async fn create<C: ConnectionTrait>(
     })
 }
 
-fn is_live(ctx: &Context, row: &session::Model, now: i64) -> bool {
-    row.revoked_at.is_none() && row.expires_at > now && row.last_seen_at + idle_ms(ctx) > now
+fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
+    session.expires_at > now && session.last_seen_at + idle_ms(ctx) > now
 }
 
 /// The session of a presented token, if it is live; refreshes its idle timer.
 pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<CustomerSession>> {
-    let Some(row) = find_live(ctx, presented).await? else {
+    let Some(live) = find_live(ctx, presented).await? else {
         return Ok(None);
     };
-    let row = touch(ctx, row).await?;
     Ok(Some(CustomerSession {
-        account_id: row.account_id,
-        session_id: row.id,
-        authenticated_at: row.created_at,
-        second_factor_used: row.second_factor_used,
+        account_id: live.account_id,
+        session_id: live.id,
+        authenticated_at: live.created_at,
+        second_factor_used: live.second_factor_used,
     }))
 }
 
-/// Records use of a live session (at most every `TOUCH_EVERY_MS`).
-async fn touch(ctx: &Context, mut row: session::Model) -> Result<session::Model> {
-    let now = ctx.now();
-    if now - row.last_seen_at > TOUCH_EVERY_MS {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(now))
-            .filter(session::Column::Id.eq(row.id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&ctx.db)
-            .await?;
-        row.last_seen_at = now;
-    }
-    Ok(row)
-}
-
-async fn find_live(ctx: &Context, presented: &str) -> Result<Option<session::Model>> {
+/// The live session of a presented token, from the cache when the
+/// revocation clock allows (see `auth_cache`), else from the database; its
+/// use is recorded at most every `TOUCH_EVERY_MS`.
+async fn find_live(ctx: &Context, presented: &str) -> Result<Option<LiveSession>> {
     if !token::well_formed(TokenKind::Session, presented) {
         return Ok(None);
     }
-    let row = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(token::hash(presented)))
-        .one(&ctx.db)
-        .await?;
+    let hash = token::hash(presented);
+    let cache = &ctx.auth_cache;
+    // Read before the row: an entry is only as fresh as this generation.
+    let generation = cache.generation().await;
     let now = ctx.now();
-    Ok(row.filter(|row| is_live(ctx, row, now)))
+    let cached = generation
+        .and_then(|g| cache.session(&hash, g))
+        .filter(|live| is_live(ctx, live, now));
+    metrics::counter!(
+        "gardien_auth_cache_lookups_total",
+        "kind" => "session",
+        "result" => if cached.is_some() { "hit" } else { "miss" }
+    )
+    .increment(1);
+    let live = match cached {
+        Some(live) => live,
+        None => {
+            let row = session::Entity::find()
+                .filter(session::Column::TokenHash.eq(hash.as_str()))
+                .one(&ctx.db)
+                .await?;
+            let Some(live) = row
+                .filter(|row| row.revoked_at.is_none())
+                .map(|row| LiveSession::from(&row))
+                .filter(|live| is_live(ctx, live, now))
+            else {
+                return Ok(None);
+            };
+            live
+        }
+    };
+    let live = touch(ctx, live, now).await?;
+    if let Some(generation) = generation {
+        cache.keep_session(&hash, generation, live);
+    }
+    Ok(Some(live))
+}
+
+impl From<&session::Model> for LiveSession {
+    fn from(row: &session::Model) -> Self {
+        Self {
+            id: row.id,
+            account_id: row.account_id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_seen_at: row.last_seen_at,
+            second_factor_used: row.second_factor_used,
+        }
+    }
+}
+
+/// Records use of a live session (at most every `TOUCH_EVERY_MS`).
+async fn touch(ctx: &Context, mut live: LiveSession, now: i64) -> Result<LiveSession> {
+    if now - live.last_seen_at > TOUCH_EVERY_MS {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(live.id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&ctx.db)
+            .await?;
+        live.last_seen_at = now;
+    }
+    Ok(live)
 }
 
 /// `IntrospectSession`: what another service needs to trust a token.
 pub struct Introspection {
-    pub session: Option<session::Model>,
+    pub session: Option<LiveSession>,
     pub idle_expires_at: i64,
 }
 
 pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
-    let session = match find_live(ctx, presented).await? {
-        Some(row) => Some(touch(ctx, row).await?),
-        None => None,
-    };
+    let session = find_live(ctx, presented).await?;
     let idle_expires_at = session
         .as_ref()
         .map_or(0, |s| (s.last_seen_at + idle_ms(ctx)).min(s.expires_at));
@@ -153,7 +195,11 @@ pub async fn revoke_all<C: ConnectionTrait>(
     if let Some(except) = except {
         update = update.filter(session::Column::Id.ne(except));
     }
-    Ok(update.exec(conn).await?.rows_affected)
+    let revoked = update.exec(conn).await?.rows_affected;
+    if revoked > 0 {
+        auth_cache::bump(conn).await?;
+    }
+    Ok(revoked)
 }
 
 /// Ends one session of the caller's account (`NotFound` for another's).
@@ -177,6 +223,7 @@ pub async fn revoke(
     if result.rows_affected != 1 {
         return Err(Error::NotFound("session"));
     }
+    auth_cache::bump(&txn).await?;
     events::record(
         &txn,
         now,

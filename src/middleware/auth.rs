@@ -147,7 +147,7 @@ fn bearer<B>(request: &Request<B>) -> Presented {
 /// Resolves a presented secret to a principal; `Ok(None)` when it is not live.
 async fn resolve(ctx: &domain::Context, secret: &str) -> domain::Result<Option<Principal>> {
     match TokenKind::of(secret) {
-        Some(TokenKind::Credential) => credentials::authenticate(&ctx.db, secret).await,
+        Some(TokenKind::Credential) => credentials::authenticate(ctx, secret).await,
         Some(TokenKind::Session) => Ok(sessions::authenticate(ctx, secret)
             .await?
             .map(Principal::Customer)),

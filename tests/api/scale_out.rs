@@ -58,6 +58,55 @@ async fn a_session_revoked_through_one_instance_is_refused_by_the_other_on_the_n
     assert!(!introspected.active);
 }
 
+async fn introspect(app: &TestApp, session_token: &str) -> Result<bool, tonic::Status> {
+    app.client()
+        .await
+        .introspect_session(authed(
+            &app.service_token,
+            pb::IntrospectSessionRequest {
+                session_token: session_token.to_string(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().active)
+}
+
+/// Both instances keep live sessions and credentials in memory; a
+/// revocation committed anywhere (here the command line's, on neither
+/// instance) must still be refused by each on its very next call.
+#[tokio::test]
+async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_the_next_call() {
+    let a = spawn_app().await;
+    let b = a.spawn_second_instance(|_| {}).await;
+    let account = a
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let account = uuid::Uuid::parse_str(&account).unwrap();
+    let grant = a.login("jean", STRONG_PASSWORD).await.unwrap();
+    // Warm both caches with the session and the service credential.
+    for _ in 0..3 {
+        assert!(introspect(&a, &grant.session_token).await.unwrap());
+        assert!(introspect(&b, &grant.session_token).await.unwrap());
+    }
+
+    // The session ends through the database alone: a suspension by a
+    // third party, as another instance would commit it.
+    gardien::domain::sessions::revoke_all(&a.ctx.db, a.ctx.now(), account, None, "test")
+        .await
+        .unwrap();
+    assert!(!introspect(&a, &grant.session_token).await.unwrap());
+    assert!(!introspect(&b, &grant.session_token).await.unwrap());
+
+    // The credential is revoked by the command line's code path.
+    gardien::domain::credentials::revoke(&a.ctx.db, a.ctx.now(), "billing")
+        .await
+        .unwrap();
+    for app in [&a, &b] {
+        let refused = introspect(app, &grant.session_token).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+}
+
 #[tokio::test]
 async fn a_reset_link_used_on_one_instance_is_refused_on_the_other() {
     let a = spawn_app().await;

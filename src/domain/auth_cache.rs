@@ -1,0 +1,312 @@
+//! Live sessions and credentials cached in memory, without weakening
+//! revocation: a revoked token or credential is refused on the very next
+//! call, on every instance (DESIGN.md §6).
+//!
+//! Every revocation of a session or a credential, on any instance or by the
+//! command line, adds one to `revocation_clock.generation` in the transaction
+//! that revokes ([`bump`]). A cached entry records the generation read
+//! *before* its row was read. A call uses an entry only if the generation,
+//! read by a query that *started after the call arrived*, is still the
+//! entry's: a revocation acknowledged before the call arrived has committed,
+//! so that query sees it and the entry is passed over for the database.
+//!
+//! Those reads are shared: one query serves every call that arrived before it
+//! started, as a group commit serves many writers, so under load the check
+//! costs a fraction of a query per call instead of two row reads. When the
+//! generation cannot be read, nothing is served from the cache.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+use super::{error::Result, principal::Principal};
+
+/// A call waits at most this long for a fresh generation, then goes to the
+/// database as if there were no cache.
+const WAIT_FOR_GENERATION: Duration = Duration::from_secs(2);
+
+/// Moves the revocation clock; call it in the transaction that revokes.
+pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<()> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_string(
+        backend,
+        "UPDATE revocation_clock SET generation = generation + 1 WHERE id = 1",
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn read_generation(db: &DatabaseConnection) -> Option<i64> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT generation FROM revocation_clock WHERE id = 1",
+        ))
+        .await
+        .ok()??;
+    row.try_get::<i64>("", "generation").ok()
+}
+
+/// What a live session's cache entry keeps: enough to authenticate and
+/// introspect, nothing secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub second_factor_used: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Reading {
+    /// Which read this is (1, 2, …); 0 before the first.
+    index: u64,
+    generation: Option<i64>,
+}
+
+struct Reader {
+    db: DatabaseConnection,
+    /// Reads started so far.
+    started: AtomicU64,
+    wanted: Notify,
+    latest: watch::Sender<Reading>,
+    stop: CancellationToken,
+}
+
+impl Reader {
+    async fn run(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = self.wanted.notified() => {}
+            }
+            // Counted before the query is sent: a caller that saw the old
+            // count arrived before this read started, and waits for the next.
+            let index = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+            let generation = read_generation(&self.db).await;
+            self.latest.send_replace(Reading { index, generation });
+        }
+    }
+}
+
+/// The cache of one instance; see the module documentation.
+pub struct AuthCache {
+    capacity: usize,
+    reader: Arc<Reader>,
+    running: OnceLock<()>,
+    sessions: Mutex<HashMap<String, (i64, LiveSession)>>,
+    credentials: Mutex<HashMap<String, (i64, Principal)>>,
+    _stop_reader: DropGuard,
+}
+
+impl AuthCache {
+    /// At most `capacity` sessions and as many credentials; 0 turns the
+    /// cache off (every call reads the database).
+    pub fn new(db: DatabaseConnection, capacity: usize) -> Self {
+        let stop = CancellationToken::new();
+        let (latest, _) = watch::channel(Reading {
+            index: 0,
+            generation: None,
+        });
+        Self {
+            capacity,
+            reader: Arc::new(Reader {
+                db,
+                started: AtomicU64::new(0),
+                wanted: Notify::new(),
+                latest,
+                stop: stop.clone(),
+            }),
+            running: OnceLock::new(),
+            sessions: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
+            _stop_reader: stop.drop_guard(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// The revocation generation, read by a query that started after this
+    /// call; `None` when the cache is off or the read failed.
+    pub async fn generation(&self) -> Option<i64> {
+        if !self.enabled() {
+            return None;
+        }
+        self.running.get_or_init(|| {
+            tokio::spawn(self.reader.clone().run());
+        });
+        let mut latest = self.reader.latest.subscribe();
+        let arrived = self.reader.started.load(Ordering::SeqCst);
+        self.reader.wanted.notify_one();
+        let fresh = async {
+            latest
+                .wait_for(|reading| reading.index > arrived)
+                .await
+                .map(|reading| reading.generation)
+        };
+        tokio::time::timeout(WAIT_FOR_GENERATION, fresh)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    }
+
+    /// The cached live session of a token hash, if cached at `generation`.
+    pub fn session(&self, token_hash: &str, generation: i64) -> Option<LiveSession> {
+        let sessions = lock(&self.sessions);
+        match sessions.get(token_hash) {
+            Some((at, live)) if *at == generation => Some(*live),
+            _ => None,
+        }
+    }
+
+    /// Keeps a session read live after `generation` was read.
+    pub fn keep_session(&self, token_hash: &str, generation: i64, live: LiveSession) {
+        if self.enabled() {
+            keep(&self.sessions, self.capacity, token_hash, generation, live);
+        }
+    }
+
+    pub fn credential(&self, secret_hash: &str, generation: i64) -> Option<Principal> {
+        let credentials = lock(&self.credentials);
+        match credentials.get(secret_hash) {
+            Some((at, principal)) if *at == generation => Some(principal.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn keep_credential(&self, secret_hash: &str, generation: i64, principal: Principal) {
+        if self.enabled() {
+            keep(
+                &self.credentials,
+                self.capacity,
+                secret_hash,
+                generation,
+                principal,
+            );
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Entries are plain values written whole; a panic elsewhere cannot leave
+    // one half-written.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn keep<T>(
+    map: &Mutex<HashMap<String, (i64, T)>>,
+    capacity: usize,
+    key: &str,
+    generation: i64,
+    value: T,
+) {
+    let mut map = lock(map);
+    if map.len() >= capacity && !map.contains_key(key) {
+        // Entries of older generations can never be used again.
+        map.retain(|_, (at, _)| *at >= generation);
+        if map.len() >= capacity {
+            map.clear();
+        }
+    }
+    map.insert(key.to_owned(), (generation, value));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(n: u128) -> LiveSession {
+        LiveSession {
+            id: Uuid::from_u128(n),
+            account_id: Uuid::from_u128(n + 1),
+            created_at: 1,
+            expires_at: 2,
+            last_seen_at: 1,
+            second_factor_used: false,
+        }
+    }
+
+    async fn cache(capacity: usize) -> AuthCache {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        AuthCache::new(db, capacity)
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_used_only_at_its_own_generation() {
+        let cache = cache(10).await;
+        cache.keep_session("h", 3, live(1));
+        assert_eq!(cache.session("h", 3), Some(live(1)));
+        assert_eq!(cache.session("h", 4), None);
+        assert_eq!(cache.session("other", 3), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_drops_stale_entries_first_then_everything() {
+        let cache = cache(2).await;
+        cache.keep_session("a", 1, live(1));
+        cache.keep_session("b", 2, live(2));
+        cache.keep_session("c", 2, live(3));
+        assert_eq!(cache.session("a", 1), None, "stale entry dropped");
+        assert_eq!(cache.session("b", 2), Some(live(2)));
+        cache.keep_session("d", 2, live(4));
+        assert_eq!(
+            lock(&cache.sessions).len(),
+            1,
+            "full of live entries: cleared"
+        );
+        assert_eq!(cache.session("d", 2), Some(live(4)));
+    }
+
+    #[tokio::test]
+    async fn capacity_zero_keeps_nothing_and_reads_no_generation() {
+        let cache = cache(0).await;
+        cache.keep_session("a", 1, live(1));
+        assert_eq!(cache.session("a", 1), None);
+        assert_eq!(cache.generation().await, None);
+    }
+
+    #[tokio::test]
+    async fn the_generation_follows_every_bump() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE revocation_clock (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL);
+             INSERT INTO revocation_clock VALUES (1, 0);",
+        )
+        .await
+        .unwrap();
+        let cache = AuthCache::new(db.clone(), 10);
+        assert_eq!(cache.generation().await, Some(0));
+        for expected in 1..=5 {
+            bump(&db).await.unwrap();
+            // The read that answers started after the bump committed.
+            assert_eq!(cache.generation().await, Some(expected));
+        }
+        let concurrent: Vec<_> = futures::future::join_all((0..50).map(|_| cache.generation()))
+            .await
+            .into_iter()
+            .collect();
+        assert!(concurrent.iter().all(|g| *g == Some(5)));
+        assert!(
+            cache.reader.started.load(Ordering::SeqCst) < 6 + 50,
+            "concurrent calls share reads"
+        );
+    }
+}
