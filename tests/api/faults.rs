@@ -4,8 +4,10 @@
 //! database afterwards: every acknowledged change is there, nothing is
 //! half-applied.
 
+mod cluster;
 mod crash;
 mod invariants;
+mod lifecycle;
 mod postgres_outage;
 mod process;
 mod shutdown;

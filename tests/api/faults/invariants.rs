@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use gardien::entity::{
     account, outbox, reset_token, security_event, session, suspension, ticket, ticket_message,
 };
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 /// Changes the clients saw answered OK, by what they should have written.
@@ -317,4 +317,17 @@ fn password_is(account: &account::Model, password: &str) -> bool {
                 .verify_password(password.as_bytes(), &hash)
                 .is_ok()
         })
+}
+
+/// `PRAGMA integrity_check` of a SQLite database: "ok" when sound.
+pub async fn integrity_check(db: &sea_orm::DatabaseConnection) -> String {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA integrity_check",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<String>(0).unwrap()
 }

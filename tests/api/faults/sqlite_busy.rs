@@ -17,10 +17,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use super::{
-    crash::integrity_check,
-    invariants::{inconsistencies, lost, Ledger, Snapshot},
-};
+use super::invariants::{inconsistencies, integrity_check, lost, Ledger, Snapshot};
 use crate::helpers::{authed, spawn_app_with, TestApp, NEW_PASSWORD, STRONG_PASSWORD};
 
 /// What one write was and how it ended.
@@ -57,7 +54,7 @@ async fn a_locked_sqlite_database_makes_writes_wait_or_answer_unavailable_never_
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert!(
         waiting.iter().all(|w| !w.is_finished()),
-        "writes went through a held write lock"
+        "writes finished while another connection held the write lock instead of waiting for it"
     );
     read(&app, &first).await;
     holder.execute("COMMIT").await.unwrap();
