@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
+use tonic_health::{server::HealthReporter, ServingStatus};
 use tower::ServiceBuilder;
 
 use crate::{
@@ -154,10 +155,14 @@ impl Application {
         let addr = listener.local_addr()?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<AccountSecurityServiceServer<AccountSecurity>>()
-            .await;
-        health.set_serving::<SupportServiceServer<Support>>().await;
+        set_health(&health, ServingStatus::Serving).await;
+        let probe_stop = CancellationToken::new();
+        let probe = tokio::spawn(probe_database(
+            ctx.db.clone(),
+            health.clone(),
+            Duration::from_secs(config.database.connect_timeout_secs),
+            probe_stop.clone(),
+        ));
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
@@ -203,6 +208,7 @@ impl Application {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let draining = shutdown.clone();
+        let probe_stop_on_exit = probe_stop.clone();
         let health_on_stop = health.clone();
         let server = Server::builder()
             .accept_http1(true)
@@ -216,12 +222,10 @@ impl Application {
             .serve_with_incoming_shutdown(incoming, async move {
                 draining.cancelled().await;
                 tracing::info!("shutdown requested: refusing new calls, draining in-flight ones");
-                health_on_stop
-                    .set_not_serving::<AccountSecurityServiceServer<AccountSecurity>>()
-                    .await;
-                health_on_stop
-                    .set_not_serving::<SupportServiceServer<Support>>()
-                    .await;
+                // The probe stops first, so that it cannot report SERVING again.
+                probe_stop.cancel();
+                let _ = probe.await;
+                set_health(&health_on_stop, ServingStatus::NotServing).await;
             });
         tokio::pin!(server);
         let result = tokio::select! {
@@ -234,10 +238,66 @@ impl Application {
                 Ok(())
             }
         };
+        probe_stop_on_exit.cancel();
         worker_stop.cancel();
         let _ = worker_task.await;
         tracing::info!("gardien stopped");
         result
+    }
+}
+
+/// How often the database is pinged so that health follows it.
+const DATABASE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The overall status (service "") and both gardien services.
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(
+            <AccountSecurityServiceServer<AccountSecurity> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <SupportServiceServer<Support> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// Pings the database every [`DATABASE_PROBE_INTERVAL`] and keeps health in
+/// step: `NOT_SERVING` while it does not answer within `timeout` (load
+/// balancers and orchestrators then send calls elsewhere), `SERVING` again
+/// as soon as it does. The pool reconnects on its own; nothing restarts.
+async fn probe_database(
+    db: DatabaseConnection,
+    health: HealthReporter,
+    timeout: Duration,
+    stop: CancellationToken,
+) {
+    let mut serving = true;
+    loop {
+        let reachable = tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(DATABASE_PROBE_INTERVAL) => {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    ping = tokio::time::timeout(timeout, db.ping()) => matches!(ping, Ok(Ok(()))),
+                }
+            }
+        };
+        if reachable == serving {
+            continue;
+        }
+        serving = reachable;
+        if reachable {
+            tracing::info!("database reachable again: serving");
+            set_health(&health, ServingStatus::Serving).await;
+        } else {
+            tracing::warn!("database unreachable: not serving until it answers again");
+            set_health(&health, ServingStatus::NotServing).await;
+        }
     }
 }
 

@@ -82,11 +82,10 @@ impl Error {
 
 impl From<sea_orm::DbErr> for Error {
     fn from(error: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match &error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(error.into()),
-            _ if is_transient(&error) => Error::Unavailable(error.into()),
-            _ => Error::Internal(error.into()),
+        if is_transient(&error) {
+            Error::Unavailable(error.into())
+        } else {
+            Error::Internal(error.into())
         }
     }
 }
@@ -103,25 +102,73 @@ impl From<crate::crypto::password::HashError> for Error {
     }
 }
 
-/// A database error worth retrying: SQLite busy/locked, PostgreSQL
-/// serialization failures and deadlocks, lost connections.
+/// A database error worth retrying: the database is unreachable, restarting
+/// or shutting down (a lost connection, PostgreSQL class 08 and 57P01-57P03,
+/// too many connections), no pooled connection came in time, SQLite
+/// busy/locked, PostgreSQL serialization failures and deadlocks. The
+/// transaction was rolled back, so the caller may try again.
 pub fn is_transient(error: &sea_orm::DbErr) -> bool {
-    let text = error.to_string().to_ascii_lowercase();
-    [
-        "database is locked",
-        "database is busy",
-        "(code: 5)",
-        "(code: 6)",
-        "40001",
-        "40p01",
-        "could not serialize",
-        "deadlock detected",
-        "connection reset",
-        "broken pipe",
-        "pool timed out",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(cause)) | DbErr::Query(RuntimeErr::SqlxError(cause)) => {
+            sqlx_transient(cause)
+        }
+        _ => {
+            let text = error.to_string().to_ascii_lowercase();
+            [
+                "database is locked",
+                "database is busy",
+                "connection reset",
+                "broken pipe",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
+        }
+    }
+}
+
+fn sqlx_transient(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match error {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => true,
+        E::Database(cause) => cause.code().is_some_and(|code| transient_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs (five characters) and SQLite result codes (numbers,
+/// whose low byte is the primary code: 5 BUSY, 6 LOCKED) of transient failures.
+fn transient_code(code: &str) -> bool {
+    if code.len() == 5 {
+        let code = code.to_ascii_uppercase();
+        return code.starts_with("08")
+            || ["57P01", "57P02", "57P03", "53300", "40001", "40P01"].contains(&code.as_str());
+    }
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::transient_code;
+
+    #[test]
+    fn transient_codes_are_told_from_permanent_ones() {
+        for code in [
+            "08006", "08001", "57P01", "57P03", "40001", "40P01", "53300", "5", "6", "517", "262",
+        ] {
+            assert!(transient_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22001", "19", "1", "2067", "11"] {
+            assert!(!transient_code(code), "{code}");
+        }
+    }
+}

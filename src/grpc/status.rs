@@ -113,7 +113,10 @@ impl From<Error> for Status {
             }
             Error::Unavailable(cause) => {
                 tracing::warn!(error = %format!("{cause:#}").escape_debug(), "dependency unavailable");
-                plain(Code::Unavailable, message, "UNAVAILABLE")
+                // A database or other dependency is down or busy: worth a retry.
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                status(Code::Unavailable, message, "UNAVAILABLE", details)
             }
             Error::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}").escape_debug(), "internal error");

@@ -544,3 +544,9 @@ impl TestApp {
             .map(|r| r.into_inner().session.unwrap())
     }
 }
+
+/// A fresh PostgreSQL database (as `spawn_app` makes one) when
+/// `GARDIEN_TEST_POSTGRES_URL` is set, for tests that run the real binary.
+pub async fn fresh_postgres_url() -> Option<String> {
+    database_url().await
+}

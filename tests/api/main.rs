@@ -6,6 +6,7 @@ mod helpers;
 
 mod bench;
 mod centre;
+mod faults;
 mod foundation;
 mod grpc_web;
 mod login;
