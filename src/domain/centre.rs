@@ -3,7 +3,8 @@
 //! ("this wasn't me"), from the journal or from the link in a notice.
 
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -134,19 +135,33 @@ async fn find_source(
         .await?)
 }
 
-/// Marks the caller's events seen; returns how many were newly marked.
+/// Marks the caller's events seen; returns how many were newly marked. All
+/// or nothing: an id that is not one of the caller's events (another
+/// customer's, or none) is `NotFound` and nothing changes.
 pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) -> Result<u64> {
-    Ok(security_event::Entity::update_many()
+    let wanted: std::collections::BTreeSet<Uuid> = event_ids.iter().copied().collect();
+    let txn = ctx.db.begin().await?;
+    let own = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Id.is_in(wanted.iter().copied()))
+        .count(&txn)
+        .await?;
+    if own != wanted.len() as u64 {
+        return Err(Error::NotFound("security event"));
+    }
+    let marked = security_event::Entity::update_many()
         .col_expr(
             security_event::Column::AcknowledgedAt,
             Expr::value(ctx.now()),
         )
         .filter(security_event::Column::AccountId.eq(account_id))
-        .filter(security_event::Column::Id.is_in(event_ids.to_vec()))
+        .filter(security_event::Column::Id.is_in(wanted))
         .filter(security_event::Column::AcknowledgedAt.is_null())
-        .exec(&ctx.db)
+        .exec(&txn)
         .await?
-        .rows_affected)
+        .rows_affected;
+    txn.commit().await?;
+    Ok(marked)
 }
 
 /// What a dispute did.

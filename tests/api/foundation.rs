@@ -2,7 +2,6 @@
 //! the error model, `CreateAccount` and `GetAccountStatus`.
 
 use gardien::{
-    domain::credentials,
     middleware::auth::allowed_roles,
     proto::{accountsecurity::v1 as pb, FILE_DESCRIPTOR_SET},
 };
@@ -327,41 +326,6 @@ async fn get_account_status_finds_by_id_or_login_for_allowed_roles() {
         .unwrap_err();
     assert_eq!(both.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&both), ["account_id"]);
-}
-
-#[tokio::test]
-async fn a_revoked_credential_is_refused_on_the_next_call() {
-    let app = spawn_app().await;
-    let request = || {
-        authed(
-            &app.service_token,
-            pb::GetAccountStatusRequest {
-                account_id: String::new(),
-                login: "nobody".into(),
-            },
-        )
-    };
-    assert_eq!(
-        app.client()
-            .await
-            .get_account_status(request())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
-    );
-    credentials::revoke(&app.ctx.db, app.ctx.now(), "billing")
-        .await
-        .unwrap();
-    assert_eq!(
-        app.client()
-            .await
-            .get_account_status(request())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use tonic::{metadata::MetadataValue, transport::Channel, Request};
 
-pub type AsClient = AccountSecurityServiceClient<Channel>;
+pub type AsClient = AccountSecurityServiceClient<Recorded>;
 
 /// Every log line of every server in this test process.
 pub fn captured_logs() -> String {
@@ -44,6 +44,7 @@ struct BufferWriter(Arc<Mutex<Vec<u8>>>);
 impl Write for BufferWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
+        log_to_file(bytes);
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -54,6 +55,8 @@ impl Write for BufferWriter {
 fn init_logs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
+        register_secret(STRONG_PASSWORD);
+        register_secret(NEW_PASSWORD);
         let buffer = log_buffer().clone();
         gardien::telemetry::init_with_writer(
             LogFormat::Json,
@@ -72,6 +75,8 @@ pub struct TestApp {
     pub security_token: String,
     pub agent_token: String,
     pub rate_limit_metrics: Arc<gardien::middleware::rate_limit::RateLimitMetrics>,
+    /// Where this instance's part of the captured log starts.
+    log_start: usize,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -79,6 +84,11 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Everything logged while this instance ran (by any server of the
+        // process) holds no secret registered so far.
+        if !std::thread::panicking() {
+            assert_no_secret_logged_since(self.log_start);
+        }
     }
 }
 
@@ -173,6 +183,7 @@ impl TestApp {
 
 /// Builds and runs a server; creates the three credentials unless given.
 async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3]>) -> TestApp {
+    let log_start = log_position();
     let mail_dir = config.mail_dir();
     let clock = ManualClock::new();
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
@@ -199,6 +210,7 @@ async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until(shutdown.clone()));
+    tokens.iter().for_each(|token| register_secret(token));
     let [service_token, security_token, agent_token] = tokens;
     TestApp {
         addr,
@@ -209,6 +221,7 @@ async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3
         security_token,
         agent_token,
         rate_limit_metrics,
+        log_start,
         shutdown,
         _dir: dir,
     }
@@ -253,11 +266,11 @@ impl TestApp {
     }
 
     pub async fn client(&self) -> AsClient {
-        AccountSecurityServiceClient::new(self.channel().await)
+        AccountSecurityServiceClient::new(Recorded::new(self.channel().await))
     }
 
-    pub async fn support(&self) -> SupportServiceClient<Channel> {
-        SupportServiceClient::new(self.channel().await)
+    pub async fn support(&self) -> SupportServiceClient<Recorded> {
+        SupportServiceClient::new(Recorded::new(self.channel().await))
     }
 
     /// Creates an account through the API (service credential) and returns its id.
@@ -361,7 +374,13 @@ impl TestApp {
             })
             .collect();
         mails.sort();
-        mails.into_iter().map(|(_, text)| text).collect()
+        mails
+            .into_iter()
+            .map(|(_, text)| {
+                register_tokens_in(&text);
+                text
+            })
+            .collect()
     }
 
     /// The reset token from the newest reset e-mail to `recipient`.
@@ -435,7 +454,9 @@ pub fn totp_code(secret_base32: &str, now_ms: i64) -> String {
         digest[offset + 2],
         digest[offset + 3],
     ]);
-    format!("{:06}", value % 1_000_000)
+    let code = format!("{:06}", value % 1_000_000);
+    register_secret(&code);
+    code
 }
 
 fn base32_decode(text: &str) -> Vec<u8> {
@@ -549,4 +570,500 @@ impl TestApp {
 /// `GARDIEN_TEST_POSTGRES_URL` is set, for tests that run the real binary.
 pub async fn fresh_postgres_url() -> Option<String> {
     database_url().await
+}
+
+// ---------------------------------------------------------------------------
+// Secret hygiene across the whole suite.
+//
+// Every secret a test sends or receives is registered: the clients of
+// `client()` and `support()` go through [`Recorded`], which decodes each
+// request and response against the descriptor set and registers every
+// string field named like a secret (passwords, tokens, codes, TOTP secrets,
+// recovery codes) and every bearer token; helpers register what they read
+// elsewhere (credential secrets, TOTP codes, tokens in e-mails). The log of
+// every server in the process is checked against the whole registry when
+// each `TestApp` is dropped, and is also written with the registry to
+// `target/tmp/gardien-test-logs/<pid>.{log,secrets,codes}` so that CI can
+// scan the complete log of the run once it has ended.
+// ---------------------------------------------------------------------------
+
+/// Secrets shorter than this (6-digit codes) are matched as whole words, and
+/// never in the `timestamp` field, whose microseconds would match by chance;
+/// longer ones anywhere.
+const SHORT_SECRET: usize = 8;
+/// Nothing shorter is a secret of this service (a TOTP code has 6 digits).
+const MIN_SECRET: usize = 6;
+
+/// Where the log and the registry of this test process are written.
+pub fn hygiene_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gardien-test-logs")
+}
+
+struct Registry {
+    secrets: std::collections::HashSet<String>,
+    long_file: Option<std::fs::File>,
+    short_file: Option<std::fs::File>,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let open = |extension: &str| {
+            let dir = hygiene_dir();
+            std::fs::create_dir_all(&dir).ok()?;
+            std::fs::File::create(dir.join(format!("{}.{extension}", std::process::id()))).ok()
+        };
+        Mutex::new(Registry {
+            secrets: Default::default(),
+            long_file: open("secrets"),
+            short_file: open("codes"),
+        })
+    })
+}
+
+/// Appends log bytes to this process's log file.
+fn log_to_file(bytes: &[u8]) {
+    static FILE: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let dir = hygiene_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(format!("{}.log", std::process::id()));
+        std::fs::File::create(path).ok().map(Mutex::new)
+    });
+    if let Some(file) = file {
+        file.lock().unwrap().write_all(bytes).unwrap();
+    }
+}
+
+/// The forms in which a secret could reach a log line: as given, NFKC
+/// normalised (what the server hashes), escaped for JSON or by
+/// `escape_debug`, in either case when it is plain ASCII, without a token's
+/// kind prefix, and a recovery code without its dashes.
+fn secret_forms(secret: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut forms = vec![secret.to_string(), secret.nfkc().collect()];
+    let json = serde_json::to_string(secret).unwrap();
+    forms.push(json[1..json.len() - 1].to_string());
+    forms.push(secret.escape_debug().to_string());
+    if secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        forms.push(secret.to_lowercase());
+        forms.push(secret.to_uppercase());
+        forms.push(secret.replace('-', ""));
+        if gardien::crypto::token::TokenKind::of(secret).is_some()
+            && secret.len() == gardien::crypto::token::TOKEN_LEN
+        {
+            forms.push(secret[4..].to_string());
+        }
+    }
+    forms
+        .into_iter()
+        .flat_map(|form| {
+            // One pattern per line in the files CI reads.
+            form.lines().map(str::to_string).collect::<Vec<_>>()
+        })
+        .filter(|form| form.chars().count() >= MIN_SECRET)
+        .collect()
+}
+
+/// Registers a secret that no log line may contain.
+pub fn register_secret(secret: &str) {
+    let secret = secret.trim();
+    if secret.chars().count() < MIN_SECRET {
+        return;
+    }
+    let mut registry = registry().lock().unwrap();
+    for form in secret_forms(secret) {
+        if !registry.secrets.insert(form.clone()) {
+            continue;
+        }
+        let file = if form.len() < SHORT_SECRET {
+            registry.short_file.as_mut()
+        } else {
+            registry.long_file.as_mut()
+        };
+        if let Some(file) = file {
+            writeln!(file, "{form}").unwrap();
+        }
+    }
+}
+
+/// Registers every token (`gd?_` and 43 base64url characters) in `text`.
+pub fn register_tokens_in(text: &str) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("gd") {
+        let start = from + found;
+        from = start + 2;
+        let body: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if bytes.get(start + 3) == Some(&b'_')
+            && gardien::crypto::token::TokenKind::of(&body).is_some()
+            && body.len() >= gardien::crypto::token::TOKEN_LEN
+        {
+            register_secret(&body[..gardien::crypto::token::TOKEN_LEN]);
+        }
+    }
+}
+
+/// Where in a log a registered secret was found, without showing it.
+pub struct Leak {
+    pub secret_chars: usize,
+    pub line: String,
+}
+
+impl std::fmt::Display for Leak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a registered secret ({} characters) reached the logs, in this line (secret masked): {}",
+            self.secret_chars, self.line
+        )
+    }
+}
+
+/// Multi-pattern search: long secrets are found by their first 8 bytes in a
+/// hash map, so a scan costs one look-up per byte of log whatever the number
+/// of secrets; short ones by whole words.
+struct Matcher {
+    long: std::collections::HashMap<u64, Vec<String>>,
+    short: std::collections::HashSet<String>,
+}
+
+impl Matcher {
+    fn new<'a>(secrets: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut long: std::collections::HashMap<u64, Vec<String>> = Default::default();
+        let mut short = std::collections::HashSet::new();
+        for secret in secrets {
+            if secret.len() < SHORT_SECRET {
+                short.insert(secret.clone());
+            } else {
+                long.entry(prefix_key(secret.as_bytes()))
+                    .or_default()
+                    .push(secret.clone());
+            }
+        }
+        Self { long, short }
+    }
+
+    fn scan(&self, text: &[u8]) -> Option<Leak> {
+        let leak = |line_of: usize, secret: &str| {
+            let start = text[..line_of]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let end = text[line_of..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |p| line_of + p);
+            let line = String::from_utf8_lossy(&text[start..end]).replace(secret, "<SECRET>");
+            Leak {
+                secret_chars: secret.chars().count(),
+                line,
+            }
+        };
+        for at in 0..text.len().saturating_sub(SHORT_SECRET - 1) {
+            if let Some(candidates) = self.long.get(&prefix_key(&text[at..])) {
+                if let Some(secret) = candidates
+                    .iter()
+                    .find(|s| text[at..].starts_with(s.as_bytes()))
+                {
+                    return Some(leak(at, secret));
+                }
+            }
+        }
+        if self.short.is_empty() {
+            return None;
+        }
+        let mut offset = 0;
+        for line in text.split(|&b| b == b'\n') {
+            let skip = timestamp_field(line);
+            let mut word_start = None;
+            for (i, &b) in line.iter().chain(std::iter::once(&b' ')).enumerate() {
+                let in_word = b.is_ascii_alphanumeric() || b == b'_';
+                match (in_word, word_start) {
+                    (true, None) => word_start = Some(i),
+                    (false, Some(start)) => {
+                        word_start = None;
+                        if skip.contains(&start) || i - start >= SHORT_SECRET {
+                            continue;
+                        }
+                        let word = std::str::from_utf8(&line[start..i]).unwrap_or_default();
+                        if self.short.contains(word) {
+                            return Some(leak(offset + start, word));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            offset += line.len() + 1;
+        }
+        None
+    }
+}
+
+fn prefix_key(bytes: &[u8]) -> u64 {
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(key)
+}
+
+/// The byte range of the value of `"timestamp":"…"` in a JSON log line.
+fn timestamp_field(line: &[u8]) -> std::ops::Range<usize> {
+    const KEY: &[u8] = b"\"timestamp\":\"";
+    let Some(key) = line.windows(KEY.len()).position(|w| w == KEY) else {
+        return 0..0;
+    };
+    let start = key + KEY.len();
+    let end = line[start..]
+        .iter()
+        .position(|&b| b == b'"')
+        .map_or(line.len(), |p| start + p);
+    start..end
+}
+
+/// The first registered secret found in `text`, if any.
+pub fn find_secret_in(text: &[u8]) -> Option<Leak> {
+    let registry = registry().lock().unwrap();
+    Matcher::new(&registry.secrets).scan(text)
+}
+
+/// Length of the captured log so far, to check only what follows.
+pub fn log_position() -> usize {
+    log_buffer().lock().unwrap().len()
+}
+
+/// Panics if a registered secret was logged since `position`.
+pub fn assert_no_secret_logged_since(position: usize) {
+    let window = log_buffer().lock().unwrap()[position..].to_vec();
+    if let Some(leak) = find_secret_in(&window) {
+        panic!("{leak}");
+    }
+}
+
+/// What a gRPC method takes and answers, and each message's fields, from
+/// the descriptor set served through reflection.
+struct Schema {
+    methods: std::collections::HashMap<String, (String, String)>,
+    messages: std::collections::HashMap<String, Vec<prost_types::FieldDescriptorProto>>,
+}
+
+fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        use prost::Message;
+        fn add(
+            messages: &mut std::collections::HashMap<
+                String,
+                Vec<prost_types::FieldDescriptorProto>,
+            >,
+            scope: &str,
+            message: &prost_types::DescriptorProto,
+        ) {
+            let name = format!("{scope}.{}", message.name());
+            for nested in &message.nested_type {
+                add(messages, &name, nested);
+            }
+            messages.insert(name, message.field.clone());
+        }
+        let set =
+            prost_types::FileDescriptorSet::decode(gardien::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut schema = Schema {
+            methods: Default::default(),
+            messages: Default::default(),
+        };
+        for file in &set.file {
+            let package = file.package();
+            for service in &file.service {
+                for method in &service.method {
+                    schema.methods.insert(
+                        format!("/{package}.{}/{}", service.name(), method.name()),
+                        (method.input_type().into(), method.output_type().into()),
+                    );
+                }
+            }
+            for message in &file.message_type {
+                add(&mut schema.messages, &format!(".{package}"), message);
+            }
+        }
+        schema
+    })
+}
+
+/// Whether a proto field holds a secret, by its name: passwords, tokens,
+/// codes and TOTP secrets, but not paging tokens nor postal or country codes.
+pub fn is_secret_field(name: &str) -> bool {
+    const NOT_SECRET: [&str; 4] = [
+        "page_token",
+        "next_page_token",
+        "postal_code",
+        "country_code",
+    ];
+    !NOT_SECRET.contains(&name)
+        && (name.contains("password")
+            || name.contains("secret")
+            || name.contains("otpauth")
+            || name.ends_with("_token")
+            || name.ends_with("_code")
+            || name.ends_with("_codes"))
+}
+
+/// Registers the secret fields of an encoded message of type `type_name`
+/// (and of the messages inside it; everything inside a secret field is secret).
+fn register_secret_fields(type_name: &str, mut bytes: &[u8], inside_secret: bool) {
+    use prost::encoding::decode_varint;
+    use prost_types::field_descriptor_proto::Type;
+    let Some(fields) = schema().messages.get(type_name) else {
+        return;
+    };
+    while !bytes.is_empty() {
+        let Ok(key) = decode_varint(&mut bytes) else {
+            return;
+        };
+        let skip = match key & 7 {
+            0 => decode_varint(&mut bytes).map(|_| 0).unwrap_or(usize::MAX),
+            1 => 8,
+            5 => 4,
+            2 => {
+                let Ok(len) = decode_varint(&mut bytes) else {
+                    return;
+                };
+                let len = len as usize;
+                if bytes.len() < len {
+                    return;
+                }
+                let (value, rest) = bytes.split_at(len);
+                bytes = rest;
+                let number = (key >> 3) as i32;
+                if let Some(field) = fields.iter().find(|f| f.number() == number) {
+                    let secret = inside_secret || is_secret_field(field.name());
+                    match field.r#type() {
+                        Type::String if secret => {
+                            register_secret(&String::from_utf8_lossy(value));
+                        }
+                        Type::Message => register_secret_fields(field.type_name(), value, secret),
+                        _ => {}
+                    }
+                }
+                0
+            }
+            _ => usize::MAX,
+        };
+        if skip > bytes.len() {
+            return;
+        }
+        bytes = &bytes[skip..];
+    }
+}
+
+/// A body that passes through unchanged while registering the secret fields
+/// of each gRPC message in it.
+pub struct Tap {
+    inner: tonic::body::Body,
+    message_type: Option<String>,
+    pending: Vec<u8>,
+}
+
+impl Tap {
+    fn new(inner: tonic::body::Body, message_type: Option<String>) -> Self {
+        Self {
+            inner,
+            message_type,
+            pending: Vec::new(),
+        }
+    }
+
+    fn inspect(&mut self, data: &[u8]) {
+        let Some(message_type) = &self.message_type else {
+            return;
+        };
+        self.pending.extend_from_slice(data);
+        // Length-prefixed messages: a compression flag and a 4-byte length.
+        while self.pending.len() >= 5 {
+            let len = u32::from_be_bytes(self.pending[1..5].try_into().unwrap()) as usize;
+            if self.pending.len() < 5 + len {
+                break;
+            }
+            let frame: Vec<u8> = self.pending.drain(..5 + len).collect();
+            if frame[0] == 0 {
+                register_secret_fields(message_type, &frame[5..], false);
+            }
+        }
+    }
+}
+
+impl http_body::Body for Tap {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.inspect(data);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A channel that registers every secret crossing it (see [`Tap`]) and
+/// every bearer token it carries.
+#[derive(Clone)]
+pub struct Recorded {
+    inner: Channel,
+}
+
+impl Recorded {
+    pub fn new(inner: Channel) -> Self {
+        Self { inner }
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Recorded {
+    type Response = http::Response<Tap>;
+    type Error = tonic::transport::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some((_, token)) = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+        {
+            register_secret(token);
+        }
+        let (input, output) = schema().methods.get(request.uri().path()).cloned().unzip();
+        let request = request.map(|body| tonic::body::Body::new(Tap::new(body, input)));
+        let future = tower::Service::call(&mut self.inner, request);
+        Box::pin(async move {
+            let response = future.await?;
+            Ok(response.map(|body| Tap::new(body, output)))
+        })
+    }
 }

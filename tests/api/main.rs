@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod attacks;
 mod bench;
 mod centre;
 mod faults;
