@@ -24,7 +24,10 @@
 # All commands run in one bash process, so variables and functions carry from
 # block to block, in a fresh temporary directory where `gardien serve` runs
 # with its defaults (127.0.0.1:50051, ./gardien-data), as a reader would run
-# it; `cargo run --release -q --` is replaced by the release binary.
+# it; `cargo run --release -q --` is replaced by the release binary, or by
+# the debug one with WALKTHROUGH_PROFILE=debug (CI: `cargo test` has built it
+# already, and dependencies, argon2 included, are optimised in that profile
+# too; the commands and answers are the same).
 #
 # Usage: scripts/readme-walkthrough.sh [--show] [README]
 #   --show  print every command's output (to write an expectation) and do
@@ -44,9 +47,14 @@ command -v grpcurl >/dev/null || { echo "readme: grpcurl is needed (pip install 
 while IFS='=' read -r name _; do unset "$name"; done < <(env | grep -E '^GARDIEN_[A-Za-z0-9_]*=' || true)
 export NO_COLOR=1
 
-echo "readme: building the release binary"
-cargo build --release --quiet --bin gardien
-bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/gardien"
+profile=${WALKTHROUGH_PROFILE:-release}
+case "$profile" in
+  release) cargo build --release --quiet --bin gardien ;;
+  debug) cargo build --quiet --bin gardien ;;
+  *) echo "readme: WALKTHROUGH_PROFILE is release or debug, not $profile"; exit 1 ;;
+esac
+echo "readme: using the $profile binary"
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/$profile/gardien"
 
 if (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null; then
   echo "readme: $addr is already in use; the walkthrough needs it (stop whatever listens there)"
