@@ -205,7 +205,11 @@ impl Application {
             .into_inner();
 
         tracing::info!(%addr, "gardien listening (gRPC, health, reflection)");
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Small frames (headers, message, trailers) go out at once: with
+        // Nagle's algorithm a reply's last frame could wait for the
+        // client's delayed ACK (40 ms).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let draining = shutdown.clone();
         let probe_stop_on_exit = probe_stop.clone();
