@@ -72,10 +72,19 @@ impl Bench {
         let addr = app.local_addr();
         let ctx = app.context().clone();
         let now = ctx.now();
+        // Several runs (and the flood-limited scenario's second server) may
+        // share one PostgreSQL database.
+        let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let (_, service) =
-            credentials::create(&ctx.db, now, "bench-service", Role::Service).await?;
-        let (_, security) =
-            credentials::create(&ctx.db, now, "bench-security", Role::Security).await?;
+            credentials::create(&ctx.db, now, &format!("bench-service-{run}"), Role::Service)
+                .await?;
+        let (_, security) = credentials::create(
+            &ctx.db,
+            now,
+            &format!("bench-security-{run}"),
+            Role::Security,
+        )
+        .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until(shutdown.clone()));
         let channels = load::channels(addr, options.connections).await?;
