@@ -2,6 +2,7 @@
 //! map the result. No SQL and no business rule here.
 
 pub mod account_security;
+pub mod codec;
 pub mod convert;
 pub mod status;
 pub mod support;
