@@ -230,6 +230,25 @@ pub fn parse_text(field: &str, raw: &str, max_chars: usize) -> Result<String, Fi
     Ok(value.to_string())
 }
 
+/// A one-line value from a caller (a name, a reference, a filter): trimmed,
+/// at most `max_chars`, no control characters at all.
+pub fn parse_line(field: &str, raw: &str, max_chars: usize) -> Result<String, FieldViolation> {
+    let value = raw.trim();
+    if value.chars().count() > max_chars {
+        return Err(FieldViolation::new(
+            field,
+            format!("must have at most {max_chars} characters"),
+        ));
+    }
+    if has_control(value) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
 /// A UUID as sent by a client.
 pub fn parse_id(field: &str, raw: &str) -> Result<uuid::Uuid, FieldViolation> {
     if raw.trim().is_empty() {

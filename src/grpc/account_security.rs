@@ -389,6 +389,12 @@ impl AccountSecurityService for AccountSecurity {
                 Error::invalid("login_or_email", "must have at most 254 characters").into(),
             );
         }
+        if typed.chars().any(char::is_control) {
+            // No login or address has one; refused here, not in the background.
+            return Err(
+                Error::invalid("login_or_email", "must not contain control characters").into(),
+            );
+        }
         recovery::request_reset(&self.ctx, typed, client);
         Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
@@ -583,7 +589,7 @@ impl AccountSecurityService for AccountSecurity {
     ) -> Reply<pb::ListSecurityEventsResponse> {
         let caller = customer(&request)?;
         let request = request.into_inner();
-        let kinds = request
+        let mut kinds = request
             .kinds
             .iter()
             .enumerate()
@@ -598,6 +604,10 @@ impl AccountSecurityService for AccountSecurity {
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A set: a huge list of valid kinds must not become a query with
+        // more parameters than the database takes.
+        kinds.sort_unstable();
+        kinds.dedup();
         let time =
             |field: &str, value: Option<prost_types::Timestamp>| -> Result<Option<i64>, Error> {
                 value

@@ -10,7 +10,7 @@ use crate::{
         principal::{Principal, Role},
         review,
         support::{self as tickets, NewTicket, QueueFilter, Viewer},
-        types::{parse_id, Locale, Violations},
+        types::{parse_id, parse_line, Locale, Violations},
     },
     proto::support::v1::{self as pb, support_service_server::SupportService},
 };
@@ -46,8 +46,29 @@ fn agent<T>(request: &Request<T>) -> Result<String, Status> {
     }
 }
 
+/// Credential names have at most 64 characters; ticket references far fewer.
+const MAX_NAME_CHARS: usize = 64;
+const MAX_REFERENCE_CHARS: usize = 64;
+
+fn line(field: &str, value: &str, max: usize) -> Result<String, Error> {
+    parse_line(field, value, max).map_err(|v| Error::InvalidArgument(vec![v]))
+}
+
 fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     parse_id(field, value).map_err(|v| Error::InvalidArgument(vec![v]))
+}
+
+/// A filter is a set: repeated values count once, so a huge list of valid
+/// values cannot turn into a query with more parameters than the database
+/// takes.
+fn distinct<T: PartialEq>(values: Vec<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for value in values {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out
 }
 
 fn statuses(values: &[i32]) -> Result<Vec<tickets::Status>, Error> {
@@ -59,7 +80,8 @@ fn statuses(values: &[i32]) -> Result<Vec<tickets::Status>, Error> {
                 Error::invalid(format!("statuses[{i}]"), "is not a TicketStatus value")
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(distinct)
 }
 
 fn for_agent(viewer: &Viewer) -> bool {
@@ -80,6 +102,11 @@ impl SupportService for Support {
             v.push(FieldViolation::new(
                 "client_request_id",
                 "must have at most 128 characters",
+            ));
+        } else if request.client_request_id.chars().any(char::is_control) {
+            v.push(FieldViolation::new(
+                "client_request_id",
+                "must not contain control characters",
             ));
         }
         let category = v.check(sconv::category_from_proto(request.category).ok_or_else(|| {
@@ -267,14 +294,17 @@ impl SupportService for Support {
                     Error::invalid(format!("categories[{i}]"), "is not a TicketCategory value")
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map(distinct)?;
+        let assignee = line("assignee", &request.assignee, MAX_NAME_CHARS)?;
+        let reference = line("reference", &request.reference, MAX_REFERENCE_CHARS)?;
         let filter = QueueFilter {
             statuses: statuses(&request.statuses)?,
             categories,
-            assignee: (!request.assignee.is_empty()).then_some(request.assignee),
+            assignee: (!assignee.is_empty()).then_some(assignee),
             unassigned_only: request.unassigned_only,
             unverified_only: request.unverified_only,
-            reference: (!request.reference.is_empty()).then_some(request.reference),
+            reference: (!reference.is_empty()).then_some(reference),
         };
         let after = convert::page_token("page_token", &request.page_token)?;
         let (rows, next) = tickets::queue(
@@ -298,7 +328,8 @@ impl SupportService for Support {
         let client = client_info(&request);
         let request = request.into_inner();
         let ticket_id = id("ticket_id", &request.ticket_id)?;
-        let assignee = (!request.assignee.is_empty()).then_some(request.assignee);
+        let assignee = line("assignee", &request.assignee, MAX_NAME_CHARS)?;
+        let assignee = (!assignee.is_empty()).then_some(assignee);
         let ticket = tickets::assign(&self.ctx, &agent, &client, ticket_id, assignee).await?;
         Ok(Response::new(pb::AssignTicketResponse {
             ticket: Some(sconv::ticket(&ticket, true)),
