@@ -8,6 +8,7 @@ mod bench;
 mod centre;
 mod foundation;
 mod grpc_web;
+mod hostile;
 mod login;
 mod metrics;
 mod rate_limit;
