@@ -65,6 +65,9 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
+        // Checked in the stored (lower-case) form, which must parse again:
+        // some capitals lower-case to a letter and a combining mark.
+        let domain = domain.to_lowercase();
         if local.is_empty()
             || local.len() > 64
             || domain.contains('@')
@@ -78,7 +81,14 @@ impl Email {
         {
             return Err(invalid());
         }
-        Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+        let email = format!("{local}@{domain}");
+        if email.len() > 254 {
+            return Err(FieldViolation::new(
+                field,
+                "must have at most 254 characters",
+            ));
+        }
+        Ok(Email(email))
     }
 
     pub fn as_str(&self) -> &str {
@@ -298,6 +308,9 @@ impl Violations {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -333,6 +346,8 @@ mod tests {
             "jean@ex..fr",
             "a@b@c.fr",
             "jean@example.fr\n",
+            // Lower-cases to `i` and a combining dot, which no domain has.
+            "jean@İstanbul.tr",
         ] {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }
