@@ -142,3 +142,41 @@ mod tests {
         assert_eq!(fields, ["login"]);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use tonic_types::StatusExt;
+
+    use super::*;
+    use crate::proto::{accountsecurity::v1 as pb, support::v1 as spb};
+
+    fn refused_by_name<T: Message + Default>(bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Err(error) = T::decode(bytes) {
+            let status = malformed(&error);
+            prop_assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            if let Some(request) = status.get_details_bad_request() {
+                prop_assert!(request.field_violations.iter().all(|v| !v.field.is_empty()));
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_decodes_or_is_invalid_argument(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            refused_by_name::<pb::CreateAccountRequest>(&bytes)?;
+            refused_by_name::<pb::VerifyLoginChallengeRequest>(&bytes)?;
+            refused_by_name::<pb::ListSecurityEventsRequest>(&bytes)?;
+            refused_by_name::<pb::UpdateContactDetailsRequest>(&bytes)?;
+            refused_by_name::<spb::ListTicketQueueRequest>(&bytes)?;
+        }
+
+        #[test]
+        fn any_error_text_splits_without_panicking(text in "\\PC{0,200}") {
+            let (field, cause) = field_path(&text);
+            prop_assert!(text.ends_with(cause));
+            prop_assert!(field.is_none_or(|f| !f.is_empty()));
+        }
+    }
+}
