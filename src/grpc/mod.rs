@@ -6,6 +6,7 @@ pub mod codec;
 pub mod convert;
 pub mod status;
 pub mod support;
+pub mod validate;
 
 use tonic::{Request, Status};
 
