@@ -898,6 +898,8 @@ async fn every_rpc_answers_hostile_input_with_a_documented_status() {
     assert!(methods.len() >= 39, "only {} RPCs found", methods.len());
 
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    // Answers by code, to show where the cases ended.
+    let mut answers: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     let mut failures = Vec::new();
     for (index, (path, method)) in methods.iter().enumerate() {
         let roles = allowed_roles(path).unwrap_or_else(|| panic!("{path} has no policy entry"));
@@ -920,15 +922,32 @@ async fn every_rpc_answers_hostile_input_with_a_documented_status() {
             if let Some(why) = judge(method, case, &answer) {
                 failures.push(format!("{path} [{}]: {why}", case.label));
             }
+            let column = match answer.as_ref().map_err(Status::code) {
+                Err(Code::InvalidArgument) => 0,
+                Err(Code::Unauthenticated | Code::PermissionDenied) => 1,
+                Ok(_) => 2,
+                Err(_) => 3,
+            };
+            answers.entry(method.name().to_string()).or_default()[column] += 1;
         }
         counts.insert(method.name().to_string(), cases.len());
     }
 
-    eprintln!("hostile inputs tried per RPC:");
+    eprintln!("hostile inputs per RPC:        tried  INVALID_ARG  UNAUTH/DENIED     OK  other");
+    let mut totals = [0; 4];
     for (method, count) in &counts {
-        eprintln!("  {method:<28} {count:>5}");
+        let [invalid, refused, ok, other] = answers.get(method).copied().unwrap_or_default();
+        eprintln!("  {method:<28} {count:>5} {invalid:>12} {refused:>14} {ok:>6} {other:>6}");
+        for (total, n) in totals.iter_mut().zip([invalid, refused, ok, other]) {
+            *total += n;
+        }
     }
-    eprintln!("  {:<28} {:>5}", "total", counts.values().sum::<usize>());
+    let [invalid, refused, ok, other] = totals;
+    let total = counts.values().sum::<usize>();
+    eprintln!(
+        "  {:<28} {total:>5} {invalid:>12} {refused:>14} {ok:>6} {other:>6}",
+        "total"
+    );
     if !failures.is_empty() {
         for failure in &failures {
             eprintln!("FAILED {failure}");
