@@ -662,6 +662,14 @@ fn metadata_cases(method: &MethodDescriptor, roles: &[Role], now_secs: i64) -> V
         headers,
         expect: Expect::Documented,
     }));
+    // Over the server's 16 KiB HTTP/2 header-list limit: refused before
+    // anything holds it.
+    cases.push(Case {
+        label: "a 64 KiB header".into(),
+        body,
+        headers: vec![("x-hostile-padding".into(), ascii(&[b'p'; 64 * 1024]))],
+        expect: Expect::Code(Code::ResourceExhausted),
+    });
     cases
 }
 
