@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("gardien_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
         .generate_default_stubs(true)
+        // INVALID_ARGUMENT, not INTERNAL, for a request that does not decode.
+        .codec_path("crate::grpc::codec::Codec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -118,3 +118,52 @@ mod tests {
         assert!(!well_formed(TokenKind::Session, &"é".repeat(24)));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [TokenKind; 6] = [
+        TokenKind::Credential,
+        TokenKind::Session,
+        TokenKind::Reset,
+        TokenKind::Challenge,
+        TokenKind::Report,
+        TokenKind::EmailConfirmation,
+    ];
+
+    fn presented() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "gd[a-z]_[A-Za-z0-9_!+/=é-]{0,60}",
+            "(gdc|gds|gdr|gdl|gdx|gde)_[A-Za-z0-9_-]{43}",
+            "\\PC{0,100}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_presented_secret_is_classified_without_panicking(secret in presented()) {
+            let claimed = TokenKind::of(&secret);
+            for kind in KINDS {
+                let formed = well_formed(kind, &secret);
+                // Well formed for a kind only with that kind's prefix, at the exact length.
+                prop_assert!(!formed || (claimed == Some(kind) && secret.len() == TOKEN_LEN));
+            }
+            prop_assert_eq!(hash(&secret).len(), 64);
+        }
+
+        #[test]
+        fn generated_secrets_are_well_formed_for_their_kind_only(index in 0usize..6) {
+            let kind = KINDS[index];
+            let secret = generate(kind);
+            let secret = secret.expose_secret();
+            prop_assert_eq!(TokenKind::of(secret), Some(kind));
+            for other in KINDS {
+                prop_assert_eq!(well_formed(other, secret), other == kind);
+            }
+        }
+    }
+}

@@ -424,3 +424,35 @@ mod tests {
         assert!(matches!(qr_png(&uri), Err(TotpError::UriTooLong)));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_code_at_any_time_is_checked_without_panicking(
+            secret in proptest::collection::vec(any::<u8>(), 0..64),
+            code in prop_oneof![any::<String>(), "[0-9]{0,8}", "[٠-٩0-9]{6}"],
+            now_ms in any::<i64>(),
+        ) {
+            if let Some(step) = verify(&secret, &code, now_ms) {
+                prop_assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!((step - step_at(now_ms)).abs() <= 1);
+            }
+        }
+
+        #[test]
+        fn the_current_code_is_accepted(
+            secret in proptest::collection::vec(any::<u8>(), 20),
+            now_ms in 0i64..=253_402_300_799_000,
+        ) {
+            let code = code_at_step(&secret, step_at(now_ms), DIGITS);
+            prop_assert_eq!(code.len(), DIGITS);
+            let step = verify(&secret, &code, now_ms);
+            prop_assert!(step.is_some_and(|s| (s - step_at(now_ms)).abs() <= 1));
+        }
+    }
+}

@@ -22,7 +22,9 @@ use super::{
     password,
     principal::{Actor, ClientInfo},
     sessions::{self, SessionGrant},
-    two_factor, Context,
+    two_factor,
+    types::Login,
+    Context,
 };
 use crate::{
     crypto::{password::Verified, token},
@@ -52,10 +54,17 @@ pub async fn login(
     let key = throttle_key(&login);
     begin_attempt(ctx, &key).await?;
 
-    let account = account::Entity::find()
-        .filter(account::Column::Login.eq(login.as_str()))
-        .one(&ctx.db)
-        .await?;
+    // A login that no account can have (control characters, NUL, spaces)
+    // is not looked up: it answers as an unknown one, dummy hash included.
+    let account = match Login::parse("login", &login) {
+        Ok(valid) => {
+            account::Entity::find()
+                .filter(account::Column::Login.eq(valid.as_str()))
+                .one(&ctx.db)
+                .await?
+        }
+        Err(_) => None,
+    };
     let normalized = SecretString::from(password::normalize(password.expose_secret()));
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let verified = ctx.hasher.verify(normalized.clone(), stored).await?;
@@ -84,6 +93,9 @@ pub async fn login(
                     }
                 });
             }
+            // Authentication failures are logged (ASVS V16.3.1); the span
+            // carries the login as typed, escaped.
+            tracing::info!("login refused: invalid credentials");
             return Err(Error::InvalidCredentials);
         }
     };

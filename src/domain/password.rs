@@ -457,3 +457,46 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    proptest! {
+        // zxcvbn costs milliseconds per password.
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn normalisation_is_idempotent(raw in "\\PC{0,64}|.{0,64}") {
+            let once = normalize(&raw);
+            prop_assert_eq!(normalize(&once), once);
+        }
+
+        #[test]
+        fn any_password_is_decided_without_panicking(
+            raw in prop_oneof![any::<String>(), "\\PC{0,300}", "[4@8({<3691!|7$5+%2 ]{0,260}"],
+            context in proptest::collection::vec("\\PC{0,20}", 0..3),
+        ) {
+            let policy = PasswordPolicy::default();
+            let words: Vec<&str> = context.iter().map(String::as_str).collect();
+            let chars = normalize(&raw).chars().count();
+            match policy.check(&raw, &words) {
+                // What is hashed is the normalised form, within the bounds.
+                Ok(accepted) => {
+                    let hashed = accepted.secret();
+                    prop_assert_eq!(hashed.expose_secret(), normalize(&raw));
+                    prop_assert!((policy.min_chars..=policy.max_chars).contains(&chars));
+                }
+                Err(PasswordRejection::TooShort { .. }) => prop_assert!(
+                    chars < policy.min_chars
+                        || normalize(&raw).chars().all(|c| c.is_whitespace() || c.is_control())
+                ),
+                Err(PasswordRejection::TooLong { .. }) => prop_assert!(chars > policy.max_chars),
+                Err(_) => {}
+            }
+        }
+    }
+}

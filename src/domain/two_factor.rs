@@ -633,3 +633,26 @@ async fn notify<C: ConnectionTrait>(
 ) -> Result<()> {
     notices::send(conn, ctx, now, account, mail).await
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn recovery_codes_match_whatever_the_case_and_separators(
+            code in "[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}",
+            noise in "[ _.-]{0,3}",
+        ) {
+            let typed = format!("{noise}{}{noise}", code.to_ascii_uppercase().replace('-', &noise));
+            prop_assert_eq!(hash_recovery_code(&typed), hash_recovery_code(&code));
+        }
+
+        #[test]
+        fn any_recovery_code_hashes_without_panicking(code in "\\PC{0,100}|.{0,100}") {
+            prop_assert_eq!(hash_recovery_code(&code).len(), 64);
+        }
+    }
+}

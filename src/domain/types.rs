@@ -65,6 +65,9 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
+        // Checked in the stored (lower-case) form, which must parse again:
+        // some capitals lower-case to a letter and a combining mark.
+        let domain = domain.to_lowercase();
         if local.is_empty()
             || local.len() > 64
             || domain.contains('@')
@@ -78,7 +81,14 @@ impl Email {
         {
             return Err(invalid());
         }
-        Ok(Email(format!("{local}@{}", domain.to_lowercase())))
+        let email = format!("{local}@{domain}");
+        if email.len() > 254 {
+            return Err(FieldViolation::new(
+                field,
+                "must have at most 254 characters",
+            ));
+        }
+        Ok(Email(email))
     }
 
     pub fn as_str(&self) -> &str {
@@ -230,6 +240,25 @@ pub fn parse_text(field: &str, raw: &str, max_chars: usize) -> Result<String, Fi
     Ok(value.to_string())
 }
 
+/// A one-line value from a caller (a name, a reference, a filter): trimmed,
+/// at most `max_chars`, no control characters at all.
+pub fn parse_line(field: &str, raw: &str, max_chars: usize) -> Result<String, FieldViolation> {
+    let value = raw.trim();
+    if value.chars().count() > max_chars {
+        return Err(FieldViolation::new(
+            field,
+            format!("must have at most {max_chars} characters"),
+        ));
+    }
+    if has_control(value) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
 /// A UUID as sent by a client.
 pub fn parse_id(field: &str, raw: &str) -> Result<uuid::Uuid, FieldViolation> {
     if raw.trim().is_empty() {
@@ -279,6 +308,9 @@ impl Violations {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -314,6 +346,8 @@ mod tests {
             "jean@ex..fr",
             "a@b@c.fr",
             "jean@example.fr\n",
+            // Lower-cases to `i` and a combining dot, which no domain has.
+            "jean@İstanbul.tr",
         ] {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }

@@ -381,3 +381,41 @@ pub fn contact_change(change: &crate::entity::contact_change::Model) -> pb::Cont
         event_id: change.event_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn page_tokens_round_trip(bytes in any::<[u8; 16]>()) {
+            let id = uuid::Uuid::from_bytes(bytes);
+            let token = next_page_token(Some(id));
+            prop_assert_eq!(page_token("page_token", &token).ok(), Some(Some(id)));
+        }
+
+        #[test]
+        fn anything_else_is_refused_naming_the_field(
+            token in prop_oneof![any::<String>(), "[A-Za-z0-9_+/=-]{0,40}"],
+            field in "[a-z_]{1,20}",
+        ) {
+            match page_token(&field, &token) {
+                Ok(None) => prop_assert!(token.is_empty()),
+                Ok(Some(id)) => prop_assert_eq!(next_page_token(Some(id)), token),
+                Err(crate::domain::Error::InvalidArgument(violations)) => {
+                    prop_assert_eq!(violations.len(), 1);
+                    prop_assert_eq!(&violations[0].field, &field);
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn page_sizes_are_bounded(requested in any::<u32>()) {
+            let size = page_size(requested);
+            prop_assert!((1..=200).contains(&size));
+        }
+    }
+}

@@ -2,9 +2,11 @@
 //! map the result. No SQL and no business rule here.
 
 pub mod account_security;
+pub mod codec;
 pub mod convert;
 pub mod status;
 pub mod support;
+pub mod validate;
 
 use tonic::{Request, Status};
 

@@ -155,6 +155,16 @@ pub fn overloaded() -> Status {
     )
 }
 
+/// A request body that is not a protobuf message at all, so that no field
+/// can be named.
+pub fn malformed_request(cause: &str) -> Status {
+    plain(
+        Code::InvalidArgument,
+        format!("the request is not a valid protobuf message: {cause}"),
+        "INVALID_ARGUMENT",
+    )
+}
+
 pub fn internal_panic() -> Status {
     plain(Code::Internal, "internal error", "INTERNAL")
 }

@@ -2,15 +2,16 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{client_info, convert, convert::support as sconv, customer, principal};
+use super::{
+    client_info, convert, convert::support as sconv, customer, principal, validate::Validate,
+};
 use crate::{
     domain::{
         self,
-        error::{Error, FieldViolation},
         principal::{Principal, Role},
         review,
-        support::{self as tickets, NewTicket, QueueFilter, Viewer},
-        types::{parse_id, Locale, Violations},
+        support::{self as tickets, Viewer},
+        types::Locale,
     },
     proto::support::v1::{self as pb, support_service_server::SupportService},
 };
@@ -46,22 +47,6 @@ fn agent<T>(request: &Request<T>) -> Result<String, Status> {
     }
 }
 
-fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    parse_id(field, value).map_err(|v| Error::InvalidArgument(vec![v]))
-}
-
-fn statuses(values: &[i32]) -> Result<Vec<tickets::Status>, Error> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            sconv::status_from_proto(*v).ok_or_else(|| {
-                Error::invalid(format!("statuses[{i}]"), "is not a TicketStatus value")
-            })
-        })
-        .collect()
-}
-
 fn for_agent(viewer: &Viewer) -> bool {
     matches!(viewer, Viewer::Agent(_))
 }
@@ -74,55 +59,7 @@ impl SupportService for Support {
     ) -> Reply<pb::CreateTicketResponse> {
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let mut v = Violations::default();
-        if request.client_request_id.len() > 128 {
-            v.push(FieldViolation::new(
-                "client_request_id",
-                "must have at most 128 characters",
-            ));
-        }
-        let category = v.check(sconv::category_from_proto(request.category).ok_or_else(|| {
-            FieldViolation::new(
-                "category",
-                "must be a TicketCategory other than UNSPECIFIED",
-            )
-        }));
-        let subject = v.check(tickets::check_text(
-            "subject",
-            &request.subject,
-            tickets::MAX_SUBJECT_CHARS,
-        ));
-        let body = v.check(tickets::check_text(
-            "body",
-            &request.body,
-            tickets::MAX_BODY_CHARS,
-        ));
-        if request.linked_event_ids.len() > tickets::MAX_LINKED_EVENTS {
-            v.push(FieldViolation::new(
-                "linked_event_ids",
-                format!("at most {} events", tickets::MAX_LINKED_EVENTS),
-            ));
-        }
-        let linked: Vec<_> = request
-            .linked_event_ids
-            .iter()
-            .take(tickets::MAX_LINKED_EVENTS)
-            .enumerate()
-            .filter_map(|(i, raw)| v.check(parse_id(&format!("linked_event_ids[{i}]"), raw)))
-            .collect();
-        v.finish()?;
-        let (Some(category), Some(subject), Some(body)) = (category, subject, body) else {
-            return Err(Status::internal("internal error"));
-        };
-        let new = NewTicket {
-            client_request_id: (!request.client_request_id.is_empty())
-                .then_some(request.client_request_id),
-            category,
-            subject,
-            body,
-            linked_event_ids: linked,
-        };
+        let new = request.into_inner().validate(self.ctx.now())?;
         let ticket = tickets::create_ticket(&self.ctx, caller.account_id, &client, new).await?;
         Ok(Response::new(pb::CreateTicketResponse {
             ticket: Some(sconv::ticket(&ticket, false)),
@@ -134,30 +71,15 @@ impl SupportService for Support {
         request: Request<pb::CreateRecoveryTicketRequest>,
     ) -> Reply<pb::CreateRecoveryTicketResponse> {
         let client = client_info(&request);
-        let request = request.into_inner();
-        let mut v = Violations::default();
-        let typed = v.check(tickets::check_text(
-            "login_or_email",
-            &request.login_or_email,
-            254,
-        ));
-        let contact = v.check(tickets::check_text(
-            "reachable_contact",
-            &request.reachable_contact,
-            254,
-        ));
-        let description = v.check(tickets::check_text(
-            "description",
-            &request.description,
-            tickets::MAX_BODY_CHARS,
-        ));
-        v.finish()?;
-        let (Some(typed), Some(contact), Some(description)) = (typed, contact, description) else {
-            return Err(Status::internal("internal error"));
-        };
-        let reference =
-            tickets::create_recovery_ticket(&self.ctx, &client, &typed, &contact, &description)
-                .await?;
+        let valid = request.into_inner().validate(self.ctx.now())?;
+        let reference = tickets::create_recovery_ticket(
+            &self.ctx,
+            &client,
+            &valid.login_or_email,
+            &valid.reachable_contact,
+            &valid.description,
+        )
+        .await?;
         Ok(Response::new(pb::CreateRecoveryTicketResponse {
             ticket_reference: reference,
         }))
@@ -168,17 +90,9 @@ impl SupportService for Support {
         request: Request<pb::GetTicketRequest>,
     ) -> Reply<pb::GetTicketResponse> {
         let viewer = viewer(&request)?;
-        let request = request.into_inner();
-        let ticket_id = id("ticket_id", &request.ticket_id)?;
-        let after = convert::page_token("page_token", &request.page_token)?;
-        let page = tickets::get_ticket(
-            &self.ctx,
-            &viewer,
-            ticket_id,
-            convert::page_size(request.page_size),
-            after,
-        )
-        .await?;
+        let (ticket_id, page) = request.into_inner().validate(self.ctx.now())?;
+        let page =
+            tickets::get_ticket(&self.ctx, &viewer, ticket_id, page.size, page.after).await?;
         Ok(Response::new(pb::GetTicketResponse {
             ticket: Some(sconv::ticket(&page.ticket, for_agent(&viewer))),
             messages: page.messages.iter().map(sconv::message).collect(),
@@ -191,15 +105,13 @@ impl SupportService for Support {
         request: Request<pb::ListTicketsRequest>,
     ) -> Reply<pb::ListTicketsResponse> {
         let caller = customer(&request)?;
-        let request = request.into_inner();
-        let statuses = statuses(&request.statuses)?;
-        let after = convert::page_token("page_token", &request.page_token)?;
+        let (statuses, page) = request.into_inner().validate(self.ctx.now())?;
         let (rows, next) = tickets::list_tickets(
             &self.ctx,
             caller.account_id,
             &statuses,
-            convert::page_size(request.page_size),
-            after,
+            page.size,
+            page.after,
         )
         .await?;
         Ok(Response::new(pb::ListTicketsResponse {
@@ -214,27 +126,10 @@ impl SupportService for Support {
     ) -> Reply<pb::AddTicketMessageResponse> {
         let viewer = viewer(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let mut v = Violations::default();
-        let ticket_id = v.check(parse_id("ticket_id", &request.ticket_id));
-        let body = v.check(tickets::check_text(
-            "body",
-            &request.body,
-            tickets::MAX_BODY_CHARS,
-        ));
-        v.finish()?;
-        let (Some(ticket_id), Some(body)) = (ticket_id, body) else {
-            return Err(Status::internal("internal error"));
-        };
-        let message = tickets::add_message(
-            &self.ctx,
-            &viewer,
-            &client,
-            ticket_id,
-            &body,
-            request.internal_note,
-        )
-        .await?;
+        let (ticket_id, body, internal_note) = request.into_inner().validate(self.ctx.now())?;
+        let message =
+            tickets::add_message(&self.ctx, &viewer, &client, ticket_id, &body, internal_note)
+                .await?;
         Ok(Response::new(pb::AddTicketMessageResponse {
             message: Some(sconv::message(&message)),
         }))
@@ -245,7 +140,7 @@ impl SupportService for Support {
         request: Request<pb::CloseTicketRequest>,
     ) -> Reply<pb::CloseTicketResponse> {
         let caller = customer(&request)?;
-        let ticket_id = id("ticket_id", &request.get_ref().ticket_id)?;
+        let ticket_id = request.into_inner().validate(self.ctx.now())?;
         let ticket = tickets::close_ticket(&self.ctx, caller.account_id, ticket_id).await?;
         Ok(Response::new(pb::CloseTicketResponse {
             ticket: Some(sconv::ticket(&ticket, false)),
@@ -257,33 +152,8 @@ impl SupportService for Support {
         request: Request<pb::ListTicketQueueRequest>,
     ) -> Reply<pb::ListTicketQueueResponse> {
         agent(&request)?;
-        let request = request.into_inner();
-        let categories = request
-            .categories
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                sconv::category_from_proto(*c).ok_or_else(|| {
-                    Error::invalid(format!("categories[{i}]"), "is not a TicketCategory value")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let filter = QueueFilter {
-            statuses: statuses(&request.statuses)?,
-            categories,
-            assignee: (!request.assignee.is_empty()).then_some(request.assignee),
-            unassigned_only: request.unassigned_only,
-            unverified_only: request.unverified_only,
-            reference: (!request.reference.is_empty()).then_some(request.reference),
-        };
-        let after = convert::page_token("page_token", &request.page_token)?;
-        let (rows, next) = tickets::queue(
-            &self.ctx,
-            &filter,
-            convert::page_size(request.page_size),
-            after,
-        )
-        .await?;
+        let (filter, page) = request.into_inner().validate(self.ctx.now())?;
+        let (rows, next) = tickets::queue(&self.ctx, &filter, page.size, page.after).await?;
         Ok(Response::new(pb::ListTicketQueueResponse {
             tickets: rows.iter().map(|t| sconv::ticket(t, true)).collect(),
             next_page_token: convert::next_page_token(next),
@@ -296,9 +166,7 @@ impl SupportService for Support {
     ) -> Reply<pb::AssignTicketResponse> {
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let ticket_id = id("ticket_id", &request.ticket_id)?;
-        let assignee = (!request.assignee.is_empty()).then_some(request.assignee);
+        let (ticket_id, assignee) = request.into_inner().validate(self.ctx.now())?;
         let ticket = tickets::assign(&self.ctx, &agent, &client, ticket_id, assignee).await?;
         Ok(Response::new(pb::AssignTicketResponse {
             ticket: Some(sconv::ticket(&ticket, true)),
@@ -311,11 +179,7 @@ impl SupportService for Support {
     ) -> Reply<pb::SetTicketStatusResponse> {
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let ticket_id = id("ticket_id", &request.ticket_id)?;
-        let status = sconv::status_from_proto(request.status).ok_or_else(|| {
-            Error::invalid("status", "must be a TicketStatus other than UNSPECIFIED")
-        })?;
+        let (ticket_id, status) = request.into_inner().validate(self.ctx.now())?;
         let ticket = tickets::set_status(&self.ctx, &agent, &client, ticket_id, status).await?;
         Ok(Response::new(pb::SetTicketStatusResponse {
             ticket: Some(sconv::ticket(&ticket, true)),
@@ -328,13 +192,7 @@ impl SupportService for Support {
     ) -> Reply<pb::GetAccountReviewResponse> {
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let account_id = id("account_id", &request.account_id)?;
-        let ticket_id = if request.ticket_id.is_empty() {
-            None
-        } else {
-            Some(id("ticket_id", &request.ticket_id)?)
-        };
+        let (account_id, ticket_id) = request.into_inner().validate(self.ctx.now())?;
         let review = review::review(&self.ctx, &agent, &client, account_id, ticket_id).await?;
         let account = &review.status.account;
         let locale = Locale::parse(&account.locale);
@@ -386,16 +244,7 @@ impl SupportService for Support {
     ) -> Reply<pb::ResetTotpResponse> {
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let request = request.into_inner();
-        let mut v = Violations::default();
-        let account_id = v.check(parse_id("account_id", &request.account_id));
-        let ticket_id = v.check(parse_id("ticket_id", &request.ticket_id));
-        let reason = v.check(tickets::check_text("reason", &request.reason, 2000));
-        v.finish()?;
-        let (Some(account_id), Some(ticket_id), Some(reason)) = (account_id, ticket_id, reason)
-        else {
-            return Err(Status::internal("internal error"));
-        };
+        let (account_id, ticket_id, reason) = request.into_inner().validate(self.ctx.now())?;
         let revoked =
             tickets::reset_totp(&self.ctx, &agent, &client, account_id, ticket_id, &reason).await?;
         Ok(Response::new(pb::ResetTotpResponse {

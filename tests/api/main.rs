@@ -10,6 +10,7 @@ mod centre;
 mod faults;
 mod foundation;
 mod grpc_web;
+mod hostile;
 mod login;
 mod metrics;
 mod rate_limit;
