@@ -62,7 +62,10 @@ async fn a_postgresql_outage_answers_unavailable_and_the_same_server_recovers() 
     let stopped = Instant::now();
     wait_for_health(&app, ServingStatus::NotServing, Duration::from_secs(10)).await;
     let not_serving = Instant::now();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // A call in flight at the stop may take up to CALL_BOUND (a pool
+    // acquire for the revocation clock, then one for the row); wait that
+    // long so that each caller starts calls after NOT_SERVING too.
+    tokio::time::sleep(CALL_BOUND + Duration::from_millis(1_500)).await;
     stop.cancel();
     let down = during.await.unwrap();
     for call in &down {
