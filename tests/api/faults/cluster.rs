@@ -56,28 +56,33 @@ impl Cluster {
             "initdb",
             &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
         ));
-        cluster.pg_ctl(&[
+        cluster.start_server();
+        cluster
+    }
+
+    /// Starts the server on the cluster's port and waits until it answers.
+    pub fn start_server(&self) {
+        self.pg_ctl(&[
             "start",
             "-w",
             "-t",
             "60",
             "-l",
-            &cluster.log(),
+            &self.log(),
             "-o",
-            &cluster.options(),
+            &self.options(),
         ]);
-        cluster
     }
 
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    pub fn options(&self) -> String {
+    fn options(&self) -> String {
         format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port)
     }
 
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         self.data.join("server.log").to_string_lossy().into_owned()
     }
 

@@ -105,16 +105,7 @@ async fn a_postgresql_outage_answers_unavailable_and_the_same_server_recovers() 
         down.iter().map(|call| call.took).max().unwrap_or_default().as_secs_f64(),
     );
 
-    cluster.pg_ctl(&[
-        "start",
-        "-w",
-        "-t",
-        "60",
-        "-l",
-        &cluster.log(),
-        "-o",
-        &cluster.options(),
-    ]);
+    cluster.start_server();
     let restarted = Instant::now();
     wait_for_health(&app, ServingStatus::Serving, Duration::from_secs(20)).await;
     let mut recovered = Vec::new();
