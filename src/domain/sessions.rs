@@ -127,11 +127,12 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Option<LiveSession>
             live
         }
     };
-    let live = touch(ctx, live, now).await?;
-    if let Some(generation) = generation {
-        cache.keep_session(&hash, generation, live);
+    let touched = touch(ctx, live, now).await?;
+    // A hit that was not touched is already cached as it is.
+    if let (Some(generation), true) = (generation, cached != Some(touched)) {
+        cache.keep_session(&hash, generation, touched);
     }
-    Ok(Some(live))
+    Ok(Some(touched))
 }
 
 impl From<&session::Model> for LiveSession {
