@@ -2,16 +2,15 @@
 //!
 //! The failure counter is keyed by a hash of the normalised login
 //! identifier, known or not, so back-off never tells which logins exist. An
-//! attempt is counted *before* the password is verified (compare-and-set on
-//! the counter), so parallel guesses can never run more verifications than
-//! the back-off allows; a success sets it back to zero.
+//! attempt is counted *before* the password is verified, by one atomic
+//! upsert, so parallel guesses can never run more verifications than the
+//! back-off allows; a success sets it back to zero.
 
 use std::time::Duration;
 
 use sea_orm::{
-    sea_query::{Expr, OnConflict},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -210,65 +209,81 @@ pub fn backoff_after(ctx: &Context, failures: u32) -> Duration {
 }
 
 /// Counts one attempt against `key`, or refuses it while backed off.
+///
+/// One statement, atomic on both engines: it creates the row or adds one to
+/// its count and sets the back-off that count earns, but only while the row
+/// is neither backed off nor at the limit; no row back means refused.
 pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
-    login_throttle::Entity::insert(login_throttle::ActiveModel {
-        login_key: Set(key.to_string()),
-        failures: Set(0),
-        last_failure_at: Set(0),
-        backoff_until: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(login_throttle::Column::LoginKey)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&ctx.db)
-    .await?;
-    let max_failures = ctx.config.login.max_failures;
-    // Every lost compare-and-set means another attempt was counted, so the
-    // loop always makes progress; the bound only guards against a storm.
-    for _ in 0..64 {
-        let now = ctx.now();
-        let row = login_throttle::Entity::find_by_id(key.to_string())
-            .one(&ctx.db)
-            .await?
-            .ok_or(Error::internal(anyhow::anyhow!("throttle row vanished")))?;
-        if let Some(until) = row.backoff_until.filter(|until| *until > now) {
-            return Err(Error::LoginBackoff {
-                retry_after: Duration::from_millis((until - now) as u64),
-            });
-        }
-        let failures = row.failures.max(0) as u32;
-        if failures >= max_failures {
-            return Err(Error::LoginBackoff {
-                retry_after: Duration::from_secs(ctx.config.login.max_backoff_secs),
-            });
-        }
-        let delay = backoff_after(ctx, failures + 1);
-        let backoff_until = (!delay.is_zero()).then(|| now + delay.as_millis() as i64);
-        let claimed = login_throttle::Entity::update_many()
-            .col_expr(
-                login_throttle::Column::Failures,
-                Expr::value(row.failures + 1),
-            )
-            .col_expr(login_throttle::Column::LastFailureAt, Expr::value(now))
-            .col_expr(
-                login_throttle::Column::BackoffUntil,
-                Expr::value(backoff_until),
-            )
-            .filter(login_throttle::Column::LoginKey.eq(key))
-            .filter(login_throttle::Column::Failures.eq(row.failures))
-            .exec(&ctx.db)
-            .await?;
-        if claimed.rows_affected == 1 {
-            return Ok(());
-        }
-        tokio::task::yield_now().await;
+    let now = ctx.now();
+    let backend = ctx.db.get_database_backend();
+    let first_until = backoff_until(ctx, 1, now);
+    let sql = attempt_sql(ctx, backend);
+    let counted = ctx
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                key.into(),
+                now.into(),
+                first_until.into(),
+                (ctx.config.login.max_failures as i32).into(),
+            ],
+        ))
+        .await?;
+    if counted.is_some() {
+        return Ok(());
     }
-    // Heavy contention on one login: treat as throttled.
-    Err(Error::LoginBackoff {
-        retry_after: Duration::from_secs(1),
-    })
+    // Refused: say for how long.
+    let row = login_throttle::Entity::find_by_id(key.to_string())
+        .one(&ctx.db)
+        .await?;
+    let now = ctx.now();
+    let retry_after = match row.and_then(|row| row.backoff_until) {
+        Some(until) if until > now => Duration::from_millis((until - now) as u64),
+        _ => Duration::from_secs(ctx.config.login.max_backoff_secs),
+    };
+    Err(Error::LoginBackoff { retry_after })
+}
+
+/// When the back-off earned by the `failures`-th failure ends, if it has one.
+fn backoff_until(ctx: &Context, failures: u32, now: i64) -> Option<i64> {
+    let delay = backoff_after(ctx, failures);
+    (!delay.is_zero()).then(|| now + delay.as_millis() as i64)
+}
+
+/// The statement of [`begin_attempt`]: `$1` key, `$2` now, `$3` the back-off
+/// of a first failure, `$4` the failure limit. The back-off a count earns is
+/// spelled out as a `CASE` over the counts from the configuration (the delay
+/// stops growing after 21 steps), so both engines compute it alike.
+fn attempt_sql(ctx: &Context, backend: DbBackend) -> String {
+    let free = ctx.config.login.free_failures;
+    let last = ctx.config.login.max_failures.min(free + 21);
+    let mut case = format!("CASE WHEN login_throttle.failures + 1 <= {free} THEN NULL");
+    for failures in free + 1..last {
+        let delay = backoff_after(ctx, failures).as_millis();
+        case.push_str(&format!(
+            " WHEN login_throttle.failures + 1 = {failures} THEN $2 + {delay}"
+        ));
+    }
+    let longest = backoff_after(ctx, last).as_millis();
+    case.push_str(&format!(" ELSE $2 + {longest} END"));
+    let sql = format!(
+        "INSERT INTO login_throttle (login_key, failures, last_failure_at, backoff_until) \
+         VALUES ($1, 1, $2, $3) \
+         ON CONFLICT (login_key) DO UPDATE SET \
+             failures = login_throttle.failures + 1, \
+             last_failure_at = $2, \
+             backoff_until = {case} \
+         WHERE (login_throttle.backoff_until IS NULL OR login_throttle.backoff_until <= $2) \
+           AND login_throttle.failures < $4 \
+         RETURNING failures"
+    );
+    match backend {
+        // `?NNN` is SQLite's numbered parameter.
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql,
+    }
 }
 
 /// Forgets the failures of `key` (a success, a reset or a password change).

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use gardien::proto::accountsecurity::v1 as pb;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 use crate::helpers::*;
 
@@ -82,6 +83,55 @@ async fn back_off_grows_then_expires_and_a_success_clears_it() {
             .code(),
         Code::Unauthenticated
     );
+}
+
+/// The delay earned by each failure past the free ones doubles (1 s, 2 s,
+/// 4 s, …), is said in the refusal's RetryInfo, and refuses every attempt,
+/// right password included, until it has passed.
+#[tokio::test]
+async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_states() {
+    let app = spawn_app_with(|c| {
+        c.login.free_failures = 2;
+        c.login.max_failures = 10;
+    })
+    .await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    for _ in 0..2 {
+        let status = app
+            .login("jean", "a wrong password here")
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    for step in 0..4u32 {
+        let status = app
+            .login("jean", "a wrong password here")
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "step {step}");
+        let expected = Duration::from_secs(1 << step);
+        let refused = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "step {step}");
+        assert_eq!(reason(&refused), "LOGIN_BACKOFF");
+        let delay = refused
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay)
+            .expect("RetryInfo with a delay");
+        // Real time passes between the failure and the refusal (the test
+        // clock is real time plus what the test adds): a quarter of slack
+        // still tells each step from the next.
+        assert!(
+            delay <= expected && delay >= expected * 3 / 4,
+            "step {step}: {delay:?}, expected {expected:?}"
+        );
+        app.clock.advance(delay / 2);
+        let still = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+        assert_eq!(still.code(), Code::ResourceExhausted, "step {step}");
+        app.clock
+            .advance(delay - delay / 2 + Duration::from_millis(1));
+    }
+    app.login("jean", STRONG_PASSWORD).await.unwrap();
 }
 
 #[tokio::test]
