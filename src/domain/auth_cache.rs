@@ -12,8 +12,11 @@
 //!
 //! Those reads are shared: one query serves every call that arrived before it
 //! started, as a group commit serves many writers, so under load the check
-//! costs a fraction of a query per call instead of two row reads. When the
-//! generation cannot be read, nothing is served from the cache.
+//! costs a fraction of a query per call instead of two row reads. A call
+//! arrives when the authentication middleware receives it
+//! ([`AuthCache::during_call`]); its credential and its session lookups may
+//! both use one read started after that. When the generation cannot be
+//! read, nothing is served from the cache.
 
 use std::{
     collections::HashMap,
@@ -30,6 +33,19 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use super::{error::Result, principal::Principal};
+
+tokio::task_local! {
+    /// Where this instance's clock stood when the current call arrived.
+    static ARRIVAL: Arrival;
+}
+
+#[derive(Clone, Copy)]
+struct Arrival {
+    /// Which cache's clock (calls of several instances can share a process).
+    reader: usize,
+    /// Reads that had started when the call arrived.
+    started: u64,
+}
 
 /// A call waits at most this long for a fresh generation, then goes to the
 /// database as if there were no cache.
@@ -93,6 +109,11 @@ impl Reader {
                 () = self.stop.cancelled() => return,
                 () = self.wanted.notified() => {}
             }
+            // Let the calls already received on this worker run first, so
+            // that those which will wait for this read register before it
+            // starts: under load this halves the reads (measured on
+            // PostgreSQL), at no cost when idle.
+            tokio::task::yield_now().await;
             // Counted before the query is sent: a caller that saw the old
             // count arrived before this read started, and waits for the next.
             let index = self.started.fetch_add(1, Ordering::SeqCst) + 1;
@@ -141,6 +162,22 @@ impl AuthCache {
         self.capacity > 0
     }
 
+    /// Runs one call, marking when it arrived: every generation the call
+    /// asks for may then come from any read started after that moment, so a
+    /// call that checks a credential and then a session waits for one read,
+    /// not two.
+    pub async fn during_call<F: std::future::Future>(&self, call: F) -> F::Output {
+        let arrival = Arrival {
+            reader: self.reader_id(),
+            started: self.reader.started.load(Ordering::SeqCst),
+        };
+        ARRIVAL.scope(arrival, call).await
+    }
+
+    fn reader_id(&self) -> usize {
+        Arc::as_ptr(&self.reader) as usize
+    }
+
     /// The revocation generation, read by a query that started after this
     /// call; `None` when the cache is off or the read failed.
     pub async fn generation(&self) -> Option<i64> {
@@ -151,8 +188,14 @@ impl AuthCache {
             tokio::spawn(self.reader.clone().run());
         });
         let mut latest = self.reader.latest.subscribe();
-        let arrived = self.reader.started.load(Ordering::SeqCst);
-        self.reader.wanted.notify_one();
+        let arrived = ARRIVAL
+            .try_with(|arrival| (arrival.reader == self.reader_id()).then_some(arrival.started))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.reader.started.load(Ordering::SeqCst));
+        if latest.borrow().index <= arrived {
+            self.reader.wanted.notify_one();
+        }
         let fresh = async {
             latest
                 .wait_for(|reading| reading.index > arrived)
@@ -307,6 +350,43 @@ mod tests {
         assert!(
             cache.reader.started.load(Ordering::SeqCst) < 6 + 50,
             "concurrent calls share reads"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_call_waits_for_one_read_that_started_after_it_arrived() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE revocation_clock (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL);
+             INSERT INTO revocation_clock VALUES (1, 0);",
+        )
+        .await
+        .unwrap();
+        let cache = AuthCache::new(db.clone(), 10);
+        assert_eq!(cache.generation().await, Some(0));
+        let reads_before = cache.reader.started.load(Ordering::SeqCst);
+        // Committed before the call arrives: the call must see it.
+        bump(&db).await.unwrap();
+        let (first, second) = cache
+            .during_call(async {
+                let first = cache.generation().await;
+                let second = cache.generation().await;
+                (first, second)
+            })
+            .await;
+        assert_eq!((first, second), (Some(1), Some(1)));
+        assert_eq!(
+            cache.reader.started.load(Ordering::SeqCst),
+            reads_before + 1,
+            "the second lookup of the call reuses the read of the first"
+        );
+        // The next call arrives after another bump: a fresh read again.
+        bump(&db).await.unwrap();
+        let next = cache.during_call(cache.generation()).await;
+        assert_eq!(next, Some(2));
+        assert_eq!(
+            cache.reader.started.load(Ordering::SeqCst),
+            reads_before + 2
         );
     }
 }

@@ -175,36 +175,42 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let ctx = self.ctx.clone();
+        let cache_ctx = ctx.clone();
         Box::pin(async move {
-            let path = request.uri().path().to_string();
-            let Some(roles) = allowed_roles(&path) else {
-                tracing::warn!("method without access-policy entry denied");
-                return Ok(status::permission_denied(&path).into_http());
-            };
-            let anonymous_allowed = roles.contains(&Anonymous);
-            let principal = match bearer(&request) {
-                Presented::None => Principal::Anonymous,
-                Presented::Malformed if anonymous_allowed => Principal::Anonymous,
-                Presented::Malformed => return Ok(status::unauthenticated().into_http()),
-                Presented::Token(secret) => match resolve(&ctx, &secret).await {
-                    Ok(Some(principal)) => principal,
-                    Ok(None) if anonymous_allowed => Principal::Anonymous,
-                    Ok(None) => return Ok(status::unauthenticated().into_http()),
-                    Err(error) => return Ok(tonic::Status::from(error).into_http()),
-                },
-            };
-            if !roles.contains(&principal.role()) {
-                if principal == Principal::Anonymous {
-                    return Ok(status::unauthenticated().into_http());
-                }
-                if !anonymous_allowed {
+            cache_ctx
+                .auth_cache
+                .during_call(async move {
+                    let path = request.uri().path().to_string();
+                    let Some(roles) = allowed_roles(&path) else {
+                        tracing::warn!("method without access-policy entry denied");
+                        return Ok(status::permission_denied(&path).into_http());
+                    };
+                    let anonymous_allowed = roles.contains(&Anonymous);
+                    let principal = match bearer(&request) {
+                        Presented::None => Principal::Anonymous,
+                        Presented::Malformed if anonymous_allowed => Principal::Anonymous,
+                        Presented::Malformed => return Ok(status::unauthenticated().into_http()),
+                        Presented::Token(secret) => match resolve(&ctx, &secret).await {
+                            Ok(Some(principal)) => principal,
+                            Ok(None) if anonymous_allowed => Principal::Anonymous,
+                            Ok(None) => return Ok(status::unauthenticated().into_http()),
+                            Err(error) => return Ok(tonic::Status::from(error).into_http()),
+                        },
+                    };
+                    if !roles.contains(&principal.role()) {
+                        if principal == Principal::Anonymous {
+                            return Ok(status::unauthenticated().into_http());
+                        }
+                        if !anonymous_allowed {
+                            tracing::Span::current().record("principal", principal.log_label());
+                            return Ok(status::permission_denied(&path).into_http());
+                        }
+                    }
                     tracing::Span::current().record("principal", principal.log_label());
-                    return Ok(status::permission_denied(&path).into_http());
-                }
-            }
-            tracing::Span::current().record("principal", principal.log_label());
-            request.extensions_mut().insert(principal);
-            inner.call(request).await
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                })
+                .await
         })
     }
 }
