@@ -25,6 +25,7 @@ use crate::{
     middleware::{
         auth::AuthLayer,
         catch_panic::CatchPanicLayer,
+        cors::BrowserCorsLayer,
         load_shed::LoadShedLayer,
         rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimiter},
         request_id::RequestIdLayer,
@@ -193,7 +194,7 @@ impl Application {
             .max_decoding_message_size(max_message);
 
         let stack = ServiceBuilder::new()
-            .layer(cors(&config.cors_allowed_origins))
+            .layer(BrowserCorsLayer::new(&config.cors_allowed_origins))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RequestIdLayer)
             .layer(TraceLayer)
@@ -303,30 +304,6 @@ async fn probe_database(
             set_health(&health, ServingStatus::NotServing).await;
         }
     }
-}
-
-/// CORS for browser front ends calling gRPC-Web from the configured origins.
-fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    let allowed: Vec<http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([http::Method::POST, http::Method::OPTIONS])
-        .allow_headers([
-            http::header::AUTHORIZATION,
-            http::header::CONTENT_TYPE,
-            http::HeaderName::from_static("x-grpc-web"),
-            http::HeaderName::from_static("x-user-agent"),
-            http::HeaderName::from_static("grpc-timeout"),
-            http::HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            http::HeaderName::from_static("grpc-status"),
-            http::HeaderName::from_static("grpc-message"),
-            http::HeaderName::from_static("grpc-status-details-bin"),
-            http::HeaderName::from_static("x-request-id"),
-        ])
-        .max_age(Duration::from_secs(600))
 }
 
 /// Reflection over the gardien services, health and reflection itself, and

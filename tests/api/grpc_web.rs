@@ -121,3 +121,34 @@ async fn cors_allows_only_the_configured_origins() {
             .to_ascii_lowercase();
     assert!(!other.contains("access-control-allow-origin"), "{other}");
 }
+
+/// Calls without an `Origin` header (services, not browsers) skip CORS: no
+/// `Vary` or `Access-Control-*` headers on their answers; a browser's call
+/// from an allowed origin gets them.
+#[tokio::test]
+async fn cors_headers_go_only_to_browser_calls() {
+    let app =
+        spawn_app_with(|c| c.cors_allowed_origins = vec!["https://account.example.com".into()])
+            .await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let (head, frame) = grpc_web_login(&app, "jean", STRONG_PASSWORD);
+    let service = String::from_utf8_lossy(&http1(&app, &head, &frame).await).to_ascii_lowercase();
+    assert!(service.starts_with("http/1.1 200"), "{service}");
+    assert!(!service.contains("\r\nvary:"), "{service}");
+    assert!(!service.contains("access-control-"), "{service}");
+
+    let (head, frame) = grpc_web_login(&app, "jean", STRONG_PASSWORD);
+    let head = head.replacen(
+        "\r\n\r\n",
+        "\r\norigin: https://account.example.com\r\n\r\n",
+        1,
+    );
+    let browser = String::from_utf8_lossy(&http1(&app, &head, &frame).await).to_ascii_lowercase();
+    assert!(browser.starts_with("http/1.1 200"), "{browser}");
+    assert!(
+        browser.contains("access-control-allow-origin: https://account.example.com"),
+        "{browser}"
+    );
+    assert!(browser.contains("\r\nvary:"), "{browser}");
+}
