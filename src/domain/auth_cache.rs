@@ -27,7 +27,7 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
@@ -62,16 +62,73 @@ pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<()> {
     Ok(())
 }
 
-async fn read_generation(db: &DatabaseConnection) -> Option<i64> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT generation FROM revocation_clock WHERE id = 1",
-        ))
+const READ_GENERATION: &str = "SELECT generation FROM revocation_clock WHERE id = 1";
+
+/// The reader's own connection, opened with the pool's options but outside
+/// it: a read never waits for a pool slot behind a flood of logins, and the
+/// pool keeps every slot it was given (even a pool of one).
+enum Held {
+    Sqlite(sea_orm::sqlx::SqliteConnection),
+    Postgres(sea_orm::sqlx::PgConnection),
+}
+
+impl Held {
+    async fn open(db: &DatabaseConnection) -> Option<Self> {
+        use sea_orm::sqlx::ConnectOptions;
+        let opened = match db.get_database_backend() {
+            DbBackend::Sqlite => db
+                .get_sqlite_connection_pool()
+                .connect_options()
+                .connect()
+                .await
+                .map(Self::Sqlite),
+            DbBackend::Postgres => db
+                .get_postgres_connection_pool()
+                .connect_options()
+                .connect()
+                .await
+                .map(Self::Postgres),
+            _ => return None,
+        };
+        opened
+            .inspect_err(|error| tracing::debug!(%error, "revocation clock: cannot connect"))
+            .ok()
+    }
+}
+
+/// Reads the generation on the held connection (opened again after an error,
+/// for example once PostgreSQL is back after a restart).
+async fn read_generation(db: &DatabaseConnection, held: &mut Option<Held>) -> Option<i64> {
+    use sea_orm::sqlx::query_scalar;
+    if held.is_none() {
+        // Bounded like a read: an unreachable server must not hold up every
+        // later read.
+        *held = tokio::time::timeout(WAIT_FOR_GENERATION, Held::open(db))
+            .await
+            .ok()
+            .flatten();
+    }
+    let read = async {
+        match held.as_mut()? {
+            Held::Sqlite(connection) => query_scalar::<_, i64>(READ_GENERATION)
+                .fetch_one(&mut *connection)
+                .await
+                .ok(),
+            Held::Postgres(connection) => query_scalar::<_, i64>(READ_GENERATION)
+                .fetch_one(&mut *connection)
+                .await
+                .ok(),
+        }
+    };
+    let generation = tokio::time::timeout(WAIT_FOR_GENERATION, read)
         .await
-        .ok()??;
-    row.try_get::<i64>("", "generation").ok()
+        .ok()
+        .flatten();
+    if generation.is_none() {
+        // Failed or timed out: the next read opens a new connection.
+        *held = None;
+    }
+    generation
 }
 
 /// What a live session's cache entry keeps: enough to authenticate and
@@ -104,6 +161,7 @@ struct Reader {
 
 impl Reader {
     async fn run(self: Arc<Self>) {
+        let mut held = None;
         loop {
             tokio::select! {
                 () = self.stop.cancelled() => return,
@@ -117,7 +175,7 @@ impl Reader {
             // Counted before the query is sent: a caller that saw the old
             // count arrived before this read started, and waits for the next.
             let index = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-            let generation = read_generation(&self.db).await;
+            let generation = read_generation(&self.db, &mut held).await;
             self.latest.send_replace(Reading { index, generation });
         }
     }
