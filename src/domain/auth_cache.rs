@@ -384,8 +384,8 @@ mod tests {
         assert_eq!(cache.generation().await, None);
     }
 
-    #[tokio::test]
-    async fn the_generation_follows_every_bump() {
+    /// An in-memory database with only the revocation clock, at 0.
+    async fn clock_db() -> DatabaseConnection {
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         db.execute_unprepared(
             "CREATE TABLE revocation_clock (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL);
@@ -393,6 +393,12 @@ mod tests {
         )
         .await
         .unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn the_generation_follows_every_bump() {
+        let db = clock_db().await;
         let cache = AuthCache::new(db.clone(), 10);
         assert_eq!(cache.generation().await, Some(0));
         for expected in 1..=5 {
@@ -413,13 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_call_waits_for_one_read_that_started_after_it_arrived() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        db.execute_unprepared(
-            "CREATE TABLE revocation_clock (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL);
-             INSERT INTO revocation_clock VALUES (1, 0);",
-        )
-        .await
-        .unwrap();
+        let db = clock_db().await;
         let cache = AuthCache::new(db.clone(), 10);
         assert_eq!(cache.generation().await, Some(0));
         let reads_before = cache.reader.started.load(Ordering::SeqCst);

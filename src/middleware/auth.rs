@@ -170,47 +170,56 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // The clone that was driven to readiness serves this call.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let ctx = self.ctx.clone();
-        let cache_ctx = ctx.clone();
         Box::pin(async move {
-            cache_ctx
-                .auth_cache
-                .during_call(async move {
-                    let path = request.uri().path().to_string();
-                    let Some(roles) = allowed_roles(&path) else {
-                        tracing::warn!("method without access-policy entry denied");
-                        return Ok(status::permission_denied(&path).into_http());
-                    };
-                    let anonymous_allowed = roles.contains(&Anonymous);
-                    let principal = match bearer(&request) {
-                        Presented::None => Principal::Anonymous,
-                        Presented::Malformed if anonymous_allowed => Principal::Anonymous,
-                        Presented::Malformed => return Ok(status::unauthenticated().into_http()),
-                        Presented::Token(secret) => match resolve(&ctx, &secret).await {
-                            Ok(Some(principal)) => principal,
-                            Ok(None) if anonymous_allowed => Principal::Anonymous,
-                            Ok(None) => return Ok(status::unauthenticated().into_http()),
-                            Err(error) => return Ok(tonic::Status::from(error).into_http()),
-                        },
-                    };
-                    if !roles.contains(&principal.role()) {
-                        if principal == Principal::Anonymous {
-                            return Ok(status::unauthenticated().into_http());
-                        }
-                        if !anonymous_allowed {
-                            tracing::Span::current().record("principal", principal.log_label());
-                            return Ok(status::permission_denied(&path).into_http());
-                        }
-                    }
-                    tracing::Span::current().record("principal", principal.log_label());
-                    request.extensions_mut().insert(principal);
-                    inner.call(request).await
-                })
-                .await
+            let cache = ctx.auth_cache.clone();
+            cache.during_call(authorize(ctx, inner, request)).await
         })
     }
+}
+
+/// Resolves the caller, checks the method's policy, then runs the call with
+/// the principal in its extensions.
+async fn authorize<S, B, R>(
+    ctx: domain::Context,
+    mut inner: S,
+    mut request: Request<B>,
+) -> Result<Response<R>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    R: Default,
+{
+    let path = request.uri().path().to_string();
+    let Some(roles) = allowed_roles(&path) else {
+        tracing::warn!("method without access-policy entry denied");
+        return Ok(status::permission_denied(&path).into_http());
+    };
+    let anonymous_allowed = roles.contains(&Anonymous);
+    let principal = match bearer(&request) {
+        Presented::None => Principal::Anonymous,
+        Presented::Malformed if anonymous_allowed => Principal::Anonymous,
+        Presented::Malformed => return Ok(status::unauthenticated().into_http()),
+        Presented::Token(secret) => match resolve(&ctx, &secret).await {
+            Ok(Some(principal)) => principal,
+            Ok(None) if anonymous_allowed => Principal::Anonymous,
+            Ok(None) => return Ok(status::unauthenticated().into_http()),
+            Err(error) => return Ok(tonic::Status::from(error).into_http()),
+        },
+    };
+    if !roles.contains(&principal.role()) {
+        if principal == Principal::Anonymous {
+            return Ok(status::unauthenticated().into_http());
+        }
+        if !anonymous_allowed {
+            tracing::Span::current().record("principal", principal.log_label());
+            return Ok(status::permission_denied(&path).into_http());
+        }
+    }
+    tracing::Span::current().record("principal", principal.log_label());
+    request.extensions_mut().insert(principal);
+    inner.call(request).await
 }
