@@ -64,10 +64,18 @@ pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<()> {
 
 const READ_GENERATION: &str = "SELECT generation FROM revocation_clock WHERE id = 1";
 
-/// The reader's own connection, opened with the pool's options but outside
-/// it: a read never waits for a pool slot behind a flood of logins, and the
-/// pool keeps every slot it was given (even a pool of one).
+/// The reader's own connection, opened outside the pool: a read never waits
+/// for a pool slot behind a flood of logins, and the pool keeps every slot it
+/// was given (even a pool of one).
 enum Held {
+    /// A SQLite file, read in place: one row through SQLite's shared-memory
+    /// WAL index takes microseconds on the calling thread, where a pooled
+    /// connection sends each query to its own thread and waits for that
+    /// thread to be scheduled (up to milliseconds on busy cores). It sees
+    /// every commit of every process on the file, as any connection does.
+    SqliteFile(rusqlite::Connection),
+    /// An in-memory SQLite database, reachable only through the pool's own
+    /// connect options.
     Sqlite(sea_orm::sqlx::SqliteConnection),
     Postgres(sea_orm::sqlx::PgConnection),
 }
@@ -76,12 +84,15 @@ impl Held {
     async fn open(db: &DatabaseConnection) -> Option<Self> {
         use sea_orm::sqlx::ConnectOptions;
         let opened = match db.get_database_backend() {
-            DbBackend::Sqlite => db
-                .get_sqlite_connection_pool()
-                .connect_options()
-                .connect()
-                .await
-                .map(Self::Sqlite),
+            DbBackend::Sqlite => match sqlite_file(db).await {
+                Some(path) => return open_sqlite_file(&path).map(Self::SqliteFile),
+                None => db
+                    .get_sqlite_connection_pool()
+                    .connect_options()
+                    .connect()
+                    .await
+                    .map(Self::Sqlite),
+            },
             DbBackend::Postgres => db
                 .get_postgres_connection_pool()
                 .connect_options()
@@ -94,6 +105,39 @@ impl Held {
             .inspect_err(|error| tracing::debug!(%error, "revocation clock: cannot connect"))
             .ok()
     }
+}
+
+/// The file of the pool's main database, as SQLite itself names it; `None`
+/// for an in-memory one (SQLite gives it no file).
+async fn sqlite_file(db: &DatabaseConnection) -> Option<std::path::PathBuf> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA database_list",
+        ))
+        .await
+        .ok()?;
+    rows.iter().find_map(|row| {
+        let name: String = row.try_get_by_index(1).ok()?;
+        let file: String = row.try_get_by_index(2).ok()?;
+        (name == "main" && !file.is_empty()).then(|| file.into())
+    })
+}
+
+fn open_sqlite_file(path: &std::path::Path) -> Option<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    // Never creates a file, and refuses to write: it only reads the clock.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let opened = rusqlite::Connection::open_with_flags(path, flags).and_then(|connection| {
+        // A lock held elsewhere answers at once (the calls then read the
+        // database) instead of stalling the worker thread in a busy wait.
+        connection.busy_timeout(Duration::ZERO)?;
+        connection.pragma_update(None, "query_only", true)?;
+        Ok(connection)
+    });
+    opened
+        .inspect_err(|error| tracing::debug!(%error, "revocation clock: cannot open the file"))
+        .ok()
 }
 
 /// Reads the generation on the held connection (opened again after an error,
@@ -110,6 +154,11 @@ async fn read_generation(db: &DatabaseConnection, held: &mut Option<Held>) -> Op
     }
     let read = async {
         match held.as_mut()? {
+            Held::SqliteFile(connection) => connection
+                .prepare_cached(READ_GENERATION)
+                .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
+                .inspect_err(|error| tracing::debug!(%error, "revocation clock: read failed"))
+                .ok(),
             Held::Sqlite(connection) => query_scalar::<_, i64>(READ_GENERATION)
                 .fetch_one(&mut *connection)
                 .await
@@ -414,6 +463,47 @@ mod tests {
         assert!(
             cache.reader.started.load(Ordering::SeqCst) < 6 + 50,
             "concurrent calls share reads"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_is_read_in_place_and_sees_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clock.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        db.execute_unprepared(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE revocation_clock (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL);
+             INSERT INTO revocation_clock VALUES (1, 0);",
+        )
+        .await
+        .unwrap();
+        let mut held = None;
+        assert_eq!(read_generation(&db, &mut held).await, Some(0));
+        assert!(matches!(held, Some(Held::SqliteFile(_))));
+        bump(&db).await.unwrap();
+        assert_eq!(read_generation(&db, &mut held).await, Some(1));
+        // Another process on the same file, as the command line would be.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute(
+                "UPDATE revocation_clock SET generation = 7 WHERE id = 1",
+                [],
+            )
+            .unwrap();
+        assert_eq!(read_generation(&db, &mut held).await, Some(7));
+        // Without the table (a file that is not gardien's) nothing is served.
+        other.execute("DROP TABLE revocation_clock", []).unwrap();
+        assert_eq!(read_generation(&db, &mut held).await, None);
+        assert!(held.is_none(), "reopened at the next read");
+
+        let memory = clock_db().await;
+        let mut held = None;
+        assert_eq!(read_generation(&memory, &mut held).await, Some(0));
+        assert!(
+            matches!(held, Some(Held::Sqlite(_))),
+            "in memory: the pool's options"
         );
     }
 
