@@ -1,7 +1,7 @@
 //! The security-event journal: every security-relevant change writes one
 //! event, in the same transaction as the change.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
 use super::{
@@ -127,24 +127,37 @@ pub async fn record<C: ConnectionTrait>(
     client: &ClientInfo,
     details: serde_json::Value,
 ) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    security_event::Entity::insert(security_event::ActiveModel {
-        id: Set(id),
-        account_id: Set(account_id),
-        kind: Set(kind.as_str().to_string()),
-        occurred_at: Set(now),
-        actor_kind: Set(actor.kind.as_str().to_string()),
-        actor_name: Set(actor.name.clone()),
-        client_address: Set(client.address.clone()),
-        user_agent: Set(client.user_agent.clone()),
-        details: Set(details.to_string()),
-        acknowledged_at: Set(None),
-        disputed_at: Set(None),
-        source_event_id: Set(None),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let row = new_row(now, account_id, kind, actor, client, details);
+    let id = row.id;
+    security_event::Entity::insert(security_event::ActiveModel::from(row).reset_all())
+        .exec_without_returning(conn)
+        .await?;
     Ok(id)
+}
+
+/// The row [`record`] inserts.
+pub fn new_row(
+    now: i64,
+    account_id: Uuid,
+    kind: EventKind,
+    actor: &Actor,
+    client: &ClientInfo,
+    details: serde_json::Value,
+) -> security_event::Model {
+    security_event::Model {
+        id: Uuid::now_v7(),
+        account_id,
+        kind: kind.as_str().to_string(),
+        occurred_at: now,
+        actor_kind: actor.kind.as_str().to_string(),
+        actor_name: actor.name.clone(),
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+        details: details.to_string(),
+        acknowledged_at: None,
+        disputed_at: None,
+        source_event_id: None,
+    }
 }
 
 /// A one-line summary of an event for the customer, in their language.

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-    TransactionTrait,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryResult, QuerySelect, Statement, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     crypto::{password::Verified, token},
-    entity::{account, login_throttle},
+    entity::{account, login_throttle, security_event},
 };
 
 /// What `Login` answers when the password is right.
@@ -35,6 +35,58 @@ pub enum LoginOutcome {
     Session(SessionGrant),
     /// The account has 2FA: `VerifyLoginChallenge` finishes the login.
     Challenge(two_factor::Challenge),
+}
+
+/// An account found by its login, and whether it ever logged in from the
+/// caller's address (a login from a new one is notified).
+struct Found {
+    account: account::Model,
+    seen_here: bool,
+}
+
+impl FromQueryResult for Found {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> std::result::Result<Self, DbErr> {
+        Ok(Self {
+            account: account::Model::from_query_result(row, prefix)?,
+            seen_here: row.try_get(prefix, "seen_here")?,
+        })
+    }
+}
+
+/// One query: the account, and the check for an earlier login from
+/// `address` among its journal's successful logins.
+async fn find_account(ctx: &Context, login: &str, address: Option<&str>) -> Result<Option<Found>> {
+    use sea_orm::sea_query::{ExprTrait, Query};
+    let seen_here = match address {
+        Some(address) => Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(security_event::Entity)
+                .and_where(
+                    Expr::col((security_event::Entity, security_event::Column::AccountId))
+                        .equals((account::Entity, account::Column::Id)),
+                )
+                .and_where(
+                    Expr::col((security_event::Entity, security_event::Column::Kind))
+                        .eq(EventKind::LoginSucceeded.as_str()),
+                )
+                .and_where(
+                    Expr::col((
+                        security_event::Entity,
+                        security_event::Column::ClientAddress,
+                    ))
+                    .eq(address),
+                )
+                .to_owned(),
+        ),
+        None => Expr::val(false),
+    };
+    Ok(account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .expr_as(seen_here, "seen_here")
+        .into_model::<Found>()
+        .one(&ctx.db)
+        .await?)
 }
 
 /// The throttle row of a login identifier.
@@ -55,14 +107,13 @@ pub async fn login(
 
     // A login that no account can have (control characters, NUL, spaces)
     // is not looked up: it answers as an unknown one, dummy hash included.
-    let account = match Login::parse("login", &login) {
-        Ok(valid) => {
-            account::Entity::find()
-                .filter(account::Column::Login.eq(valid.as_str()))
-                .one(&ctx.db)
-                .await?
-        }
+    let found = match Login::parse("login", &login) {
+        Ok(valid) => find_account(ctx, valid.as_str(), client.address.as_deref()).await?,
         Err(_) => None,
+    };
+    let (account, seen_here) = match found {
+        Some(Found { account, seen_here }) => (Some(account), seen_here),
+        None => (None, false),
     };
     let normalized = SecretString::from(password::normalize(password.expose_secret()));
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
@@ -110,9 +161,7 @@ pub async fn login(
             serde_json::json!({ "reason": "password_suspended" }),
         )
         .await?;
-        return Err(Error::PasswordSuspended {
-            help_url: ctx.config.mail.help_url.clone(),
-        });
+        return Err(suspended(ctx));
     }
     if account.password_state != STATE_ACTIVE {
         return Err(Error::InvalidCredentials);
@@ -124,6 +173,14 @@ pub async fn login(
         None
     };
     let now = ctx.now();
+    if account.totp_secret.is_none() {
+        // Not on the very first login, nor from an address seen before.
+        let notice_due = account.last_login_at.is_some() && client.address.is_some() && !seen_here;
+        return open_session(ctx, &account, &key, new_hash, client, notice_due, now).await;
+    }
+    // Two factors: the password is accepted, the second factor finishes the
+    // login. The failure count is cleared only once it passes: a new
+    // challenge must not give a code guesser a fresh allowance.
     let txn = ctx.db.begin().await?;
     let mut update = account::Entity::update_many()
         .col_expr(
@@ -135,48 +192,166 @@ pub async fn login(
     if let Some(hash) = new_hash {
         update = update.col_expr(account::Column::PasswordHash, Expr::value(hash));
     }
-    if account.totp_secret.is_none() {
-        update = update.col_expr(account::Column::LastLoginAt, Expr::value(now));
-    }
     if update.exec(&txn).await?.rows_affected != 1 {
         // Suspended between the check and now.
-        return Err(Error::PasswordSuspended {
-            help_url: ctx.config.mail.help_url.clone(),
-        });
+        return Err(suspended(ctx));
     }
-    if account.totp_secret.is_some() {
-        // The failure count is cleared only once the second factor passes:
-        // a new challenge must not give a code guesser a fresh allowance.
-        let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
-        events::record(
-            &txn,
-            now,
-            account.id,
-            EventKind::LoginChallenged,
-            &Actor::customer(),
-            client,
-            serde_json::json!({}),
-        )
-        .await?;
-        txn.commit().await?;
-        return Ok(LoginOutcome::Challenge(challenge));
-    }
-    clear_failures(&txn, &key).await?;
-    let grant = sessions::create(&txn, ctx, account.id, client, false, now).await?;
-    let login_event = events::record(
+    let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
+    events::record(
         &txn,
+        now,
+        account.id,
+        EventKind::LoginChallenged,
+        &Actor::customer(),
+        client,
+        serde_json::json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(LoginOutcome::Challenge(challenge))
+}
+
+fn suspended(ctx: &Context) -> Error {
+    Error::PasswordSuspended {
+        help_url: ctx.config.mail.help_url.clone(),
+    }
+}
+
+/// The writes of a successful login without a second factor: the account's
+/// last login (and a rehashed password), the back-off reset, the session and
+/// the journal entry, each only while the password is still active, then the
+/// new-address notice if one is due. They go to the database in one round
+/// trip instead of four: as one statement on PostgreSQL, as one batch of
+/// statements in the transaction on SQLite. Suspended meanwhile: nothing is
+/// written and the login is refused as suspended.
+async fn open_session(
+    ctx: &Context,
+    account: &account::Model,
+    key: &str,
+    new_hash: Option<String>,
+    client: &ClientInfo,
+    notice_due: bool,
+    now: i64,
+) -> Result<LoginOutcome> {
+    let (session, grant) = sessions::new_row(ctx, account.id, client, false, now);
+    let event = events::new_row(
         now,
         account.id,
         EventKind::LoginSucceeded,
         &Actor::customer(),
         client,
         serde_json::json!({ "session_id": grant.session_id.to_string(), "second_factor": false }),
-    )
-    .await?;
-    super::notices::new_login(&txn, ctx, now, &account, client, login_event).await?;
-    txn.commit().await?;
+    );
+    let event_id = event.id;
+    let values = write_values(account, key, new_hash, session, event, now);
+    let backend = ctx.db.get_database_backend();
+    let opened = if backend == DbBackend::Postgres && !notice_due {
+        // No notice to send: the one statement is the whole transaction.
+        let statement = Statement::from_sql_and_values(backend, WRITES_POSTGRES, values);
+        ctx.db.query_one_raw(statement).await?.is_some()
+    } else {
+        let txn = ctx.db.begin().await?;
+        let opened = if backend == DbBackend::Postgres {
+            let statement = Statement::from_sql_and_values(backend, WRITES_POSTGRES, values);
+            txn.query_one_raw(statement).await?.is_some()
+        } else {
+            let statement = Statement::from_sql_and_values(backend, WRITES_SQLITE, values);
+            // Nothing written at all when the password is no longer active.
+            txn.execute_raw(statement).await?.rows_affected() > 0
+        };
+        if opened {
+            if notice_due {
+                super::notices::send_new_login(&txn, ctx, now, account, client, event_id).await?;
+            }
+            txn.commit().await?;
+        }
+        opened
+    };
+    if !opened {
+        return Err(suspended(ctx));
+    }
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))
+}
+
+/// [`open_session`] on PostgreSQL: every write hangs on the account update,
+/// whose `WHERE` is checked again after waiting for a concurrent suspension.
+/// A row back means the session is open.
+const WRITES_POSTGRES: &str = "\
+    WITH updated AS ( \
+        UPDATE accounts SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
+        WHERE id = $3 AND password_state = $4 RETURNING id \
+    ), cleared AS ( \
+        UPDATE login_throttle SET failures = 0, backoff_until = NULL \
+        WHERE login_key = $5 AND EXISTS (SELECT 1 FROM updated) \
+    ), opened AS ( \
+        INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, \
+            expires_at, revoked_at, revoke_reason, client_address, user_agent, \
+            second_factor_used) \
+        SELECT $6, id, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM updated \
+    ), recorded AS ( \
+        INSERT INTO security_events (id, account_id, kind, occurred_at, actor_kind, \
+            actor_name, client_address, user_agent, details, acknowledged_at, \
+            disputed_at, source_event_id) \
+        SELECT $16, id, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 FROM updated \
+    ) \
+    SELECT id FROM updated";
+
+/// [`open_session`] on SQLite: four statements run in turn in the caller's
+/// transaction (which holds the write lock from the first); each writes only
+/// while the password is active, so all write or none do.
+const WRITES_SQLITE: &str = "\
+    UPDATE accounts SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
+    WHERE id = $3 AND password_state = $4; \
+    UPDATE login_throttle SET failures = 0, backoff_until = NULL \
+    WHERE login_key = $5 AND EXISTS \
+        (SELECT 1 FROM accounts WHERE id = $3 AND password_state = $4); \
+    INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at, \
+        revoked_at, revoke_reason, client_address, user_agent, second_factor_used) \
+    SELECT $6, id, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+    FROM accounts WHERE id = $3 AND password_state = $4; \
+    INSERT INTO security_events (id, account_id, kind, occurred_at, actor_kind, actor_name, \
+        client_address, user_agent, details, acknowledged_at, disputed_at, source_event_id) \
+    SELECT $16, id, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 \
+    FROM accounts WHERE id = $3 AND password_state = $4";
+
+/// The parameters of [`WRITES_POSTGRES`] and [`WRITES_SQLITE`].
+fn write_values(
+    account: &account::Model,
+    key: &str,
+    new_hash: Option<String>,
+    session: crate::entity::session::Model,
+    event: crate::entity::security_event::Model,
+    now: i64,
+) -> [sea_orm::Value; 26] {
+    [
+        now.into(),
+        new_hash.into(),
+        account.id.into(),
+        STATE_ACTIVE.into(),
+        key.into(),
+        session.id.into(),
+        session.token_hash.into(),
+        session.created_at.into(),
+        session.last_seen_at.into(),
+        session.expires_at.into(),
+        session.revoked_at.into(),
+        session.revoke_reason.into(),
+        session.client_address.into(),
+        session.user_agent.into(),
+        session.second_factor_used.into(),
+        event.id.into(),
+        event.kind.into(),
+        event.occurred_at.into(),
+        event.actor_kind.into(),
+        event.actor_name.into(),
+        event.client_address.into(),
+        event.user_agent.into(),
+        event.details.into(),
+        event.acknowledged_at.into(),
+        event.disputed_at.into(),
+        event.source_event_id.into(),
+    ]
 }
 
 /// Verifies an account's current password, counted against its back-off;

@@ -70,6 +70,31 @@ pub async fn report_token<C: ConnectionTrait>(
     Ok(secret.expose_secret().to_string())
 }
 
+/// Whether the login `event_id` of `account` from `client` earns a
+/// new-address notice: not its first login, and no other successful login
+/// came from that address.
+async fn new_login_due<C: ConnectionTrait>(
+    conn: &C,
+    account: &account::Model,
+    client: &super::principal::ClientInfo,
+    event_id: Uuid,
+) -> Result<bool> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    use crate::entity::security_event;
+    let (Some(_), Some(address)) = (account.last_login_at, client.address.as_deref()) else {
+        return Ok(false);
+    };
+    let seen = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account.id))
+        .filter(security_event::Column::Kind.eq(super::events::EventKind::LoginSucceeded.as_str()))
+        .filter(security_event::Column::ClientAddress.eq(address))
+        .filter(security_event::Column::Id.ne(event_id))
+        .one(conn)
+        .await?;
+    Ok(seen.is_none())
+}
+
 /// After a successful login: tells the customer when it came from an
 /// address this account never logged in from (not on the very first login).
 pub async fn new_login<C: ConnectionTrait>(
@@ -80,22 +105,24 @@ pub async fn new_login<C: ConnectionTrait>(
     client: &super::principal::ClientInfo,
     event_id: Uuid,
 ) -> Result<()> {
-    use sea_orm::{ColumnTrait, QueryFilter};
-
-    use crate::entity::security_event;
-    let (Some(_), Some(address)) = (account.last_login_at, client.address.as_deref()) else {
-        return Ok(());
-    };
-    let seen = security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account.id))
-        .filter(security_event::Column::Kind.eq(super::events::EventKind::LoginSucceeded.as_str()))
-        .filter(security_event::Column::ClientAddress.eq(address))
-        .filter(security_event::Column::Id.ne(event_id))
-        .one(conn)
-        .await?;
-    if seen.is_some() {
+    if !new_login_due(conn, account, client, event_id).await? {
         return Ok(());
     }
+    send_new_login(conn, ctx, now, account, client, event_id).await
+}
+
+/// The new-address notice of the login `event_id`, once it is known due.
+pub async fn send_new_login<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    client: &super::principal::ClientInfo,
+    event_id: Uuid,
+) -> Result<()> {
+    let Some(address) = client.address.as_deref() else {
+        return Ok(());
+    };
     let report_token = report_token(conn, now, account.id, Some(event_id)).await?;
     let mail = Mail::NewLogin {
         login: account.login.clone(),

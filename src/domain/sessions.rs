@@ -2,7 +2,7 @@
 //! an absolute lifetime and an idle timeout, revoked server side.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 use secrecy::SecretString;
@@ -45,31 +45,46 @@ pub async fn create<C: ConnectionTrait>(
     second_factor_used: bool,
     now: i64,
 ) -> Result<SessionGrant> {
+    let (row, grant) = new_row(ctx, account_id, client, second_factor_used, now);
+    session::Entity::insert(session::ActiveModel::from(row).reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(grant)
+}
+
+/// The row of a new session, and its grant: the token, shown once, is not
+/// in the row, only its hash.
+pub fn new_row(
+    ctx: &Context,
+    account_id: Uuid,
+    client: &ClientInfo,
+    second_factor_used: bool,
+    now: i64,
+) -> (session::Model, SessionGrant) {
     let token = token::generate(TokenKind::Session);
     let id = Uuid::now_v7();
     let expires_at = now + ctx.config.session.absolute_ttl_secs as i64 * 1000;
-    session::Entity::insert(session::ActiveModel {
-        id: Set(id),
-        account_id: Set(account_id),
-        token_hash: Set(token::hash_secret(&token)),
-        created_at: Set(now),
-        last_seen_at: Set(now),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        revoke_reason: Set(None),
-        client_address: Set(client.address.clone()),
-        user_agent: Set(client.user_agent.clone()),
-        second_factor_used: Set(second_factor_used),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(SessionGrant {
+    let row = session::Model {
+        id,
+        account_id,
+        token_hash: token::hash_secret(&token),
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+        revoked_at: None,
+        revoke_reason: None,
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+        second_factor_used,
+    };
+    let grant = SessionGrant {
         token,
         session_id: id,
         account_id,
         expires_at,
         idle_expires_at: (now + idle_ms(ctx)).min(expires_at),
-    })
+    };
+    (row, grant)
 }
 
 fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {

@@ -514,6 +514,50 @@ async fn stolen_session_used_after_a_suspension() {
     assert_challenge_dead(&app, &pending, &secret).await;
 }
 
+/// A login whose password was still being checked when the security team
+/// suspended it: whichever commits first, the suspension wins, and no
+/// session is left that the suspension did not revoke.
+#[tokio::test]
+async fn login_racing_a_suspension() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (mut refused, mut revoked) = (0, 0);
+    for round in 0..12u64 {
+        let login = format!("race{round}");
+        let id = app
+            .create_account(&login, &format!("{login}@example.fr"), STRONG_PASSWORD)
+            .await;
+        // From before the password is read to after it is verified.
+        let delay = Duration::from_millis(round * 3);
+        let (logged_in, _) = tokio::join!(app.login(&login, STRONG_PASSWORD), async {
+            tokio::time::sleep(delay).await;
+            app.suspend(&id).await
+        });
+        match logged_in {
+            Ok(grant) => {
+                revoked += 1;
+                assert!(
+                    !session_is_live(&app, &grant.session_token).await,
+                    "round {round}: the session outlived the suspension"
+                );
+            }
+            Err(status) => {
+                refused += 1;
+                assert_eq!(reason(&status), "PASSWORD_SUSPENDED", "round {round}");
+            }
+        }
+        let account_id: uuid::Uuid = id.parse().unwrap();
+        let live = gardien::entity::session::Entity::find()
+            .filter(gardien::entity::session::Column::AccountId.eq(account_id))
+            .filter(gardien::entity::session::Column::RevokedAt.is_null())
+            .count(&app.ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(live, 0, "round {round}: a session row was left unrevoked");
+    }
+    assert_eq!(refused + revoked, 12);
+}
+
 /// A stolen session that outlives turning 2FA off (which the customer does
 /// from their own session, e.g. after losing the phone): the other sessions
 /// and pending challenges end; the caller's session stays (DisableTotpResponse).
