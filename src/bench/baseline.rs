@@ -28,6 +28,22 @@ pub struct Argon2Ceiling {
     pub per_second: f64,
 }
 
+impl Argon2Ceiling {
+    /// Two timings as one: hashes over their summed time.
+    pub fn pooled_with(&self, other: &Argon2Ceiling) -> Argon2Ceiling {
+        let verifies = self.verifies + other.verifies;
+        let seconds = self.seconds + other.seconds;
+        let per_second = verifies as f64 / seconds.max(f64::MIN_POSITIVE);
+        Argon2Ceiling {
+            threads: self.threads,
+            verifies,
+            seconds,
+            ms_per_hash: self.threads as f64 * 1000.0 / per_second.max(f64::MIN_POSITIVE),
+            per_second,
+        }
+    }
+}
+
 /// Hashes with the configured parameters on `threads` threads for `duration`.
 pub fn argon2_ceiling(
     params: Argon2Params,

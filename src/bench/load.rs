@@ -81,6 +81,54 @@ pub async fn drive(duration: Duration, concurrency: usize, op: Op) -> Stats {
 
 /// Runs `op` with `concurrency` callers as `plan` says.
 pub async fn drive_plan(plan: Plan, concurrency: usize, op: Op) -> Stats {
+    run(plan, concurrency, op).await.stats()
+}
+
+/// What runs counted, before it is summed up: runs of one kind add up.
+pub struct Tally {
+    hist: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+    calls: u64,
+    seconds: f64,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Self {
+            hist: new_histogram(),
+            errors: BTreeMap::new(),
+            calls: 0,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn add(&mut self, other: &Tally) {
+        let _ = self.hist.add(&other.hist);
+        for (code, count) in &other.errors {
+            *self.errors.entry(code.clone()).or_default() += count;
+        }
+        self.calls += other.calls;
+        self.seconds += other.seconds;
+    }
+
+    pub fn stats(&self) -> Stats {
+        let seconds = self.seconds;
+        Stats {
+            calls: self.calls,
+            ok: self.hist.len(),
+            seconds,
+            per_second: self.hist.len() as f64 / seconds.max(f64::MIN_POSITIVE),
+            p50_us: self.hist.value_at_quantile(0.50),
+            p99_us: self.hist.value_at_quantile(0.99),
+            p999_us: self.hist.value_at_quantile(0.999),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+/// Runs `op` with `concurrency` callers as `plan` says; the run lasts until
+/// the last call in flight at the end of the plan has finished.
+pub async fn run(plan: Plan, concurrency: usize, op: Op) -> Tally {
     let start = Instant::now();
     let deadline = start + plan.duration;
     let started = Arc::new(AtomicU64::new(0));
@@ -117,29 +165,19 @@ pub async fn drive_plan(plan: Plan, concurrency: usize, op: Op) -> Stats {
             })
         })
         .collect();
-    let mut hist = new_histogram();
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    let mut calls = 0;
+    let mut tally = Tally::new();
     for task in tasks {
-        if let Ok((h, e, n)) = task.await {
-            let _ = hist.add(&h);
-            for (code, count) in e {
-                *errors.entry(code).or_default() += count;
-            }
-            calls += n;
+        if let Ok((hist, errors, calls)) = task.await {
+            tally.add(&Tally {
+                hist,
+                errors,
+                calls,
+                seconds: 0.0,
+            });
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
-    Stats {
-        calls,
-        ok: hist.len(),
-        seconds,
-        per_second: hist.len() as f64 / seconds,
-        p50_us: hist.value_at_quantile(0.50),
-        p99_us: hist.value_at_quantile(0.99),
-        p999_us: hist.value_at_quantile(0.999),
-        errors,
-    }
+    tally.seconds = start.elapsed().as_secs_f64();
+    tally
 }
 
 fn new_histogram() -> Histogram<u64> {

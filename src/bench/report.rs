@@ -41,17 +41,22 @@ impl Report {
         }
     }
 
-    /// The argon2 ceiling (hashes per second on every core), measured once.
-    pub fn argon2_ceiling(&mut self, bench: &Bench, options: &Options) -> anyhow::Result<f64> {
-        if self.argon2.is_none() {
-            let seconds = options.duration.as_secs_f64().clamp(1.0, 5.0);
-            self.argon2 = Some(baseline::argon2_ceiling(
-                bench.ctx.hasher.params(),
-                self.cores,
-                std::time::Duration::from_secs_f64(seconds),
-            )?);
-        }
-        Ok(self.argon2.as_ref().map_or(0.0, |a| a.per_second))
+    /// Times the argon2 ceiling (hashes per second on every core) once
+    /// more, for `duration`; the report shows all such timings pooled.
+    pub async fn time_argon2(
+        &mut self,
+        bench: &Bench,
+        duration: std::time::Duration,
+    ) -> anyhow::Result<baseline::Argon2Ceiling> {
+        let (params, cores) = (bench.ctx.hasher.params(), self.cores);
+        let timed =
+            tokio::task::spawn_blocking(move || baseline::argon2_ceiling(params, cores, duration))
+                .await??;
+        self.argon2 = Some(match self.argon2.take() {
+            Some(pooled) => pooled.pooled_with(&timed),
+            None => timed.clone(),
+        });
+        Ok(timed)
     }
 
     /// The bare tonic echo throughput, measured once.
