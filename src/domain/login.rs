@@ -89,6 +89,52 @@ async fn find_account(ctx: &Context, login: &str, address: Option<&str>) -> Resu
         .await?)
 }
 
+/// On PostgreSQL, [`begin_attempt`] and [`find_account`] as one statement:
+/// the account read (whether the attempt is counted or not) is ignored when
+/// the attempt is refused.
+async fn count_and_find(
+    ctx: &Context,
+    key: &str,
+    login: &str,
+    address: Option<&str>,
+) -> Result<Option<Found>> {
+    let now = ctx.now();
+    let sql = format!(
+        "WITH attempt AS ({}) \
+         SELECT (SELECT failures FROM attempt) AS counted, accounts.*, EXISTS ( \
+             SELECT 1 FROM security_events \
+             WHERE security_events.account_id = accounts.id \
+               AND security_events.kind = $5 AND security_events.client_address = $6 \
+         ) AS seen_here \
+         FROM (SELECT 1) AS one LEFT JOIN accounts ON accounts.login = $7",
+        attempt_sql(ctx, DbBackend::Postgres)
+    );
+    let row = ctx
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [
+                key.into(),
+                now.into(),
+                backoff_until(ctx, 1, now).into(),
+                (ctx.config.login.max_failures as i32).into(),
+                EventKind::LoginSucceeded.as_str().into(),
+                address.into(),
+                login.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the login lookup returned no row")))?;
+    if row.try_get::<Option<i32>>("", "counted")?.is_none() {
+        return Err(refused(ctx, key).await);
+    }
+    if row.try_get::<Option<uuid::Uuid>>("", "id")?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Found::from_query_result(&row, "")?))
+}
+
 /// The throttle row of a login identifier.
 pub fn throttle_key(login: &str) -> String {
     token::hash(&format!("login:{}", login.trim().to_lowercase()))
@@ -103,13 +149,21 @@ pub async fn login(
 ) -> Result<LoginOutcome> {
     let login = login.trim().to_lowercase();
     let key = throttle_key(&login);
-    begin_attempt(ctx, &key).await?;
-
+    let address = client.address.as_deref();
     // A login that no account can have (control characters, NUL, spaces)
     // is not looked up: it answers as an unknown one, dummy hash included.
-    let found = match Login::parse("login", &login) {
-        Ok(valid) => find_account(ctx, valid.as_str(), client.address.as_deref()).await?,
-        Err(_) => None,
+    let found = match (Login::parse("login", &login), ctx.db.get_database_backend()) {
+        (Ok(valid), DbBackend::Postgres) => {
+            count_and_find(ctx, &key, valid.as_str(), address).await?
+        }
+        (Ok(valid), _) => {
+            begin_attempt(ctx, &key).await?;
+            find_account(ctx, valid.as_str(), address).await?
+        }
+        (Err(_), _) => {
+            begin_attempt(ctx, &key).await?;
+            None
+        }
     };
     let (account, seen_here) = match found {
         Some(Found { account, seen_here }) => (Some(account), seen_here),
@@ -409,16 +463,24 @@ pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
     if counted.is_some() {
         return Ok(());
     }
-    // Refused: say for how long.
-    let row = login_throttle::Entity::find_by_id(key.to_string())
+    Err(refused(ctx, key).await)
+}
+
+/// The refusal of an attempt on `key`, saying for how long.
+async fn refused(ctx: &Context, key: &str) -> Error {
+    let row = match login_throttle::Entity::find_by_id(key.to_string())
         .one(&ctx.db)
-        .await?;
+        .await
+    {
+        Ok(row) => row,
+        Err(error) => return error.into(),
+    };
     let now = ctx.now();
     let retry_after = match row.and_then(|row| row.backoff_until) {
         Some(until) if until > now => Duration::from_millis((until - now) as u64),
         _ => Duration::from_secs(ctx.config.login.max_backoff_secs),
     };
-    Err(Error::LoginBackoff { retry_after })
+    Error::LoginBackoff { retry_after }
 }
 
 /// When the back-off earned by the `failures`-th failure ends, if it has one.
