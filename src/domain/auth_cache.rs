@@ -484,7 +484,7 @@ mod tests {
         assert!(matches!(held, Some(Held::SqliteFile(_))));
         bump(&db).await.unwrap();
         assert_eq!(read_generation(&db, &mut held).await, Some(1));
-        // Another process on the same file, as the command line would be.
+        // Another connection on the same file, as the command line's would be.
         let other = rusqlite::Connection::open(&path).unwrap();
         other
             .execute(

@@ -57,30 +57,28 @@ impl FromQueryResult for Found {
 /// `address` among its journal's successful logins.
 async fn find_account(ctx: &Context, login: &str, address: Option<&str>) -> Result<Option<Found>> {
     use sea_orm::sea_query::{ExprTrait, Query};
-    let seen_here = match address {
-        Some(address) => Expr::exists(
-            Query::select()
-                .expr(Expr::val(1))
-                .from(security_event::Entity)
-                .and_where(
-                    Expr::col((security_event::Entity, security_event::Column::AccountId))
-                        .equals((account::Entity, account::Column::Id)),
-                )
-                .and_where(
-                    Expr::col((security_event::Entity, security_event::Column::Kind))
-                        .eq(EventKind::LoginSucceeded.as_str()),
-                )
-                .and_where(
-                    Expr::col((
-                        security_event::Entity,
-                        security_event::Column::ClientAddress,
-                    ))
-                    .eq(address),
-                )
-                .to_owned(),
-        ),
-        None => Expr::val(false),
-    };
+    // No address: `client_address = NULL` holds for no row.
+    let seen_here = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(security_event::Entity)
+            .and_where(
+                Expr::col((security_event::Entity, security_event::Column::AccountId))
+                    .equals((account::Entity, account::Column::Id)),
+            )
+            .and_where(
+                Expr::col((security_event::Entity, security_event::Column::Kind))
+                    .eq(EventKind::LoginSucceeded.as_str()),
+            )
+            .and_where(
+                Expr::col((
+                    security_event::Entity,
+                    security_event::Column::ClientAddress,
+                ))
+                .eq(address),
+            )
+            .to_owned(),
+    );
     Ok(account::Entity::find()
         .filter(account::Column::Login.eq(login))
         .expr_as(seen_here, "seen_here")
@@ -127,7 +125,7 @@ async fn count_and_find(
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("the login lookup returned no row")))?;
     if row.try_get::<Option<i32>>("", "counted")?.is_none() {
-        return Err(refused(ctx, key).await);
+        return Err(refused(ctx, key).await?);
     }
     if row.try_get::<Option<uuid::Uuid>>("", "id")?.is_none() {
         return Ok(None);
@@ -299,20 +297,19 @@ async fn open_session(
     let event_id = event.id;
     let values = write_values(account, key, new_hash, session, event, now);
     let backend = ctx.db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => WRITES_POSTGRES,
+        _ => WRITES_SQLITE,
+    };
+    let writes = Statement::from_sql_and_values(backend, sql, values);
+    // Nothing is affected, and nothing written, once the password is no
+    // longer active.
     let opened = if backend == DbBackend::Postgres && !notice_due {
         // No notice to send: the one statement is the whole transaction.
-        let statement = Statement::from_sql_and_values(backend, WRITES_POSTGRES, values);
-        ctx.db.query_one_raw(statement).await?.is_some()
+        ctx.db.execute_raw(writes).await?.rows_affected() > 0
     } else {
         let txn = ctx.db.begin().await?;
-        let opened = if backend == DbBackend::Postgres {
-            let statement = Statement::from_sql_and_values(backend, WRITES_POSTGRES, values);
-            txn.query_one_raw(statement).await?.is_some()
-        } else {
-            let statement = Statement::from_sql_and_values(backend, WRITES_SQLITE, values);
-            // Nothing written at all when the password is no longer active.
-            txn.execute_raw(statement).await?.rows_affected() > 0
-        };
+        let opened = txn.execute_raw(writes).await?.rows_affected() > 0;
         if opened {
             if notice_due {
                 super::notices::send_new_login(&txn, ctx, now, account, client, event_id).await?;
@@ -330,7 +327,7 @@ async fn open_session(
 
 /// [`open_session`] on PostgreSQL: every write hangs on the account update,
 /// whose `WHERE` is checked again after waiting for a concurrent suspension.
-/// A row back means the session is open.
+/// It answers one row (one row affected) when the session is open.
 const WRITES_POSTGRES: &str = "\
     WITH updated AS ( \
         UPDATE accounts SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
@@ -463,24 +460,20 @@ pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
     if counted.is_some() {
         return Ok(());
     }
-    Err(refused(ctx, key).await)
+    Err(refused(ctx, key).await?)
 }
 
 /// The refusal of an attempt on `key`, saying for how long.
-async fn refused(ctx: &Context, key: &str) -> Error {
-    let row = match login_throttle::Entity::find_by_id(key.to_string())
+async fn refused(ctx: &Context, key: &str) -> Result<Error> {
+    let row = login_throttle::Entity::find_by_id(key.to_string())
         .one(&ctx.db)
-        .await
-    {
-        Ok(row) => row,
-        Err(error) => return error.into(),
-    };
+        .await?;
     let now = ctx.now();
     let retry_after = match row.and_then(|row| row.backoff_until) {
         Some(until) if until > now => Duration::from_millis((until - now) as u64),
         _ => Duration::from_secs(ctx.config.login.max_backoff_secs),
     };
-    Error::LoginBackoff { retry_after }
+    Ok(Error::LoginBackoff { retry_after })
 }
 
 /// When the back-off earned by the `failures`-th failure ends, if it has one.

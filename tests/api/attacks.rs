@@ -533,6 +533,7 @@ async fn login_racing_a_suspension() {
             tokio::time::sleep(delay).await;
             app.suspend(&id).await
         });
+        let granted = logged_in.is_ok();
         match logged_in {
             Ok(grant) => {
                 revoked += 1;
@@ -554,6 +555,16 @@ async fn login_racing_a_suspension() {
             .await
             .unwrap();
         assert_eq!(live, 0, "round {round}: a session row was left unrevoked");
+        let written = gardien::entity::session::Entity::find()
+            .filter(gardien::entity::session::Column::AccountId.eq(account_id))
+            .count(&app.ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            written,
+            u64::from(granted),
+            "round {round}: a session is written exactly when one is granted"
+        );
     }
     assert_eq!(refused + revoked, 12);
 }
