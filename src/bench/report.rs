@@ -41,22 +41,16 @@ impl Report {
         }
     }
 
-    /// Times the argon2 ceiling (hashes per second on every core) once
-    /// more, for `duration`; the report shows all such timings pooled.
+    /// Times the argon2 ceiling (hashes per second on every core) for
+    /// `duration`, off the async runtime.
     pub async fn time_argon2(
-        &mut self,
+        &self,
         bench: &Bench,
         duration: std::time::Duration,
     ) -> anyhow::Result<baseline::Argon2Ceiling> {
         let (params, cores) = (bench.ctx.hasher.params(), self.cores);
-        let timed =
-            tokio::task::spawn_blocking(move || baseline::argon2_ceiling(params, cores, duration))
-                .await??;
-        self.argon2 = Some(match self.argon2.take() {
-            Some(pooled) => pooled.pooled_with(&timed),
-            None => timed.clone(),
-        });
-        Ok(timed)
+        tokio::task::spawn_blocking(move || baseline::argon2_ceiling(params, cores, duration))
+            .await?
     }
 
     /// The bare tonic echo throughput, measured once.

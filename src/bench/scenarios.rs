@@ -116,6 +116,7 @@ pub async fn login(
         .fold(ceilings[0].clone(), |pooled, c| pooled.pooled_with(c));
     let ratio = stats.per_second / pooled.per_second.max(f64::MIN_POSITIVE);
     let unexpected = stats.unexpected_errors(&[]);
+    report.argon2 = Some(pooled.clone());
     let mut result = outcome(
         "login",
         ratio,
