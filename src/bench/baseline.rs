@@ -4,7 +4,7 @@
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc,
+        Arc, Barrier,
     },
     time::{Duration, Instant},
 };
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
 
 use super::load::{self, Stats};
-use crate::crypto::password::Argon2Params;
+use crate::crypto::password::{Argon2Params, ServiceVerifier};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Argon2Ceiling {
@@ -44,11 +44,23 @@ impl Argon2Ceiling {
     }
 }
 
-/// Hashes with the configured parameters on `threads` threads for `duration`.
+/// Which verify a timing runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPath {
+    /// The argon2 crate's own: a fresh buffer per hash. The ceiling.
+    Plain,
+    /// The service's hashing workers' ([`ServiceVerifier`]): one buffer
+    /// kept, the stored hash parsed, a constant-time comparison.
+    Service,
+}
+
+/// Hashes with the configured parameters on `threads` threads for
+/// `duration`, every thread starting together once set up.
 pub fn argon2_ceiling(
     params: Argon2Params,
     threads: usize,
     duration: Duration,
+    path: HashPath,
 ) -> anyhow::Result<Argon2Ceiling> {
     let argon = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
@@ -63,31 +75,42 @@ pub fn argon2_ceiling(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
+    let ready = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (argon, stop, done) = (argon.clone(), stop.clone(), done.clone());
-            std::thread::spawn(move || {
+            let (argon, stop, done, ready) =
+                (argon.clone(), stop.clone(), done.clone(), ready.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let service = (path == HashPath::Service).then(|| ServiceVerifier::new(params));
+                // Past the barrier even on failure, or the timer would wait forever.
+                ready.wait();
+                let mut service = service.transpose()?;
                 let mut out = [0u8; 32];
                 while !stop.load(Ordering::Relaxed) {
-                    if argon
-                        .hash_password_into(
-                            b"correct horse battery staple",
-                            b"sixteen byte salt",
-                            &mut out,
-                        )
-                        .is_ok()
-                    {
-                        done.fetch_add(1, Ordering::Relaxed);
+                    match service.as_mut() {
+                        Some(service) => service.verify()?,
+                        None => argon
+                            .hash_password_into(
+                                b"correct horse battery staple",
+                                b"sixteen byte salt",
+                                &mut out,
+                            )
+                            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?,
                     }
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
+                Ok(())
             })
         })
         .collect();
+    ready.wait();
+    let start = Instant::now();
     std::thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
     for handle in handles {
-        let _ = handle.join();
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??;
     }
     let seconds = start.elapsed().as_secs_f64();
     let verifies = done.load(Ordering::Relaxed);

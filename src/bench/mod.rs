@@ -5,6 +5,7 @@
 //! so its CPU and RSS count against the server's.
 
 mod baseline;
+mod cpu;
 mod load;
 mod report;
 mod scenarios;

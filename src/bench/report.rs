@@ -41,15 +41,16 @@ impl Report {
         }
     }
 
-    /// Times the argon2 ceiling (hashes per second on every core) for
-    /// `duration`, off the async runtime.
+    /// Times argon2 verifies on every core for `duration`, off the async
+    /// runtime: the ceiling with [`baseline::HashPath::Plain`].
     pub async fn time_argon2(
         &self,
         bench: &Bench,
         duration: std::time::Duration,
+        path: baseline::HashPath,
     ) -> anyhow::Result<baseline::Argon2Ceiling> {
         let (params, cores) = (bench.ctx.hasher.params(), self.cores);
-        tokio::task::spawn_blocking(move || baseline::argon2_ceiling(params, cores, duration))
+        tokio::task::spawn_blocking(move || baseline::argon2_ceiling(params, cores, duration, path))
             .await?
     }
 

@@ -242,6 +242,41 @@ impl HashingPool {
     }
 }
 
+/// The service's own verify, outside the pool: the benchmark times it
+/// beside the plain argon2 verify, whose buffer is allocated per call.
+/// Each call goes through a hashing worker's code (its kept buffer, the
+/// stored hash parsed, the constant-time comparison).
+pub struct ServiceVerifier {
+    worker: Worker,
+    password: &'static [u8],
+    phc: String,
+}
+
+impl ServiceVerifier {
+    /// Hashes a password once with `params`, to verify it afterwards.
+    pub fn new(params: Argon2Params) -> Result<Self, HashError> {
+        let mut worker = Worker {
+            params: params.to_argon2().map_err(HashError::Internal)?,
+            memory: Vec::new(),
+        };
+        let password = b"correct horse battery staple";
+        let phc = worker.hash(password)?;
+        Ok(Self {
+            worker,
+            password,
+            phc,
+        })
+    }
+
+    /// One verify of the right password.
+    pub fn verify(&mut self) -> Result<(), HashError> {
+        match self.worker.verify(self.password, Some(&self.phc))? {
+            Verified::Valid { .. } => Ok(()),
+            Verified::Invalid => Err(HashError::Internal("the password did not verify".into())),
+        }
+    }
+}
+
 /// The lowest CPU priority for the calling hashing thread: Linux's
 /// `SCHED_IDLE`, which any other runnable thread preempts at once on waking
 /// (nice 19 alone lets a hash finish its time slice first, a few
@@ -508,6 +543,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(verified, Verified::Invalid);
+    }
+
+    #[test]
+    fn the_service_verifier_verifies_its_password_with_the_workers_code() {
+        let mut verifier = ServiceVerifier::new(FAST).unwrap();
+        assert!(verifier.phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        for _ in 0..3 {
+            verifier.verify().unwrap();
+        }
+        verifier.password = b"another password";
+        assert!(verifier.verify().is_err());
     }
 
     #[tokio::test]
