@@ -54,4 +54,5 @@ if grpcurl -plaintext -d '{"login":"smoke.user","email":"x@example.com"}' \
 fi
 echo "smoke: CreateAccount without a credential is refused"
 grep -q "$token" "$data/server.log" && fail "the credential secret reached the log"
+grep -q $'\x1b\[' "$data/server.log" && fail "terminal colour codes in a log written to a file"
 echo "smoke: passed"

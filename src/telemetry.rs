@@ -1,17 +1,32 @@
 //! Logging: human-readable by default, JSON on request. Log lines carry the
 //! RPC span (method, request id, principal) and never a secret.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{fmt::MakeWriter, EnvFilter};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber writing to standard error. Safe to call
-/// more than once (later calls do nothing).
+/// Installs the global subscriber writing to standard error, in colour only
+/// when that is a terminal and `NO_COLOR` is unset: a log file or a
+/// collector gets plain text. Safe to call more than once (later calls do
+/// nothing).
 pub fn init(format: LogFormat, level: &str) {
-    init_with_writer(format, level, std::io::stderr);
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    init_with_writer(format, level, std::io::stderr, ansi);
 }
 
-pub fn init_with_writer<W>(format: LogFormat, level: &str, writer: W)
+/// Whether text logs get terminal colour codes (<https://no-color.org>: any
+/// non-empty `NO_COLOR` turns them off).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// [`init`] with another writer; `ansi` adds terminal colour codes to text logs.
+pub fn init_with_writer<W>(format: LogFormat, level: &str, writer: W, ansi: bool)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -21,6 +36,7 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
@@ -32,4 +48,18 @@ where
     };
     // Already initialised (tests start several servers in one process).
     drop(result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+    }
 }

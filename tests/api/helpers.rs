@@ -62,6 +62,7 @@ fn init_logs() {
             LogFormat::Json,
             "debug,sqlx=warn,h2=info,hyper=info,tower=info",
             move || BufferWriter(buffer.clone()),
+            false,
         );
     });
 }
