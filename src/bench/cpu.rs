@@ -82,21 +82,16 @@ impl Snapshot {
 }
 
 impl Split {
-    /// Component-wise sum, for runs added up.
-    pub fn add(&mut self, other: &Split) {
-        self.hashing += other.hashing;
-        self.rest_of_process += other.rest_of_process;
-        self.outside += other.outside;
-        self.idle += other.idle;
-    }
-
-    pub fn scaled(&self, factor: f64) -> Split {
-        Split {
-            hashing: self.hashing * factor,
-            rest_of_process: self.rest_of_process * factor,
-            outside: self.outside * factor,
-            idle: self.idle * factor,
-        }
+    /// The mean of runs of equal length; `None` for none.
+    pub fn mean(runs: &[Split]) -> Option<Split> {
+        let n = runs.len() as f64;
+        let mean = |field: fn(&Split) -> f64| runs.iter().map(field).sum::<f64>() / n;
+        (!runs.is_empty()).then(|| Split {
+            hashing: mean(|s| s.hashing),
+            rest_of_process: mean(|s| s.rest_of_process),
+            outside: mean(|s| s.outside),
+            idle: mean(|s| s.idle),
+        })
     }
 }
 
@@ -179,6 +174,23 @@ mod tests {
         assert!((split.idle - expect(10.0)).abs() < 1e-9);
         let sum = split.hashing + split.rest_of_process + split.outside + split.idle;
         assert!((sum - cores).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_mean_of_runs_is_taken_field_by_field() {
+        let run = |hashing, rest_of_process, outside, idle| Split {
+            hashing,
+            rest_of_process,
+            outside,
+            idle,
+        };
+        let mean = Split::mean(&[run(1.6, 0.3, 0.1, 0.0), run(1.8, 0.1, 0.0, 0.1)]);
+        let mean = mean.expect("two runs have a mean");
+        assert!((mean.hashing - 1.7).abs() < 1e-9);
+        assert!((mean.rest_of_process - 0.2).abs() < 1e-9);
+        assert!((mean.outside - 0.05).abs() < 1e-9);
+        assert!((mean.idle - 0.05).abs() < 1e-9);
+        assert_eq!(Split::mean(&[]), None);
     }
 
     #[test]

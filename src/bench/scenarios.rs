@@ -103,8 +103,7 @@ pub async fn login(
     let mut ceilings = Vec::new();
     let mut service = Vec::new();
     let mut logins = load::Tally::new();
-    let mut cpu = cpu::Split::default();
-    let mut cpu_rounds = 0u32;
+    let mut cpu = Vec::new();
     for round in 0..=ROUNDS {
         ceilings.push(report.time_argon2(bench, timing, HashPath::Plain).await?);
         service.push(
@@ -123,12 +122,12 @@ pub async fn login(
         )
         .await;
         if let (Some(before), Some(after)) = (before, cpu::Snapshot::take()) {
-            cpu.add(&after.since(&before));
-            cpu_rounds += 1;
+            cpu.push(after.since(&before));
         }
         logins.add(&run);
     }
     let stats = logins.stats();
+    let logins_per_second = stats.per_second;
     let pool = |timings: &[super::baseline::Argon2Ceiling]| {
         timings
             .iter()
@@ -136,7 +135,7 @@ pub async fn login(
             .fold(timings[0].clone(), |pooled, c| pooled.pooled_with(c))
     };
     let (pooled, own) = (pool(&ceilings), pool(&service));
-    let ratio = stats.per_second / pooled.per_second.max(f64::MIN_POSITIVE);
+    let ratio = logins_per_second / pooled.per_second.max(f64::MIN_POSITIVE);
     let unexpected = stats.unexpected_errors(&[]);
     report.argon2 = Some(pooled.clone());
     let mut result = outcome(
@@ -145,7 +144,7 @@ pub async fn login(
         ">= 0.90 x argon2 ceiling",
         ratio >= 0.90,
         unexpected,
-        vec![("login", stats.clone())],
+        vec![("login", stats)],
     );
     let each: Vec<_> = ceilings
         .iter()
@@ -163,10 +162,9 @@ pub async fn login(
         "the service's own verify (kept buffer): {:.1}/s on every core, {:+.1}% against the ceiling; logins against it: {:.3}",
         own.per_second,
         (own.per_second / pooled.per_second.max(f64::MIN_POSITIVE) - 1.0) * 100.0,
-        stats.per_second / own.per_second.max(f64::MIN_POSITIVE)
+        logins_per_second / own.per_second.max(f64::MIN_POSITIVE)
     ));
-    if cpu_rounds > 0 {
-        let cpu = cpu.scaled(1.0 / f64::from(cpu_rounds));
+    if let Some(cpu) = cpu::Split::mean(&cpu) {
         result.notes.push(format!(
             "CPU during the login runs, in cores: hashing threads {:.2}, rest of the process {:.2}, outside it {:.2}, idle {:.2}",
             cpu.hashing, cpu.rest_of_process, cpu.outside, cpu.idle
