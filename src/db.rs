@@ -51,3 +51,38 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     Migrator::up(db, None).await?;
     Ok(pending)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{Connection, StatementStatus};
+
+    /// `.cargo/config.toml` builds SQLite with its query planner stability
+    /// guarantee: a statement with `LIMIT ?` runs again with another bound
+    /// value without being prepared again.
+    #[test]
+    fn a_bound_limit_does_not_prepare_the_statement_again() {
+        let db = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = db
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|option| option == "ENABLE_QPSG"),
+            "{options:?}"
+        );
+        db.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        let mut statement = db.prepare("SELECT x FROM t WHERE x > ?1 LIMIT ?2").unwrap();
+        for (above, limit) in [(0, 1), (1, 2), (0, 3)] {
+            let rows = statement
+                .query_map([above, limit], |row| row.get::<_, i64>(0))
+                .unwrap()
+                .count();
+            assert_eq!(rows as i64, limit.min(3 - above));
+        }
+        assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
+    }
+}
