@@ -166,8 +166,13 @@ pub async fn login(
     ));
     if let Some(cpu) = cpu::Split::mean(&cpu) {
         result.notes.push(format!(
-            "CPU during the login runs, in cores: hashing threads {:.2}, rest of the process {:.2}, outside it {:.2}, idle {:.2}",
-            cpu.hashing, cpu.rest_of_process, cpu.outside, cpu.idle
+            "CPU during the login runs, in cores: hashing threads {:.2}, rest of the process {:.2}, outside it {:.2}, idle {:.2}; \
+             {:.2} ms of CPU per login besides its hash",
+            cpu.hashing,
+            cpu.rest_of_process,
+            cpu.outside,
+            cpu.idle,
+            (cpu.rest_of_process + cpu.outside) * 1000.0 / logins_per_second.max(f64::MIN_POSITIVE)
         ));
     }
     Ok(result)
