@@ -2,10 +2,14 @@
 //! WAL mode with full fsync on commit, so nothing acknowledged is lost on a
 //! crash; PostgreSQL is used as is.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    sea_query::Values, sqlx, ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DbErr,
+    RuntimeErr, Statement,
+};
+use sea_query_sqlx::SqlxValues;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -63,9 +67,95 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     Ok(pending)
 }
 
+/// Runs `statement` (one or several `;`-separated statements) on SQLite
+/// between `BEGIN IMMEDIATE` and `COMMIT`, all in one trip to the
+/// connection's thread instead of the three that a transaction opened from
+/// sea-orm takes; answers how many rows its statements return (give the
+/// write that decides whether anything happened a `RETURNING` clause: the
+/// count of changed rows cannot tell, since SQLite reports the previous
+/// statement's changes again for `BEGIN` and `COMMIT`). It runs in a task of its own,
+/// so a caller that goes away mid-way cannot hand the connection back to the
+/// pool with the transaction open; on any error it rolls back, and a
+/// connection that cannot roll back is closed rather than reused.
+pub async fn sqlite_in_transaction(
+    db: &DatabaseConnection,
+    statement: Statement,
+) -> Result<usize, DbErr> {
+    let pool = db.get_sqlite_connection_pool().clone();
+    let task = tokio::spawn(async move {
+        let mut conn = pool.acquire().await.map_err(|error| match error {
+            sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            error => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(error))),
+        })?;
+        let sql = format!("BEGIN IMMEDIATE; {}; COMMIT", statement.sql);
+        let values = statement.values.unwrap_or(Values(Vec::new()));
+        let done = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), SqlxValues(values))
+            .fetch_all(&mut *conn)
+            .await;
+        match done {
+            Ok(rows) => Ok(rows.len()),
+            Err(error) => {
+                // Also fails when `BEGIN` itself was refused and nothing is
+                // open; closing the connection then costs only a reconnect.
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    conn.close_on_drop();
+                }
+                Err(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error))))
+            }
+        }
+    });
+    task.await
+        .map_err(|error| DbErr::Custom(format!("the database task stopped: {error}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::{Connection, StatementStatus};
+    use sea_orm::{ConnectionTrait, DbBackend};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_batch_rolls_back_and_leaves_its_connection_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let mut options = ConnectOptions::new(url);
+        // One connection: the next batch gets the one that failed.
+        options.max_connections(1).min_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+
+        let duplicate = "INSERT INTO t VALUES (1); INSERT INTO t VALUES (1)";
+        let failed =
+            sqlite_in_transaction(&db, Statement::from_string(DbBackend::Sqlite, duplicate)).await;
+        let written = sqlite_in_transaction(
+            &db,
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO t VALUES ($1); INSERT INTO t VALUES ($2) RETURNING x",
+                [2.into(), 3.into()],
+            ),
+        )
+        .await;
+
+        assert!(failed.is_err());
+        assert_eq!(written.unwrap(), 1);
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT x FROM t ORDER BY x",
+            ))
+            .await
+            .unwrap();
+        let xs: Vec<i64> = rows
+            .iter()
+            .map(|row| row.try_get("", "x").unwrap())
+            .collect();
+        assert_eq!(xs, vec![2, 3]);
+    }
 
     /// `.cargo/config.toml` builds SQLite with its query planner stability
     /// guarantee: a statement with `LIMIT ?` runs again with another bound

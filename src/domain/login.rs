@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryResult, QuerySelect, Statement, TransactionTrait,
+    QueryFilter, QueryResult, Statement, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     crypto::{password::Verified, token},
-    entity::{account, login_throttle, security_event},
+    entity::{account, login_throttle},
 };
 
 /// What `Login` answers when the password is right.
@@ -53,41 +53,76 @@ impl FromQueryResult for Found {
     }
 }
 
-/// One query: the account, and the check for an earlier login from
-/// `address` among its journal's successful logins.
-async fn find_account(ctx: &Context, login: &str, address: Option<&str>) -> Result<Option<Found>> {
-    use sea_orm::sea_query::{ExprTrait, Query};
-    // No address: `client_address = NULL` holds for no row.
-    let seen_here = Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(security_event::Entity)
-            .and_where(
-                Expr::col((security_event::Entity, security_event::Column::AccountId))
-                    .equals((account::Entity, account::Column::Id)),
-            )
-            .and_where(
-                Expr::col((security_event::Entity, security_event::Column::Kind))
-                    .eq(EventKind::LoginSucceeded.as_str()),
-            )
-            .and_where(
-                Expr::col((
-                    security_event::Entity,
-                    security_event::Column::ClientAddress,
-                ))
-                .eq(address),
-            )
-            .to_owned(),
+/// The check for an earlier successful login of the account from the
+/// address (`$5` the event kind, `$6` the address; no address: `= NULL`
+/// holds for no row).
+const SEEN_HERE: &str = "EXISTS ( \
+    SELECT 1 FROM security_events \
+    WHERE security_events.account_id = accounts.id \
+      AND security_events.kind = $5 AND security_events.client_address = $6 \
+) AS seen_here";
+
+/// On SQLite, [`begin_attempt`] and the account read as two statements sent
+/// to the database in one trip (SQLite has no writing `WITH`): the first
+/// answers a `counted` row when the attempt is counted, the second the
+/// account, if there is one. The account read is ignored when the attempt
+/// is refused.
+async fn count_and_find_sqlite(
+    ctx: &Context,
+    key: &str,
+    login: &str,
+    address: Option<&str>,
+) -> Result<Option<Found>> {
+    let now = ctx.now();
+    let sql = format!(
+        "{}; SELECT accounts.*, {} FROM accounts WHERE accounts.login = ?7",
+        attempt_sql(ctx, DbBackend::Sqlite),
+        SEEN_HERE.replace('$', "?")
     );
-    Ok(account::Entity::find()
-        .filter(account::Column::Login.eq(login))
-        .expr_as(seen_here, "seen_here")
-        .into_model::<Found>()
-        .one(&ctx.db)
-        .await?)
+    let rows = ctx
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            attempt_and_login_values(ctx, key, now, address, login),
+        ))
+        .await?;
+    let mut counted = false;
+    let mut found = None;
+    for row in rows {
+        if row.try_get::<i32>("", "counted").is_ok() {
+            counted = true;
+        } else {
+            found = Some(Found::from_query_result(&row, "")?);
+        }
+    }
+    if !counted {
+        return Err(refused(ctx, key).await?);
+    }
+    Ok(found)
 }
 
-/// On PostgreSQL, [`begin_attempt`] and [`find_account`] as one statement:
+/// The parameters of [`attempt_sql`] (`$1`–`$4`), then the event kind and
+/// address of [`SEEN_HERE`] and the login (`$5`–`$7`).
+fn attempt_and_login_values(
+    ctx: &Context,
+    key: &str,
+    now: i64,
+    address: Option<&str>,
+    login: &str,
+) -> [sea_orm::Value; 7] {
+    [
+        key.into(),
+        now.into(),
+        backoff_until(ctx, 1, now).into(),
+        (ctx.config.login.max_failures as i32).into(),
+        EventKind::LoginSucceeded.as_str().into(),
+        address.into(),
+        login.into(),
+    ]
+}
+
+/// On PostgreSQL, [`begin_attempt`] and the account read as one statement:
 /// the account read (whether the attempt is counted or not) is ignored when
 /// the attempt is refused.
 async fn count_and_find(
@@ -99,28 +134,17 @@ async fn count_and_find(
     let now = ctx.now();
     let sql = format!(
         "WITH attempt AS ({}) \
-         SELECT (SELECT failures FROM attempt) AS counted, accounts.*, EXISTS ( \
-             SELECT 1 FROM security_events \
-             WHERE security_events.account_id = accounts.id \
-               AND security_events.kind = $5 AND security_events.client_address = $6 \
-         ) AS seen_here \
+         SELECT (SELECT counted FROM attempt) AS counted, accounts.*, {} \
          FROM (SELECT 1) AS one LEFT JOIN accounts ON accounts.login = $7",
-        attempt_sql(ctx, DbBackend::Postgres)
+        attempt_sql(ctx, DbBackend::Postgres),
+        SEEN_HERE
     );
     let row = ctx
         .db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,
-            [
-                key.into(),
-                now.into(),
-                backoff_until(ctx, 1, now).into(),
-                (ctx.config.login.max_failures as i32).into(),
-                EventKind::LoginSucceeded.as_str().into(),
-                address.into(),
-                login.into(),
-            ],
+            attempt_and_login_values(ctx, key, now, address, login),
         ))
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("the login lookup returned no row")))?;
@@ -154,10 +178,7 @@ pub async fn login(
         (Ok(valid), DbBackend::Postgres) => {
             count_and_find(ctx, &key, valid.as_str(), address).await?
         }
-        (Ok(valid), _) => {
-            begin_attempt(ctx, &key).await?;
-            find_account(ctx, valid.as_str(), address).await?
-        }
+        (Ok(valid), _) => count_and_find_sqlite(ctx, &key, valid.as_str(), address).await?,
         (Err(_), _) => {
             begin_attempt(ctx, &key).await?;
             None
@@ -274,7 +295,8 @@ fn suspended(ctx: &Context) -> Error {
 /// the journal entry, each only while the password is still active, then the
 /// new-address notice if one is due. They go to the database in one round
 /// trip instead of four: as one statement on PostgreSQL, as one batch of
-/// statements in the transaction on SQLite. Suspended meanwhile: nothing is
+/// statements between `BEGIN` and `COMMIT` on SQLite (with a notice, in a
+/// transaction that the notice joins). Suspended meanwhile: nothing is
 /// written and the login is refused as suspended.
 async fn open_session(
     ctx: &Context,
@@ -304,9 +326,12 @@ async fn open_session(
     let writes = Statement::from_sql_and_values(backend, sql, values);
     // Nothing is affected, and nothing written, once the password is no
     // longer active.
-    let opened = if backend == DbBackend::Postgres && !notice_due {
+    let opened = if !notice_due && backend == DbBackend::Postgres {
         // No notice to send: the one statement is the whole transaction.
         ctx.db.execute_raw(writes).await?.rows_affected() > 0
+    } else if !notice_due {
+        // SQLite: the batch and its transaction in one trip.
+        crate::db::sqlite_in_transaction(&ctx.db, writes).await? > 0
     } else {
         let txn = ctx.db.begin().await?;
         let opened = txn.execute_raw(writes).await?.rows_affected() > 0;
@@ -350,7 +375,8 @@ const WRITES_POSTGRES: &str = "\
 
 /// [`open_session`] on SQLite: four statements run in turn in the caller's
 /// transaction (which holds the write lock from the first); each writes only
-/// while the password is active, so all write or none do.
+/// while the password is active, so all write or none do, and the session
+/// insert answers a row when they do.
 const WRITES_SQLITE: &str = "\
     UPDATE accounts SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
     WHERE id = $3 AND password_state = $4; \
@@ -360,7 +386,7 @@ const WRITES_SQLITE: &str = "\
     INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at, \
         revoked_at, revoke_reason, client_address, user_agent, second_factor_used) \
     SELECT $6, id, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-    FROM accounts WHERE id = $3 AND password_state = $4; \
+    FROM accounts WHERE id = $3 AND password_state = $4 RETURNING id; \
     INSERT INTO security_events (id, account_id, kind, occurred_at, actor_kind, actor_name, \
         client_address, user_agent, details, acknowledged_at, disputed_at, source_event_id) \
     SELECT $16, id, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26 \
@@ -507,7 +533,7 @@ fn attempt_sql(ctx: &Context, backend: DbBackend) -> String {
              backoff_until = {case} \
          WHERE (login_throttle.backoff_until IS NULL OR login_throttle.backoff_until <= $2) \
            AND login_throttle.failures < $4 \
-         RETURNING failures"
+         RETURNING failures AS counted"
     );
     match backend {
         // `?NNN` is SQLite's numbered parameter.
