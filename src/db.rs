@@ -73,10 +73,11 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
 /// sea-orm takes; answers how many rows its statements return (give the
 /// write that decides whether anything happened a `RETURNING` clause: the
 /// count of changed rows cannot tell, since SQLite reports the previous
-/// statement's changes again for `BEGIN` and `COMMIT`). It runs in a task of its own,
-/// so a caller that goes away mid-way cannot hand the connection back to the
-/// pool with the transaction open; on any error it rolls back, and a
-/// connection that cannot roll back is closed rather than reused.
+/// statement's changes again for `BEGIN` and `COMMIT`). It runs in a task
+/// of its own, so a caller that goes away mid-way cannot hand the
+/// connection back to the pool with the transaction open; on any error it
+/// rolls back, and a connection that cannot roll back is closed rather than
+/// reused.
 pub async fn sqlite_in_transaction(
     db: &DatabaseConnection,
     statement: Statement,

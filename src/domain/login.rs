@@ -62,46 +62,6 @@ const SEEN_HERE: &str = "EXISTS ( \
       AND security_events.kind = $5 AND security_events.client_address = $6 \
 ) AS seen_here";
 
-/// On SQLite, [`begin_attempt`] and the account read as two statements sent
-/// to the database in one trip (SQLite has no writing `WITH`): the first
-/// answers a `counted` row when the attempt is counted, the second the
-/// account, if there is one. The account read is ignored when the attempt
-/// is refused.
-async fn count_and_find_sqlite(
-    ctx: &Context,
-    key: &str,
-    login: &str,
-    address: Option<&str>,
-) -> Result<Option<Found>> {
-    let now = ctx.now();
-    let sql = format!(
-        "{}; SELECT accounts.*, {} FROM accounts WHERE accounts.login = ?7",
-        attempt_sql(ctx, DbBackend::Sqlite),
-        SEEN_HERE.replace('$', "?")
-    );
-    let rows = ctx
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            attempt_and_login_values(ctx, key, now, address, login),
-        ))
-        .await?;
-    let mut counted = false;
-    let mut found = None;
-    for row in rows {
-        if row.try_get::<i32>("", "counted").is_ok() {
-            counted = true;
-        } else {
-            found = Some(Found::from_query_result(&row, "")?);
-        }
-    }
-    if !counted {
-        return Err(refused(ctx, key).await?);
-    }
-    Ok(found)
-}
-
 /// The parameters of [`attempt_sql`] (`$1`–`$4`), then the event kind and
 /// address of [`SEEN_HERE`] and the login (`$5`–`$7`).
 fn attempt_and_login_values(
@@ -122,9 +82,12 @@ fn attempt_and_login_values(
     ]
 }
 
-/// On PostgreSQL, [`begin_attempt`] and the account read as one statement:
-/// the account read (whether the attempt is counted or not) is ignored when
-/// the attempt is refused.
+/// [`begin_attempt`] and the account read in one trip to the database: one
+/// statement on PostgreSQL (one row, its `counted` null when the attempt is
+/// refused, its account columns null when there is no account); two on
+/// SQLite, which has no writing `WITH` (a `counted` row when the attempt is
+/// counted, then the account's row if there is one). The account read is
+/// ignored when the attempt is refused.
 async fn count_and_find(
     ctx: &Context,
     key: &str,
@@ -132,29 +95,41 @@ async fn count_and_find(
     address: Option<&str>,
 ) -> Result<Option<Found>> {
     let now = ctx.now();
-    let sql = format!(
-        "WITH attempt AS ({}) \
-         SELECT (SELECT counted FROM attempt) AS counted, accounts.*, {} \
-         FROM (SELECT 1) AS one LEFT JOIN accounts ON accounts.login = $7",
-        attempt_sql(ctx, DbBackend::Postgres),
-        SEEN_HERE
-    );
-    let row = ctx
+    let backend = ctx.db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "WITH attempt AS ({}) \
+             SELECT (SELECT counted FROM attempt) AS counted, accounts.*, {} \
+             FROM (SELECT 1) AS one LEFT JOIN accounts ON accounts.login = $7",
+            attempt_sql(ctx, backend),
+            SEEN_HERE
+        ),
+        _ => format!(
+            "{}; SELECT accounts.*, {} FROM accounts WHERE accounts.login = ?7",
+            attempt_sql(ctx, backend),
+            SEEN_HERE.replace('$', "?")
+        ),
+    };
+    let rows = ctx
         .db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
             sql,
             attempt_and_login_values(ctx, key, now, address, login),
         ))
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the login lookup returned no row")))?;
-    if row.try_get::<Option<i32>>("", "counted")?.is_none() {
+        .await?;
+    let (mut counted, mut found) = (false, None);
+    for row in rows {
+        // A column the row does not have reads as absent.
+        counted |= matches!(row.try_get::<Option<i32>>("", "counted"), Ok(Some(_)));
+        if let Ok(Some(_)) = row.try_get::<Option<uuid::Uuid>>("", "id") {
+            found = Some(Found::from_query_result(&row, "")?);
+        }
+    }
+    if !counted {
         return Err(refused(ctx, key).await?);
     }
-    if row.try_get::<Option<uuid::Uuid>>("", "id")?.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Found::from_query_result(&row, "")?))
+    Ok(found)
 }
 
 /// The throttle row of a login identifier.
@@ -174,12 +149,9 @@ pub async fn login(
     let address = client.address.as_deref();
     // A login that no account can have (control characters, NUL, spaces)
     // is not looked up: it answers as an unknown one, dummy hash included.
-    let found = match (Login::parse("login", &login), ctx.db.get_database_backend()) {
-        (Ok(valid), DbBackend::Postgres) => {
-            count_and_find(ctx, &key, valid.as_str(), address).await?
-        }
-        (Ok(valid), _) => count_and_find_sqlite(ctx, &key, valid.as_str(), address).await?,
-        (Err(_), _) => {
+    let found = match Login::parse("login", &login) {
+        Ok(valid) => count_and_find(ctx, &key, valid.as_str(), address).await?,
+        Err(_) => {
             begin_attempt(ctx, &key).await?;
             None
         }
