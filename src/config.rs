@@ -65,6 +65,26 @@ pub struct Config {
     pub totp: TotpConfig,
     pub information_centre: InformationCentreConfig,
     pub rate_limit: RateLimitConfig,
+    pub support: SupportConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportConfig {
+    /// How long a support reset of the second factor (`ResetTotp`) waits
+    /// before it takes effect; the customer can cancel it meanwhile.
+    pub factor_reset_delay_secs: u64,
+    /// How often each instance looks for factor resets that are due.
+    pub factor_reset_poll_ms: u64,
+}
+
+impl Default for SupportConfig {
+    fn default() -> Self {
+        Self {
+            factor_reset_delay_secs: 24 * 3600,
+            factor_reset_poll_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +286,9 @@ pub struct MailConfig {
     pub report_url: String,
     /// The page confirming a new contact e-mail; `?token=…` is appended.
     pub confirm_email_url: String,
+    /// The page cancelling a scheduled support reset of the second factor
+    /// ("this was not me"); `?token=…` is appended.
+    pub factor_reset_cancel_url: String,
     pub poll_interval_ms: u64,
     /// Delivery attempts before a message is marked failed (a permanent
     /// 5xx rejection fails it at once).
@@ -296,6 +319,7 @@ impl Default for Config {
             totp: TotpConfig::default(),
             information_centre: InformationCentreConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            support: SupportConfig::default(),
         }
     }
 }
@@ -364,6 +388,7 @@ impl Default for MailConfig {
             help_url: "http://localhost:8080/help/password-suspended".into(),
             report_url: "http://localhost:8080/security/not-me".into(),
             confirm_email_url: "http://localhost:8080/security/confirm-email".into(),
+            factor_reset_cancel_url: "http://localhost:8080/security/cancel-factor-reset".into(),
             poll_interval_ms: 500,
             max_attempts: 10,
             smtp: SmtpConfig::default(),
@@ -493,10 +518,20 @@ impl Config {
             ("mail.help_url", &self.mail.help_url),
             ("mail.report_url", &self.mail.report_url),
             ("mail.confirm_email_url", &self.mail.confirm_email_url),
+            (
+                "mail.factor_reset_cancel_url",
+                &self.mail.factor_reset_cancel_url,
+            ),
         ] {
             if !(value.starts_with("https://") || value.starts_with("http://")) {
                 return fail(key, "must be an http(s) URL");
             }
+        }
+        if self.support.factor_reset_delay_secs == 0 {
+            return fail("support.factor_reset_delay_secs", "must be at least 1");
+        }
+        if self.support.factor_reset_poll_ms < 10 {
+            return fail("support.factor_reset_poll_ms", "must be at least 10");
         }
         if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
             return fail("mail.max_attempts", "must be between 1 and 100");

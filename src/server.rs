@@ -186,6 +186,8 @@ impl Application {
         }
         let worker_stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
+        let factor_resets =
+            tokio::spawn(domain::factor_reset::run(ctx.clone(), worker_stop.clone()));
 
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
@@ -246,6 +248,7 @@ impl Application {
         probe_stop_on_exit.cancel();
         worker_stop.cancel();
         let _ = worker_task.await;
+        let _ = factor_resets.await;
         tracing::info!("gardien stopped");
         result
     }

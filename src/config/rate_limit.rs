@@ -69,7 +69,7 @@ pub struct RateLimitConfig {
     pub sweep_interval_secs: u64,
     /// `Login`, `VerifyLoginChallenge`, `RequestPasswordReset`,
     /// `RecoverLogin`, `CompletePasswordReset`, `CreateRecoveryTicket`,
-    /// `ReportUnauthorizedChange`, `ConfirmEmailChange`.
+    /// `ReportUnauthorizedChange`, `ConfirmEmailChange`, `CancelFactorReset`.
     #[serde(deserialize_with = "credential_limits")]
     pub credential: ClassLimits,
     /// `Get…`, `List…`, `IntrospectSession`, health and reflection.

@@ -23,6 +23,8 @@ pub enum TokenKind {
     Report,
     /// Confirmation links sent to a new contact e-mail.
     EmailConfirmation,
+    /// "Cancel, this was not me" links of a scheduled support factor reset.
+    FactorResetCancel,
 }
 
 impl TokenKind {
@@ -34,6 +36,7 @@ impl TokenKind {
             TokenKind::Challenge => "gdl_",
             TokenKind::Report => "gdx_",
             TokenKind::EmailConfirmation => "gde_",
+            TokenKind::FactorResetCancel => "gdf_",
         }
     }
 
@@ -46,6 +49,7 @@ impl TokenKind {
             TokenKind::Challenge,
             TokenKind::Report,
             TokenKind::EmailConfirmation,
+            TokenKind::FactorResetCancel,
         ]
         .into_iter()
         .find(|kind| secret.starts_with(kind.prefix()))

@@ -54,6 +54,12 @@ pub enum Error {
     TotpAlreadyEnabled,
     #[error("two-factor authentication is not enabled")]
     TotpNotEnabled,
+    #[error(
+        "the ticket carries no identity verification: record one with VerifyTicketIdentity first"
+    )]
+    IdentityNotVerified,
+    #[error("a reset of the second factor is already scheduled on this account")]
+    FactorResetPending,
     #[error("the server is busy; try again shortly")]
     Overloaded { retry_after: Duration },
     #[error("the service is temporarily unavailable")]

@@ -42,6 +42,10 @@ pub enum EventKind {
     UnauthorizedChangeReported,
     ContactDetailsChanged,
     ContactEmailChangeRequested,
+    SupportIdentityVerified,
+    FactorResetRequested,
+    FactorResetCancelled,
+    FactorResetCompleted,
 }
 
 impl EventKind {
@@ -74,6 +78,10 @@ impl EventKind {
         EventKind::UnauthorizedChangeReported,
         EventKind::ContactDetailsChanged,
         EventKind::ContactEmailChangeRequested,
+        EventKind::SupportIdentityVerified,
+        EventKind::FactorResetRequested,
+        EventKind::FactorResetCancelled,
+        EventKind::FactorResetCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +114,10 @@ impl EventKind {
             EventKind::UnauthorizedChangeReported => "unauthorized_change_reported",
             EventKind::ContactDetailsChanged => "contact_details_changed",
             EventKind::ContactEmailChangeRequested => "contact_email_change_requested",
+            EventKind::SupportIdentityVerified => "support_identity_verified",
+            EventKind::FactorResetRequested => "factor_reset_requested",
+            EventKind::FactorResetCancelled => "factor_reset_cancelled",
+            EventKind::FactorResetCompleted => "factor_reset_completed",
         }
     }
 
@@ -232,6 +244,26 @@ pub fn summary(kind: Option<EventKind>, locale: super::types::Locale) -> &'stati
         (K::ContactEmailChangeRequested, En) => "A change of your contact e-mail was requested",
         (K::ContactEmailChangeRequested, Fr) => {
             "Un changement d'adresse e-mail de contact a été demandé"
+        }
+        (K::SupportIdentityVerified, En) => "A support agent verified your identity",
+        (K::SupportIdentityVerified, Fr) => "Un agent du support a vérifié votre identité",
+        (K::FactorResetRequested, En) => {
+            "A support agent scheduled the removal of your two-factor authentication"
+        }
+        (K::FactorResetRequested, Fr) => {
+            "Un agent du support a programmé la suppression de votre double authentification"
+        }
+        (K::FactorResetCancelled, En) => {
+            "The scheduled removal of your two-factor authentication was cancelled"
+        }
+        (K::FactorResetCancelled, Fr) => {
+            "La suppression programmée de votre double authentification a été annulée"
+        }
+        (K::FactorResetCompleted, En) => {
+            "Your two-factor authentication was removed at support's request"
+        }
+        (K::FactorResetCompleted, Fr) => {
+            "Votre double authentification a été supprimée à la demande du support"
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct Review {
     pub tickets: Vec<ticket::Model>,
     pub contacts: super::contacts::ContactView,
     pub contact_changes: Vec<crate::entity::contact_change::Model>,
+    pub pending_factor_reset: Option<super::factor_reset::Scheduled>,
 }
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
@@ -79,7 +80,9 @@ pub async fn review(
     let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
     let contacts = super::contacts::get(ctx, account_id).await?;
     let (contact_changes, _) = super::contacts::changes(ctx, account_id, 100, None).await?;
+    let pending_factor_reset = super::factor_reset::pending(&ctx.db, account_id).await?;
     Ok(Review {
+        pending_factor_reset,
         contacts,
         contact_changes,
         status,

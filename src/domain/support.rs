@@ -1,7 +1,8 @@
 //! Support tickets: customers open and follow them, anyone can open an
-//! unverified recovery ticket without logging in, and agents work the queue,
-//! review accounts and reset 2FA after verifying identity. Every agent action
-//! on an account leaves a security event its customer sees.
+//! unverified recovery ticket without logging in, and agents work the queue
+//! and review accounts (2FA resets after a verified identity live in
+//! `factor_reset`). Every agent action on an account leaves a security event
+//! its customer sees.
 
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
@@ -14,7 +15,6 @@ use super::{
     error::{Error, FieldViolation, Result},
     events::{self, EventKind},
     principal::{Actor, ActorKind, ClientInfo},
-    sessions, two_factor,
     types::Locale,
     Context,
 };
@@ -100,7 +100,7 @@ pub enum Viewer {
 }
 
 impl Viewer {
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         match self {
             Viewer::Customer(_) => Actor::customer(),
             Viewer::Agent(name) => Actor {
@@ -731,60 +731,15 @@ pub async fn set_status(
     visible_ticket(&ctx.db, &viewer, ticket_id).await
 }
 
-/// Turns 2FA off for a customer who lost their device, after the agent
-/// verified their identity under `ticket_id`.
-#[tracing::instrument(skip_all, fields(account_id = %account_id, ticket_id = %ticket_id))]
-pub async fn reset_totp(
-    ctx: &Context,
-    agent: &str,
-    client: &ClientInfo,
-    account_id: Uuid,
+/// Adds a system message the customer sees to a ticket, in the caller's
+/// transaction, and counts it.
+pub(super) async fn post_system_message<C: ConnectionTrait>(
+    conn: &C,
     ticket_id: Uuid,
-    reason: &str,
-) -> Result<u64> {
-    let viewer = Viewer::Agent(agent.to_string());
-    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
-    if found.account_id != Some(account_id) {
-        return Err(Error::invalid(
-            "ticket_id",
-            "is not a ticket of this account",
-        ));
-    }
-    if found.status == Status::Closed.as_str() {
-        return Err(Error::InvalidStateTransition("the ticket is closed".into()));
-    }
-    let account = account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::NotFound("account"))?;
-    if account.totp_secret.is_none() {
-        return Err(Error::TotpNotEnabled);
-    }
-    let actor = viewer.actor();
-    let now = ctx.now();
-    let txn = ctx.db.begin().await?;
-    two_factor::turn_off(&txn, now, account.id).await?;
-    let revoked =
-        sessions::revoke_all(&txn, now, account.id, None, "totp_reset_by_support").await?;
-    let event_id = events::record(
-        &txn,
-        now,
-        account.id,
-        EventKind::TotpDisabled,
-        &actor,
-        client,
-        serde_json::json!({ "ticket_id": found.id.to_string(), "reason": reason, "sessions_revoked": revoked }),
-    )
-    .await?;
-    insert_message(
-        &txn,
-        found.id,
-        &Actor::system(),
-        &format!("Two-factor authentication was reset by {agent}: {reason}"),
-        false,
-        now,
-    )
-    .await?;
+    body: &str,
+    now: i64,
+) -> Result<()> {
+    insert_message(conn, ticket_id, &Actor::system(), body, false, now).await?;
     ticket::Entity::update_many()
         .col_expr(
             ticket::Column::MessageCount,
@@ -795,16 +750,8 @@ pub async fn reset_totp(
             Expr::col(ticket::Column::PublicMessageCount).add(1),
         )
         .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
-        .filter(ticket::Column::Id.eq(found.id))
-        .exec(&txn)
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .exec(conn)
         .await?;
-    let report_token = super::notices::report_token(&txn, now, account.id, Some(event_id)).await?;
-    let mail = Mail::TotpDisabled {
-        login: account.login.clone(),
-        report_token,
-    };
-    super::notices::send(&txn, ctx, now, &account, &mail).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
-    Ok(revoked)
+    Ok(())
 }

@@ -515,6 +515,7 @@ pub async fn verify_challenge(
         .exec(&txn)
         .await?;
     login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    super::factor_reset::cancel_on_second_factor_login(&txn, &account, client, now).await?;
     let login_event = events::record(
         &txn,
         now,

@@ -4,6 +4,8 @@ pub mod account;
 pub mod contact_change;
 pub mod credential;
 pub mod email_change;
+pub mod factor_reset;
+pub mod identity_verification;
 pub mod login_challenge;
 pub mod login_throttle;
 pub mod outbox;

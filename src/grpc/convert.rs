@@ -230,8 +230,11 @@ pub mod support {
 
     use crate::{
         clock::to_timestamp,
-        domain::support::{Category, Status},
-        entity::{ticket, ticket_message},
+        domain::{
+            factor_reset::{self, Method},
+            support::{Category, Status},
+        },
+        entity::{identity_verification, ticket, ticket_message},
         proto::support::v1 as spb,
     };
 
@@ -306,6 +309,69 @@ pub mod support {
             } else {
                 String::new()
             },
+        }
+    }
+
+    pub fn method_from_proto(value: i32) -> Option<Method> {
+        Some(
+            match spb::IdentityVerificationMethod::try_from(value).ok()? {
+                spb::IdentityVerificationMethod::Unspecified => return None,
+                spb::IdentityVerificationMethod::IdDocument => Method::IdDocument,
+                spb::IdentityVerificationMethod::VideoCall => Method::VideoCall,
+                spb::IdentityVerificationMethod::AccountKnowledge => Method::AccountKnowledge,
+                spb::IdentityVerificationMethod::PhoneCallback => Method::PhoneCallback,
+                spb::IdentityVerificationMethod::PostalMail => Method::PostalMail,
+            },
+        )
+    }
+
+    pub fn verification(model: &identity_verification::Model) -> spb::IdentityVerification {
+        spb::IdentityVerification {
+            verification_id: model.id.to_string(),
+            ticket_id: model.ticket_id.to_string(),
+            method: spb::IdentityVerificationMethod::from_str_name(&upper(
+                "IDENTITY_VERIFICATION_METHOD_",
+                &model.method,
+            ))
+            .unwrap_or_default()
+            .into(),
+            agent: model.agent.clone(),
+            evidence_reference: model.evidence_reference.clone(),
+            verified_at: Some(to_timestamp(model.verified_at)),
+        }
+    }
+
+    /// A factor reset, for agents (it holds the audit reason).
+    pub fn factor_reset(scheduled: &factor_reset::Scheduled) -> spb::FactorReset {
+        let reset = &scheduled.reset;
+        spb::FactorReset {
+            factor_reset_id: reset.id.to_string(),
+            account_id: reset.account_id.to_string(),
+            ticket_id: reset.ticket_id.to_string(),
+            status: spb::FactorResetStatus::from_str_name(&upper(
+                "FACTOR_RESET_STATUS_",
+                &reset.status,
+            ))
+            .unwrap_or_default()
+            .into(),
+            requested_by: reset.requested_by.clone(),
+            requested_at: Some(to_timestamp(reset.requested_at)),
+            effective_at: Some(to_timestamp(reset.due_at)),
+            reason: reset.reason.clone(),
+            verification: scheduled.verification.as_ref().map(verification),
+            cancelled_at: reset.cancelled_at.map(to_timestamp),
+            cancellation: reset
+                .cancelled_via
+                .as_deref()
+                .and_then(|via| {
+                    spb::FactorResetCancellation::from_str_name(&upper(
+                        "FACTOR_RESET_CANCELLATION_",
+                        via,
+                    ))
+                })
+                .unwrap_or_default()
+                .into(),
+            completed_at: reset.completed_at.map(to_timestamp),
         }
     }
 

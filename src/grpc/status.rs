@@ -106,6 +106,12 @@ impl From<Error> for Status {
                 plain(Code::FailedPrecondition, message, "TOTP_ALREADY_ENABLED")
             }
             Error::TotpNotEnabled => plain(Code::FailedPrecondition, message, "TOTP_NOT_ENABLED"),
+            Error::IdentityNotVerified => {
+                plain(Code::FailedPrecondition, message, "IDENTITY_NOT_VERIFIED")
+            }
+            Error::FactorResetPending => {
+                plain(Code::FailedPrecondition, message, "FACTOR_RESET_PENDING")
+            }
             Error::Overloaded { retry_after } => {
                 let mut details = ErrorDetails::new();
                 details.set_retry_info(Some(retry_after));

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{
     domain::{
-        self,
+        self, factor_reset,
         principal::{Principal, Role},
         review,
         support::{self as tickets, Viewer},
@@ -235,6 +235,25 @@ impl SupportService for Support {
                 .status
                 .login_backoff_until
                 .map(crate::clock::to_timestamp),
+            pending_factor_reset: review
+                .pending_factor_reset
+                .as_ref()
+                .map(sconv::factor_reset),
+        }))
+    }
+
+    async fn verify_ticket_identity(
+        &self,
+        request: Request<pb::VerifyTicketIdentityRequest>,
+    ) -> Reply<pb::VerifyTicketIdentityResponse> {
+        let agent = agent(&request)?;
+        let client = client_info(&request);
+        let (ticket_id, method, evidence) = request.into_inner().validate(self.ctx.now())?;
+        let verification =
+            factor_reset::verify_identity(&self.ctx, &agent, &client, ticket_id, method, &evidence)
+                .await?;
+        Ok(Response::new(pb::VerifyTicketIdentityResponse {
+            verification: Some(sconv::verification(&verification)),
         }))
     }
 
@@ -245,10 +264,23 @@ impl SupportService for Support {
         let agent = agent(&request)?;
         let client = client_info(&request);
         let (account_id, ticket_id, reason) = request.into_inner().validate(self.ctx.now())?;
-        let revoked =
-            tickets::reset_totp(&self.ctx, &agent, &client, account_id, ticket_id, &reason).await?;
+        let scheduled =
+            factor_reset::request(&self.ctx, &agent, &client, account_id, ticket_id, &reason)
+                .await?;
         Ok(Response::new(pb::ResetTotpResponse {
-            sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
+            sessions_revoked: 0,
+            effective_at: Some(crate::clock::to_timestamp(scheduled.reset.due_at)),
+            factor_reset: Some(sconv::factor_reset(&scheduled)),
         }))
+    }
+
+    async fn cancel_factor_reset(
+        &self,
+        request: Request<pb::CancelFactorResetRequest>,
+    ) -> Reply<pb::CancelFactorResetResponse> {
+        let client = client_info(&request);
+        let token = request.into_inner().validate(self.ctx.now())?;
+        factor_reset::cancel_by_link(&self.ctx, &token, &client).await?;
+        Ok(Response::new(pb::CancelFactorResetResponse {}))
     }
 }

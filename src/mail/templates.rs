@@ -49,6 +49,14 @@ pub enum Mail {
     TicketReply { reference: String, subject: String },
     /// An agent resolved a ticket.
     TicketResolved { reference: String, subject: String },
+    /// Support scheduled the removal of 2FA; `cancel_token` goes only into
+    /// the single-use "cancel, this was not me" link.
+    FactorResetScheduled {
+        login: String,
+        /// When it takes effect, Unix milliseconds (shown in UTC).
+        effective_at: i64,
+        cancel_token: String,
+    },
 }
 
 impl Mail {
@@ -81,6 +89,7 @@ impl Mail {
             Mail::DisputeReceived { .. } => "dispute_received",
             Mail::TicketReply { .. } => "ticket_reply",
             Mail::TicketResolved { .. } => "ticket_resolved",
+            Mail::FactorResetScheduled { .. } => "factor_reset_scheduled",
         }
     }
 }
@@ -131,6 +140,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "dispute_received",
     "ticket_reply",
     "ticket_resolved",
+    "factor_reset_scheduled",
 ];
 
 fn environment() -> Result<&'static minijinja::Environment<'static>, minijinja::Error> {
@@ -207,6 +217,19 @@ fn values(mail: &Mail, links: &MailConfig) -> serde_json::Value {
         Mail::TicketReply { reference, subject } | Mail::TicketResolved { reference, subject } => {
             json!({ "reference": reference, "ticket_subject": subject })
         }
+        Mail::FactorResetScheduled {
+            login,
+            effective_at,
+            cancel_token,
+        } => {
+            let (date, time) = utc_date_and_time(*effective_at);
+            json!({
+                "login": login,
+                "date": date,
+                "time": time,
+                "link": token_link(&links.factor_reset_cancel_url, cancel_token),
+            })
+        }
     }
 }
 
@@ -266,6 +289,17 @@ fn escape_html(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// `("2026-12-04", "10:55")` for a time in Unix milliseconds, in UTC.
+pub fn utc_date_and_time(ms: i64) -> (String, String) {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(at) => (
+            at.format("%Y-%m-%d").to_string(),
+            at.format("%H:%M").to_string(),
+        ),
+        None => (String::from("?"), String::from("?")),
+    }
 }
 
 fn token_link(base: &str, token: &str) -> String {
@@ -334,6 +368,11 @@ mod tests {
                 reference: reference(),
                 subject: "Login".into(),
             },
+            Mail::FactorResetScheduled {
+                login: login(),
+                effective_at: 1_796_376_900_000,
+                cancel_token: "gdf_SECRET".into(),
+            },
         ]
     }
 
@@ -364,11 +403,11 @@ mod tests {
             assert!(!en.subject.is_empty() && !fr.subject.is_empty());
             assert_ne!(en.text, fr.text, "{} is not translated", mail.kind());
             assert!(fr.text.starts_with("Bonjour"));
-            for secret in ["gdr_SECRET", "gde_SECRET", "gdx_SECRET"] {
+            for secret in ["gdr_SECRET", "gde_SECRET", "gdx_SECRET", "gdf_SECRET"] {
                 assert!(!en.subject.contains(secret) && !fr.subject.contains(secret));
             }
         }
-        assert_eq!(all_kinds().len(), 14, "every kind is rendered here");
+        assert_eq!(all_kinds().len(), 15, "every kind is rendered here");
     }
 
     #[test]
@@ -396,6 +435,10 @@ mod tests {
             (
                 "gdx_SECRET",
                 format!("{}?token=gdx_SECRET", links.report_url),
+            ),
+            (
+                "gdf_SECRET",
+                format!("{}?token=gdf_SECRET", links.factor_reset_cancel_url),
             ),
         ]
     }

@@ -41,6 +41,7 @@ pub const CREDENTIAL_METHODS: &[&str] = &[
     "/gardien.accountsecurity.v1.AccountSecurityService/ReportUnauthorizedChange",
     "/gardien.accountsecurity.v1.AccountSecurityService/ConfirmEmailChange",
     "/gardien.support.v1.SupportService/CreateRecoveryTicket",
+    "/gardien.support.v1.SupportService/CancelFactorReset",
 ];
 
 /// The class of `path` (`/package.Service/Method`).
@@ -257,6 +258,7 @@ mod tests {
         assert_eq!(
             credential,
             [
+                "CancelFactorReset",
                 "CompletePasswordReset",
                 "ConfirmEmailChange",
                 "CreateRecoveryTicket",

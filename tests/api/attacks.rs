@@ -1005,3 +1005,61 @@ async fn the_log_check_finds_a_registered_secret() {
     )
     .is_none());
 }
+
+/// Issue #20 (4): an anonymous caller opens a recovery ticket for someone
+/// else's login, and an agent who acts on it removes the victim's 2FA. A
+/// support reset needs an identity verification recorded on the ticket.
+#[tokio::test]
+async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("victim", "victim@example.fr", STRONG_PASSWORD)
+        .await;
+    app.enable_totp("victim", STRONG_PASSWORD).await;
+    app.support()
+        .await
+        .create_recovery_ticket(spb::CreateRecoveryTicketRequest {
+            login_or_email: "victim".into(),
+            reachable_contact: "attacker@example.net".into(),
+            description: "I lost my phone, please remove my 2FA.".into(),
+        })
+        .await
+        .unwrap();
+    let queue = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest {
+                unverified_only: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let ticket = queue.iter().find(|t| t.account_id == id).unwrap();
+
+    let refused = app
+        .reset_totp(&id, &ticket.ticket_id, "caller says they lost their phone")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "IDENTITY_NOT_VERIFIED");
+    assert!(app.totp_enabled(&id).await);
+    // Even once any delay would be over, the factor is still there.
+    app.clock.advance(Duration::from_secs(48 * 3600));
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(app.totp_enabled(&id).await, "2FA was removed");
+    app.login_challenge("victim", STRONG_PASSWORD)
+        .await
+        .unwrap();
+    assert!(!app
+        .events_of(&id)
+        .await
+        .iter()
+        .any(|kind| kind == "totp_disabled" || kind == "factor_reset_requested"));
+}

@@ -1068,3 +1068,84 @@ impl tower::Service<http::Request<tonic::body::Body>> for Recorded {
         })
     }
 }
+
+// ---------------------------------------------------------------------------
+// Support resets of the second factor.
+// ---------------------------------------------------------------------------
+
+impl TestApp {
+    /// The agent records an identity verification on `ticket_id`.
+    pub async fn verify_ticket_identity(&self, ticket_id: &str) {
+        use gardien::proto::support::v1 as spb;
+        self.support()
+            .await
+            .verify_ticket_identity(authed(
+                &self.agent_token,
+                spb::VerifyTicketIdentityRequest {
+                    ticket_id: ticket_id.into(),
+                    method: spb::IdentityVerificationMethod::VideoCall.into(),
+                    evidence_reference: "KYC-CASE-7731".into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The agent asks for a 2FA reset of `account_id` under `ticket_id`.
+    pub async fn reset_totp(
+        &self,
+        account_id: &str,
+        ticket_id: &str,
+        reason: &str,
+    ) -> Result<gardien::proto::support::v1::ResetTotpResponse, tonic::Status> {
+        use gardien::proto::support::v1 as spb;
+        self.support()
+            .await
+            .reset_totp(authed(
+                &self.agent_token,
+                spb::ResetTotpRequest {
+                    account_id: account_id.into(),
+                    ticket_id: ticket_id.into(),
+                    reason: reason.into(),
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Whether the account has TOTP on, read from the database.
+    pub async fn totp_enabled(&self, account_id: &str) -> bool {
+        use sea_orm::EntityTrait;
+        gardien::entity::account::Entity::find_by_id(uuid::Uuid::parse_str(account_id).unwrap())
+            .one(&self.ctx.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .is_some()
+    }
+
+    /// Waits (bounded) for the background task to make due factor resets
+    /// take effect; the clock must already be past their delay.
+    pub async fn wait_until_totp_off(&self, account_id: &str) {
+        for _ in 0..500 {
+            if !self.totp_enabled(account_id).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("2FA of {account_id} is still on");
+    }
+}
+
+/// The token of the factor-reset cancel link in an e-mail.
+pub fn cancel_token_in(mail: &str) -> String {
+    let start = mail
+        .find("token=gdf_")
+        .expect("no cancel link in the e-mail")
+        + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}

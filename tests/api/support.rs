@@ -420,8 +420,8 @@ async fn the_account_review_shows_the_seed_scenario_and_is_journaled() {
 }
 
 #[tokio::test]
-async fn an_agent_resets_2fa_under_a_ticket() {
-    let app = spawn_app().await;
+async fn an_agent_resets_2fa_under_a_verified_ticket() {
+    let app = spawn_factor_reset_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -438,28 +438,45 @@ async fn an_agent_resets_2fa_under_a_ticket() {
         .into_inner()
         .ticket
         .unwrap();
-    let reset = |ticket_id: String, reason: &str| {
-        let request = authed(
-            &app.agent_token,
-            spb::ResetTotpRequest {
-                account_id: id.clone(),
-                ticket_id,
-                reason: reason.into(),
-            },
-        );
-        let app = &app;
-        async move { app.support().await.reset_totp(request).await }
-    };
-    let no_reason = reset(ticket.ticket_id.clone(), "").await.unwrap_err();
-    assert_eq!(bad_fields(&no_reason), ["reason"]);
-    let done = reset(ticket.ticket_id.clone(), "identity checked by video call")
+    let no_reason = app
+        .reset_totp(&id, &ticket.ticket_id, "")
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(done.sessions_revoked, 1);
+        .unwrap_err();
+    assert_eq!(bad_fields(&no_reason), ["reason"]);
+    let unverified = app
+        .reset_totp(&id, &ticket.ticket_id, "identity checked by video call")
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&unverified), "IDENTITY_NOT_VERIFIED");
+    app.verify_ticket_identity(&ticket.ticket_id).await;
+    let other = app
+        .create_account("paul", "paul@example.fr", STRONG_PASSWORD)
+        .await;
+    let not_theirs = app
+        .reset_totp(&other, &ticket.ticket_id, "wrong account")
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&not_theirs), ["ticket_id"]);
+    let scheduled = app
+        .reset_totp(&id, &ticket.ticket_id, "identity checked by video call")
+        .await
+        .unwrap();
+    assert_eq!(scheduled.sessions_revoked, 0);
+    let twice = app
+        .reset_totp(&id, &ticket.ticket_id, "twice")
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&twice), "FACTOR_RESET_PENDING");
+
+    app.clock
+        .advance(std::time::Duration::from_secs(24 * 3600 + 1));
+    app.wait_until_totp_off(&id).await;
     // 2FA is off: the password alone logs in again.
     app.login("jean", STRONG_PASSWORD).await.unwrap();
-    let again = reset(ticket.ticket_id, "twice").await.unwrap_err();
+    let again = app
+        .reset_totp(&id, &ticket.ticket_id, "again")
+        .await
+        .unwrap_err();
     assert_eq!(reason(&again), "TOTP_NOT_ENABLED");
     assert!(app
         .events_of(&id)
@@ -537,4 +554,605 @@ async fn recovery_tickets_are_strictly_rate_limited_per_client_address() {
         .unwrap()
         .into_inner();
     assert_eq!(queue.tickets.len(), 3, "the refused call opened no ticket");
+}
+
+// ---------------------------------------------------------------------------
+// Support 2FA resets: verified identity, delay, notice, cancellation
+// (issue #20 item 4) and what the ticket tells the customer (issue #21 item 7).
+// ---------------------------------------------------------------------------
+
+const AUDIT_REASON: &str = "AUDIT-ONLY passport 12AB34567 matched, caller sounded nervous";
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Due resets are looked for every 20 ms, and sessions outlive the delay so
+/// that their revocation is what ends them.
+async fn spawn_factor_reset_app() -> TestApp {
+    spawn_app_with(|config| {
+        config.support.factor_reset_poll_ms = 20;
+        config.session.absolute_ttl_secs = 72 * 3600;
+        config.session.idle_ttl_secs = 72 * 3600;
+    })
+    .await
+}
+
+/// A 2FA account whose customer opened a ticket, verified by the agent, with
+/// a reset scheduled under it.
+struct PendingReset {
+    id: String,
+    email: String,
+    secret: String,
+    session: String,
+    ticket_id: String,
+    scheduled: spb::ResetTotpResponse,
+}
+
+async fn pending_reset(app: &TestApp, login: &str, locale: pb::Locale) -> PendingReset {
+    let email = format!("{login}@example.fr");
+    let id = app
+        .create_account_in(login, &email, STRONG_PASSWORD, locale)
+        .await;
+    let (secret, _, session) = app.enable_totp(login, STRONG_PASSWORD).await;
+    let ticket = app
+        .support()
+        .await
+        .create_ticket(authed(
+            &session.session_token,
+            ticket_request("lost-phone", vec![]),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    app.verify_ticket_identity(&ticket.ticket_id).await;
+    let scheduled = app
+        .reset_totp(&id, &ticket.ticket_id, AUDIT_REASON)
+        .await
+        .unwrap();
+    PendingReset {
+        id,
+        email,
+        secret,
+        session: session.session_token,
+        ticket_id: ticket.ticket_id,
+        scheduled,
+    }
+}
+
+async fn cancel_link_token(app: &TestApp, email: &str) -> String {
+    for _ in 0..300 {
+        if let Some(mail) = app
+            .mails_to(email)
+            .iter()
+            .find(|m| m.contains("token=gdf_"))
+        {
+            return cancel_token_in(mail);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no factor-reset e-mail to {email}");
+}
+
+async fn cancel_factor_reset(app: &TestApp, token: &str) -> Result<(), tonic::Status> {
+    app.support()
+        .await
+        .cancel_factor_reset(spb::CancelFactorResetRequest {
+            cancel_token: token.into(),
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn review(app: &TestApp, id: &str) -> spb::GetAccountReviewResponse {
+    app.support()
+        .await
+        .get_account_review(authed(
+            &app.agent_token,
+            spb::GetAccountReviewRequest {
+                account_id: id.into(),
+                ticket_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn agent_of(event: &pb::SecurityEvent) -> (pb::ActorKind, String) {
+    let actor = event.actor.clone().unwrap();
+    (actor.kind(), actor.name)
+}
+
+#[tokio::test]
+async fn verify_ticket_identity_names_its_bad_fields_and_needs_an_open_ticket_of_an_account() {
+    let app = spawn_factor_reset_app().await;
+    let (_, jean) = customer(&app, "jean").await;
+    let ticket = app
+        .support()
+        .await
+        .create_ticket(authed(&jean, ticket_request("r1", vec![])))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    let verify = |method: spb::IdentityVerificationMethod, evidence: &str, ticket_id: &str| {
+        let request = authed(
+            &app.agent_token,
+            spb::VerifyTicketIdentityRequest {
+                ticket_id: ticket_id.into(),
+                method: method.into(),
+                evidence_reference: evidence.into(),
+            },
+        );
+        let app = &app;
+        async move { app.support().await.verify_ticket_identity(request).await }
+    };
+    let bad = verify(spb::IdentityVerificationMethod::Unspecified, "", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(
+        bad_fields(&bad),
+        ["ticket_id", "method", "evidence_reference"]
+    );
+    let customer_call = app
+        .support()
+        .await
+        .verify_ticket_identity(authed(
+            &jean,
+            spb::VerifyTicketIdentityRequest {
+                ticket_id: ticket.ticket_id.clone(),
+                method: spb::IdentityVerificationMethod::IdDocument.into(),
+                evidence_reference: "DOC-1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(customer_call.code(), Code::PermissionDenied);
+    let recorded = verify(
+        spb::IdentityVerificationMethod::IdDocument,
+        "DOC-1",
+        &ticket.ticket_id,
+    )
+    .await
+    .unwrap()
+    .into_inner()
+    .verification
+    .unwrap();
+    assert_eq!(recorded.agent, "agent-alice");
+    assert_eq!(recorded.evidence_reference, "DOC-1");
+    assert_eq!(
+        recorded.method(),
+        spb::IdentityVerificationMethod::IdDocument
+    );
+    // The customer sees that it happened, not the evidence reference.
+    let journal = events(&app, &jean).await;
+    let verified = journal
+        .iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::SupportIdentityVerified)
+        .unwrap();
+    assert_eq!(
+        agent_of(verified),
+        (pb::ActorKind::SupportAgent, "agent-alice".to_string())
+    );
+    assert_eq!(verified.details["method"], "id_document");
+    assert!(!verified.details.values().any(|v| v.contains("DOC-1")));
+
+    // An unmatched recovery ticket is about no account.
+    app.support()
+        .await
+        .create_recovery_ticket(spb::CreateRecoveryTicketRequest {
+            login_or_email: "nobody-at-all".into(),
+            reachable_contact: "+33612345678".into(),
+            description: "Locked out.".into(),
+        })
+        .await
+        .unwrap();
+    let queue = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest {
+                unverified_only: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let unmatched = verify(
+        spb::IdentityVerificationMethod::VideoCall,
+        "V-1",
+        &queue[0].ticket_id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&unmatched), "INVALID_STATE_TRANSITION");
+
+    // A recovery ticket that matched the account can be verified (that is
+    // what it is for).
+    app.support()
+        .await
+        .create_recovery_ticket(spb::CreateRecoveryTicketRequest {
+            login_or_email: "jean".into(),
+            reachable_contact: "+33612345678".into(),
+            description: "Lost my phone.".into(),
+        })
+        .await
+        .unwrap();
+    let recovery = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest {
+                unverified_only: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets
+        .into_iter()
+        .find(|t| !t.account_id.is_empty())
+        .unwrap();
+    verify(
+        spb::IdentityVerificationMethod::PhoneCallback,
+        "CALL-2",
+        &recovery.ticket_id,
+    )
+    .await
+    .unwrap();
+
+    // Unknown and closed tickets.
+    let unknown = verify(
+        spb::IdentityVerificationMethod::VideoCall,
+        "V-1",
+        &uuid::Uuid::now_v7().to_string(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&unknown), "NOT_FOUND");
+    app.support()
+        .await
+        .close_ticket(authed(
+            &jean,
+            spb::CloseTicketRequest {
+                ticket_id: ticket.ticket_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let closed = verify(
+        spb::IdentityVerificationMethod::VideoCall,
+        "V-1",
+        &ticket.ticket_id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&closed), "INVALID_STATE_TRANSITION");
+}
+
+#[tokio::test]
+async fn a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_working() {
+    let app = spawn_factor_reset_app().await;
+    let before = app.clock_now() / 1000;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    let reset = pending.scheduled.factor_reset.clone().unwrap();
+    let effective = pending.scheduled.effective_at.unwrap().seconds;
+    assert!((before + 86_400..=before + 86_400 + 60).contains(&effective));
+    assert_eq!(reset.effective_at.unwrap().seconds, effective);
+    assert_eq!(reset.status(), spb::FactorResetStatus::Pending);
+    assert_eq!(reset.requested_by, "agent-alice");
+    assert_eq!(pending.scheduled.sessions_revoked, 0);
+
+    // The customer is e-mailed at once, with the cancel link and no audit reason.
+    let token = cancel_link_token(&app, &pending.email).await;
+    let mail = app
+        .mails_to(&pending.email)
+        .into_iter()
+        .find(|m| m.contains("token=gdf_"))
+        .unwrap();
+    assert!(mail.contains(&format!(
+        "http://localhost:8080/security/cancel-factor-reset?token={token}"
+    )));
+    assert!(!mail.contains("AUDIT-ONLY") && !mail.contains("KYC-CASE"));
+
+    // ...and sees it in the information centre, with the agent named.
+    let journal = events(&app, &pending.session).await;
+    let requested = journal
+        .iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::FactorResetRequested)
+        .expect("no FACTOR_RESET_REQUESTED event");
+    assert_eq!(
+        agent_of(requested),
+        (pb::ActorKind::SupportAgent, "agent-alice".to_string())
+    );
+    assert!(!requested.details.values().any(|v| v.contains("AUDIT-ONLY")));
+    assert!(requested.details["effective_at"].ends_with('Z'));
+
+    // The agent's review shows it, with the verification it relies on.
+    let shown = review(&app, &pending.id)
+        .await
+        .pending_factor_reset
+        .unwrap();
+    assert_eq!(shown.factor_reset_id, reset.factor_reset_id);
+    assert_eq!(shown.reason, AUDIT_REASON);
+    let verification = shown.verification.unwrap();
+    assert_eq!(
+        verification.method(),
+        spb::IdentityVerificationMethod::VideoCall
+    );
+    assert_eq!(verification.evidence_reference, "KYC-CASE-7731");
+
+    // During the delay the factor is still there and the session still works.
+    app.clock.advance(DAY - std::time::Duration::from_secs(60));
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(app.totp_enabled(&pending.id).await);
+    app.login_challenge("jean", STRONG_PASSWORD).await.unwrap();
+    app.client()
+        .await
+        .list_sessions(authed(&pending.session, pb::ListSessionsRequest::default()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_cancel_link_stops_the_reset_and_works_once() {
+    let app = spawn_factor_reset_app().await;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    let token = cancel_link_token(&app, &pending.email).await;
+    cancel_factor_reset(&app, &token).await.unwrap();
+    let again = cancel_factor_reset(&app, &token).await.unwrap_err();
+    assert_eq!(again.code(), Code::Unauthenticated);
+    assert_eq!(reason(&again), "TOKEN_INVALID");
+    assert!(review(&app, &pending.id)
+        .await
+        .pending_factor_reset
+        .is_none());
+
+    app.clock.advance(DAY * 2);
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(app.totp_enabled(&pending.id).await, "2FA was removed");
+    let kinds = app.events_of(&pending.id).await;
+    assert!(kinds.contains(&"factor_reset_cancelled".to_string()));
+    assert!(!kinds.contains(&"totp_disabled".to_string()));
+    assert!(!kinds.contains(&"factor_reset_completed".to_string()));
+
+    // The journal says who cancelled it and how.
+    let code = totp_code(&pending.secret, app.clock_now());
+    let challenge = app.login_challenge("jean", STRONG_PASSWORD).await.unwrap();
+    let session = app.verify_totp(&challenge, &code).await.unwrap();
+    let journal = events(&app, &session.session_token).await;
+    let cancelled = journal
+        .iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::FactorResetCancelled)
+        .unwrap();
+    assert_eq!(
+        cancelled.actor.clone().unwrap().kind(),
+        pb::ActorKind::Customer
+    );
+    assert_eq!(cancelled.details["via"], "cancel_link");
+
+    // A malformed token is refused the same way.
+    let junk = cancel_factor_reset(&app, "gdf_nope").await.unwrap_err();
+    assert_eq!(reason(&junk), "TOKEN_INVALID");
+}
+
+#[tokio::test]
+async fn a_login_with_the_second_factor_during_the_delay_stops_the_reset() {
+    let app = spawn_factor_reset_app().await;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    let token = cancel_link_token(&app, &pending.email).await;
+    app.clock.advance(std::time::Duration::from_secs(3600));
+    let code = totp_code(&pending.secret, app.clock_now());
+    let challenge = app.login_challenge("jean", STRONG_PASSWORD).await.unwrap();
+    let session = app.verify_totp(&challenge, &code).await.unwrap();
+    assert!(review(&app, &pending.id)
+        .await
+        .pending_factor_reset
+        .is_none());
+
+    app.clock.advance(DAY * 2);
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(app.totp_enabled(&pending.id).await, "2FA was removed");
+    let journal = events(&app, &session.session_token).await;
+    let cancelled = journal
+        .iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::FactorResetCancelled)
+        .expect("no FACTOR_RESET_CANCELLED event");
+    assert_eq!(
+        cancelled.actor.clone().unwrap().kind(),
+        pb::ActorKind::Customer
+    );
+    assert_eq!(cancelled.details["via"], "second_factor_login");
+    // The link of the cancelled reset is spent.
+    let late = cancel_factor_reset(&app, &token).await.unwrap_err();
+    assert_eq!(reason(&late), "TOKEN_INVALID");
+}
+
+#[tokio::test]
+async fn after_the_delay_the_factor_is_gone_and_the_journal_names_the_agent() {
+    let app = spawn_factor_reset_app().await;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    let token = cancel_link_token(&app, &pending.email).await;
+
+    app.clock.advance(DAY + std::time::Duration::from_secs(1));
+    app.wait_until_totp_off(&pending.id).await;
+
+    // Every session ended; the password alone logs in now.
+    let ended = app
+        .client()
+        .await
+        .list_sessions(authed(&pending.session, pb::ListSessionsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(ended.code(), Code::Unauthenticated);
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+
+    // The e-mail of the existing flow: 2FA is off, with the "not me" link.
+    let mut notified = false;
+    for _ in 0..300 {
+        notified = app
+            .mails_to(&pending.email)
+            .iter()
+            .any(|m| m.contains("Two-factor authentication is off") && m.contains("token=gdx_"));
+        if notified {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(notified, "no e-mail says 2FA is off");
+
+    // Request, verification and completion, each with the agent.
+    let kinds = app.events_of(&pending.id).await;
+    let position = |kind: &str| kinds.iter().position(|k| k == kind).unwrap();
+    assert!(position("support_identity_verified") < position("factor_reset_requested"));
+    assert!(position("factor_reset_requested") < position("totp_disabled"));
+    assert!(position("totp_disabled") <= position("factor_reset_completed"));
+    let journal = events(&app, &session.session_token).await;
+    for kind in [
+        pb::SecurityEventKind::SupportIdentityVerified,
+        pb::SecurityEventKind::FactorResetRequested,
+        pb::SecurityEventKind::TotpDisabled,
+        pb::SecurityEventKind::FactorResetCompleted,
+    ] {
+        let event = journal
+            .iter()
+            .find(|e| e.kind() == kind)
+            .unwrap_or_else(|| panic!("{kind:?} missing"));
+        assert_eq!(
+            agent_of(event),
+            (pb::ActorKind::SupportAgent, "agent-alice".to_string()),
+            "{kind:?}"
+        );
+    }
+    assert!(review(&app, &pending.id)
+        .await
+        .pending_factor_reset
+        .is_none());
+
+    // Once it took effect, the cancel link is over.
+    let late = cancel_factor_reset(&app, &token).await.unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&late), "TOKEN_EXPIRED");
+}
+
+/// Issue #21 (7): the ticket messages of a support 2FA reset are in the
+/// account's language and never quote the agent's audit reason or evidence.
+#[tokio::test]
+async fn factor_reset_ticket_messages_speak_the_account_language_without_the_audit_reason() {
+    let app = spawn_factor_reset_app().await;
+    for (login, locale, own, other) in [
+        (
+            "jeanne",
+            pb::Locale::Fr,
+            "double authentification",
+            "two-factor",
+        ),
+        (
+            "john",
+            pb::Locale::En,
+            "two-factor authentication",
+            "double authentification",
+        ),
+    ] {
+        let pending = pending_reset(&app, login, locale).await;
+        app.clock.advance(DAY + std::time::Duration::from_secs(1));
+        app.wait_until_totp_off(&pending.id).await;
+        let session = app.login(login, STRONG_PASSWORD).await.unwrap();
+        let messages = app
+            .support()
+            .await
+            .get_ticket(authed(
+                &session.session_token,
+                spb::GetTicketRequest {
+                    ticket_id: pending.ticket_id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .messages;
+        let system: Vec<_> = messages
+            .iter()
+            .filter(|m| m.author_kind() == spb::MessageAuthorKind::System)
+            .collect();
+        assert_eq!(system.len(), 2, "{login}: scheduled, then done");
+        for message in system {
+            let body = message.body.to_lowercase();
+            assert!(body.contains(own), "{login}: {}", message.body);
+            assert!(!body.contains(other), "{login}: {}", message.body);
+            for staff_only in [
+                "audit-only",
+                "12ab34567",
+                "nervous",
+                "kyc-case",
+                "agent-alice",
+            ] {
+                assert!(!body.contains(staff_only), "{login}: {}", message.body);
+            }
+        }
+        for mail in app.mails_to(&pending.email) {
+            assert!(!mail.contains("AUDIT-ONLY") && !mail.contains("KYC-CASE"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reset_whose_factor_was_turned_off_meanwhile_never_takes_effect() {
+    let app = spawn_factor_reset_app().await;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    // The customer turns 2FA off and on again with a new secret meanwhile.
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let code = totp_code(&pending.secret, app.clock_now());
+    app.client()
+        .await
+        .disable_totp(authed(
+            &pending.session,
+            pb::DisableTotpRequest {
+                current_password: STRONG_PASSWORD.into(),
+                code: Some(pb::disable_totp_request::Code::TotpCode(code)),
+            },
+        ))
+        .await
+        .unwrap();
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let (fresh, _, _) = app.enable_totp("jean", STRONG_PASSWORD).await;
+    assert_ne!(fresh, pending.secret);
+
+    app.clock.advance(DAY * 2);
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(
+        app.totp_enabled(&pending.id).await,
+        "the new enrolment was removed"
+    );
+    let kinds = app.events_of(&pending.id).await;
+    assert!(kinds.contains(&"factor_reset_cancelled".to_string()));
+    assert!(!kinds.contains(&"factor_reset_completed".to_string()));
+    let shown = review(&app, &pending.id).await;
+    assert!(shown.pending_factor_reset.is_none());
+    let cancelled = shown
+        .recent_events
+        .iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::FactorResetCancelled)
+        .unwrap();
+    assert_eq!(cancelled.details["via"], "factor_changed");
+    assert_eq!(
+        cancelled.actor.clone().unwrap().kind(),
+        pb::ActorKind::System
+    );
 }

@@ -185,7 +185,9 @@ methods! {
     "/gardien.support.v1.SupportService/AssignTicket" => spb::AssignTicketRequest,
     "/gardien.support.v1.SupportService/SetTicketStatus" => spb::SetTicketStatusRequest,
     "/gardien.support.v1.SupportService/GetAccountReview" => spb::GetAccountReviewRequest,
+    "/gardien.support.v1.SupportService/VerifyTicketIdentity" => spb::VerifyTicketIdentityRequest,
     "/gardien.support.v1.SupportService/ResetTotp" => spb::ResetTotpRequest,
+    "/gardien.support.v1.SupportService/CancelFactorReset" => spb::CancelFactorResetRequest,
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 
 use uuid::Uuid;
 
-use super::{distinct, missing, one, page, Page, Validate};
+use super::{distinct, missing, one, page, required, Page, Validate};
 use crate::{
     domain::{
         error::{Error, FieldViolation},
+        factor_reset::{self, Method},
         support::{self as tickets, Category, NewTicket, QueueFilter, Status},
         types::{parse_id, parse_line, Violations},
     },
@@ -262,5 +263,48 @@ impl Validate for spb::ResetTotpRequest {
             return Err(missing());
         };
         Ok((account_id, ticket_id, reason))
+    }
+}
+
+impl Validate for spb::VerifyTicketIdentityRequest {
+    /// The ticket, the method and the evidence reference.
+    type Valid = (Uuid, Method, String);
+    fn validate(self, _now_ms: i64) -> Result<Self::Valid, Error> {
+        let mut v = Violations::default();
+        let ticket_id = v.check(parse_id("ticket_id", &self.ticket_id));
+        let method = v.check(sconv::method_from_proto(self.method).ok_or_else(|| {
+            FieldViolation::new(
+                "method",
+                "must be an IdentityVerificationMethod other than UNSPECIFIED",
+            )
+        }));
+        let evidence = v.check(
+            parse_line(
+                "evidence_reference",
+                &self.evidence_reference,
+                factor_reset::MAX_EVIDENCE_REFERENCE_CHARS,
+            )
+            .and_then(|line| {
+                if line.is_empty() {
+                    Err(FieldViolation::new("evidence_reference", "is required"))
+                } else {
+                    Ok(line)
+                }
+            }),
+        );
+        v.finish()?;
+        let (Some(ticket_id), Some(method), Some(evidence)) = (ticket_id, method, evidence) else {
+            return Err(missing());
+        };
+        Ok((ticket_id, method, evidence))
+    }
+}
+
+impl Validate for spb::CancelFactorResetRequest {
+    /// The cancel token.
+    type Valid = String;
+    fn validate(self, _now_ms: i64) -> Result<String, Error> {
+        required("cancel_token", &self.cancel_token)?;
+        Ok(self.cancel_token)
     }
 }
