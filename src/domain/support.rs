@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::revocation::RevocationCause as Cause;
 use super::{
     error::{Error, FieldViolation, Result},
     events::{self, EventKind},
@@ -764,8 +765,16 @@ pub async fn reset_totp(
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     two_factor::turn_off(&txn, now, account.id).await?;
-    let revoked =
-        sessions::revoke_all(&txn, now, account.id, None, "totp_reset_by_support").await?;
+    let revoked = sessions::revoke_all(
+        &txn,
+        now,
+        account.id,
+        None,
+        Cause::SupportFactorReset,
+        &actor,
+        client,
+    )
+    .await?;
     let event_id = events::record(
         &txn,
         now,
