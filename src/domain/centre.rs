@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::revocation::RevocationCause as Cause;
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
@@ -287,8 +288,16 @@ async fn secure_account<C: ConnectionTrait>(
         Via::Session(session_id) if !password_suspended => Some(*session_id),
         _ => None,
     };
-    sessions_revoked +=
-        sessions::revoke_all(txn, now, account.id, except, "event_disputed").await?;
+    sessions_revoked += sessions::revoke_all(
+        txn,
+        now,
+        account.id,
+        except,
+        Cause::Dispute,
+        &Actor::customer(),
+        client,
+    )
+    .await?;
     let event_kind = if matches!(via, Via::Link) {
         EventKind::UnauthorizedChangeReported
     } else {

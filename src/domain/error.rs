@@ -34,6 +34,13 @@ pub enum Error {
     LoginBackoff { retry_after: Duration },
     #[error("the link or token is invalid or was already used")]
     TokenInvalid,
+    /// A customer session revoked while live; `help_url` when the cause has
+    /// a procedure for the customer to follow.
+    #[error("this session was ended ({}): log in again", .cause.name())]
+    SessionRevoked {
+        cause: super::revocation::RevocationCause,
+        help_url: Option<String>,
+    },
     #[error("the link or token has expired")]
     TokenExpired,
     #[error("{0}")]

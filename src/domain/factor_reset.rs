@@ -19,6 +19,7 @@ use super::{
     events::{self, EventKind},
     notices,
     principal::{Actor, ActorKind, ClientInfo},
+    revocation::RevocationCause,
     sessions,
     support::{self, Status, Viewer},
     two_factor,
@@ -525,8 +526,16 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
     }
     let actor = agent_actor(&reset.requested_by);
     two_factor::turn_off(&txn, now, account.id).await?;
-    let revoked =
-        sessions::revoke_all(&txn, now, account.id, None, "totp_reset_by_support").await?;
+    let revoked = sessions::revoke_all(
+        &txn,
+        now,
+        account.id,
+        None,
+        RevocationCause::SupportFactorReset,
+        &actor,
+        &client,
+    )
+    .await?;
     let details = serde_json::json!({
         "ticket_id": reset.ticket_id.to_string(),
         "factor_reset_id": reset.id.to_string(),

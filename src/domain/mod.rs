@@ -17,6 +17,7 @@ pub mod password;
 pub mod principal;
 pub mod recovery;
 pub mod review;
+pub mod revocation;
 pub mod sessions;
 pub mod support;
 pub mod suspension;

@@ -11,6 +11,7 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::revocation::RevocationCause as Cause;
 use super::{
     accounts::{self, STATE_ACTIVE, STATE_SUSPENDED},
     error::{Error, Result},
@@ -275,8 +276,16 @@ pub async fn complete_reset(
         .is_some_and(|a| a.password_state == STATE_SUSPENDED);
     set_password(&txn, now, &account, hash).await?;
     suspension::invalidate_reset_tokens(&txn, now, account.id, Some(row.id)).await?;
-    let sessions_revoked =
-        sessions::revoke_all(&txn, now, account.id, None, "password_reset").await?;
+    let sessions_revoked = sessions::revoke_all(
+        &txn,
+        now,
+        account.id,
+        None,
+        Cause::PasswordReset,
+        &actor,
+        client,
+    )
+    .await?;
     if was_suspended {
         suspension::close_suspension(&txn, now, account.id, &actor, "password_reset").await?;
         events::record(
@@ -345,7 +354,9 @@ pub async fn change_password(
         now,
         account.id,
         Some(caller.session_id),
-        "password_changed",
+        Cause::PasswordChange,
+        &Actor::customer(),
+        client,
     )
     .await?;
     two_factor::revoke_challenges(&txn, now, account.id).await?;

@@ -13,6 +13,7 @@ use super::{
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo, CustomerSession},
+    revocation::{self, RevocationCause},
     Context,
 };
 use crate::{
@@ -91,10 +92,18 @@ fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
     session.expires_at > now && session.last_seen_at + idle_ms(ctx) > now
 }
 
-/// The session of a presented token, if it is live; refreshes its idle timer.
+/// The session of a presented token, if it is live; refreshes its idle
+/// timer. A session revoked while live is `Error::SessionRevoked` with its
+/// cause; an unknown or expired token is `None`.
 pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<CustomerSession>> {
-    let Some(live) = find_live(ctx, presented).await? else {
-        return Ok(None);
+    let live = match find_live(ctx, presented).await? {
+        Lookup::Live(live) => live,
+        Lookup::Revoked(cause) => {
+            let help_url =
+                (cause == RevocationCause::Suspension).then(|| ctx.config.mail.help_url.clone());
+            return Err(Error::SessionRevoked { cause, help_url });
+        }
+        Lookup::NotLive => return Ok(None),
     };
     Ok(Some(CustomerSession {
         account_id: live.account_id,
@@ -104,12 +113,22 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<Custo
     }))
 }
 
+/// What a presented session token is.
+enum Lookup {
+    Live(LiveSession),
+    /// Revoked while live, and still within its absolute lifetime.
+    Revoked(RevocationCause),
+    /// Unknown, malformed, expired, or revoked too long ago to tell.
+    NotLive,
+}
+
 /// The live session of a presented token, from the cache when the
 /// revocation clock allows (see `auth_cache`), else from the database; its
-/// use is recorded at most every `TOUCH_EVERY_MS`.
-async fn find_live(ctx: &Context, presented: &str) -> Result<Option<LiveSession>> {
+/// use is recorded at most every `TOUCH_EVERY_MS`. A revoked session's cause
+/// comes from the row read on a cache miss, so telling it costs no query.
+async fn find_live(ctx: &Context, presented: &str) -> Result<Lookup> {
     if !token::well_formed(TokenKind::Session, presented) {
-        return Ok(None);
+        return Ok(Lookup::NotLive);
     }
     let hash = token::hash(presented);
     let cache = &ctx.auth_cache;
@@ -132,13 +151,17 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Option<LiveSession>
                 .filter(session::Column::TokenHash.eq(hash.as_str()))
                 .one(&ctx.db)
                 .await?;
-            let Some(live) = row
-                .filter(|row| row.revoked_at.is_none())
-                .map(|row| LiveSession::from(&row))
-                .filter(|live| is_live(ctx, live, now))
-            else {
-                return Ok(None);
+            let Some(row) = row else {
+                return Ok(Lookup::NotLive);
             };
+            if row.revoked_at.is_some() {
+                return Ok(revocation::reported(&row, idle_ms(ctx), now)
+                    .map_or(Lookup::NotLive, Lookup::Revoked));
+            }
+            let live = LiveSession::from(&row);
+            if !is_live(ctx, &live, now) {
+                return Ok(Lookup::NotLive);
+            }
             live
         }
     };
@@ -147,7 +170,7 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Option<LiveSession>
     if let (Some(generation), true) = (generation, cached != Some(touched)) {
         cache.keep_session(&hash, generation, touched);
     }
-    Ok(Some(touched))
+    Ok(Lookup::Live(touched))
 }
 
 impl From<&session::Model> for LiveSession {
@@ -181,30 +204,45 @@ async fn touch(ctx: &Context, mut live: LiveSession, now: i64) -> Result<LiveSes
 pub struct Introspection {
     pub session: Option<LiveSession>,
     pub idle_expires_at: i64,
+    /// Why an inactive token was revoked, while that is told.
+    pub revoked: Option<RevocationCause>,
 }
 
 pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
-    let session = find_live(ctx, presented).await?;
+    let (session, revoked) = match find_live(ctx, presented).await? {
+        Lookup::Live(live) => (Some(live), None),
+        Lookup::Revoked(cause) => (None, Some(cause)),
+        Lookup::NotLive => (None, None),
+    };
     let idle_expires_at = session
         .as_ref()
         .map_or(0, |s| (s.last_seen_at + idle_ms(ctx)).min(s.expires_at));
     Ok(Introspection {
         session,
         idle_expires_at,
+        revoked,
     })
 }
 
-/// Revokes every live session of an account but `except`; returns how many.
+/// At most this many session IDs are listed in a `session_revoked` event;
+/// its `sessions_revoked` detail has the full count.
+const LISTED_SESSION_IDS: u64 = 50;
+
+/// Revokes every live session of an account but `except`, in the caller's
+/// transaction, and records which ended in one `session_revoked` event
+/// (none when no session ended); returns how many.
 pub async fn revoke_all<C: ConnectionTrait>(
     conn: &C,
     now: i64,
     account_id: Uuid,
     except: Option<Uuid>,
-    reason: &str,
+    cause: RevocationCause,
+    actor: &Actor,
+    client: &ClientInfo,
 ) -> Result<u64> {
     let mut update = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .col_expr(session::Column::RevokeReason, Expr::value(reason))
+        .col_expr(session::Column::RevokeReason, Expr::value(cause.as_str()))
         .filter(session::Column::AccountId.eq(account_id))
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(now));
@@ -212,25 +250,62 @@ pub async fn revoke_all<C: ConnectionTrait>(
         update = update.filter(session::Column::Id.ne(except));
     }
     let revoked = update.exec(conn).await?.rows_affected;
-    if revoked > 0 {
-        auth_cache::bump(conn).await?;
+    if revoked == 0 {
+        return Ok(0);
     }
+    auth_cache::bump(conn).await?;
+    // The rows this statement revoked, as this transaction sees them.
+    let ended: Vec<Uuid> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::RevokedAt.eq(now))
+        .filter(session::Column::RevokeReason.eq(cause.as_str()))
+        .order_by_asc(session::Column::Id)
+        .limit(LISTED_SESSION_IDS)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let session_ids = ended
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    events::record(
+        conn,
+        now,
+        account_id,
+        EventKind::SessionRevoked,
+        actor,
+        client,
+        serde_json::json!({
+            "cause": cause.name(),
+            "sessions_revoked": revoked,
+            "session_ids": session_ids,
+        }),
+    )
+    .await?;
     Ok(revoked)
 }
 
-/// Ends one session of the caller's account (`NotFound` for another's).
+/// Ends one session of the caller's account (`NotFound` for another's):
+/// `Logout` for the calling session, `Customer` for `RevokeSession`.
 pub async fn revoke(
     ctx: &Context,
     caller: &CustomerSession,
     session_id: Uuid,
-    kind: EventKind,
+    cause: RevocationCause,
     client: &ClientInfo,
 ) -> Result<()> {
+    let kind = match cause {
+        RevocationCause::Logout => EventKind::Logout,
+        _ => EventKind::SessionRevoked,
+    };
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let result = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .col_expr(session::Column::RevokeReason, Expr::value(kind.as_str()))
+        .col_expr(session::Column::RevokeReason, Expr::value(cause.as_str()))
         .filter(session::Column::Id.eq(session_id))
         .filter(session::Column::AccountId.eq(caller.account_id))
         .filter(session::Column::RevokedAt.is_null())
@@ -247,7 +322,7 @@ pub async fn revoke(
         kind,
         &Actor::customer(),
         client,
-        serde_json::json!({ "session_id": session_id.to_string() }),
+        serde_json::json!({ "session_id": session_id.to_string(), "cause": cause.name() }),
     )
     .await?;
     txn.commit().await?;

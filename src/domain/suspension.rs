@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::revocation::RevocationCause as Cause;
 use super::{
     accounts::{STATE_ACTIVE, STATE_SUSPENDED, STATE_UNSET},
     error::{Error, Result},
@@ -180,7 +181,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
         .exec_without_returning(txn)
         .await?;
     let sessions_revoked =
-        sessions::revoke_all(txn, now, account.id, None, "password_suspended").await?;
+        sessions::revoke_all(txn, now, account.id, None, Cause::Suspension, actor, client).await?;
     invalidate_reset_tokens(txn, now, account.id, None).await?;
     super::two_factor::revoke_challenges(txn, now, account.id).await?;
     events::record(

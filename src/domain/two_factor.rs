@@ -14,6 +14,7 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::revocation::RevocationCause as Cause;
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
@@ -225,7 +226,9 @@ pub async fn disable(
         now,
         account.id,
         Some(caller.session_id),
-        "totp_disabled",
+        Cause::TotpDisabled,
+        &Actor::customer(),
+        client,
     )
     .await?;
     login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;

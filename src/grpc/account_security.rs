@@ -11,10 +11,11 @@ use crate::{
     domain::{
         self,
         accounts::{self, AccountSelector},
-        centre, contacts,
-        events::{self, EventKind},
+        centre, contacts, events,
         login::{self, LoginOutcome},
-        overview, recovery, sessions, suspension, two_factor,
+        overview, recovery,
+        revocation::RevocationCause,
+        sessions, suspension, two_factor,
     },
     proto::accountsecurity::v1::{
         self as pb, account_security_service_server::AccountSecurityService,
@@ -111,7 +112,7 @@ impl AccountSecurityService for AccountSecurity {
             &self.ctx,
             &caller,
             caller.session_id,
-            EventKind::Logout,
+            RevocationCause::Logout,
             &client,
         )
         .await?;
@@ -147,7 +148,7 @@ impl AccountSecurityService for AccountSecurity {
         let caller = customer(&request)?;
         let client = client_info(&request);
         let id = request.into_inner().validate(self.ctx.now())?;
-        sessions::revoke(&self.ctx, &caller, id, EventKind::SessionRevoked, &client).await?;
+        sessions::revoke(&self.ctx, &caller, id, RevocationCause::Customer, &client).await?;
         Ok(Response::new(pb::RevokeSessionResponse {}))
     }
 
@@ -166,8 +167,18 @@ impl AccountSecurityService for AccountSecurity {
                 idle_expires_at: Some(to_timestamp(found.idle_expires_at)),
                 second_factor_used: session.second_factor_used,
                 authenticated_at: Some(to_timestamp(session.created_at)),
+                revocation_cause: pb::SessionRevocationCause::Unspecified.into(),
             },
-            None => pb::IntrospectSessionResponse::default(),
+            None => pb::IntrospectSessionResponse {
+                revocation_cause: found
+                    .revoked
+                    .map_or(
+                        pb::SessionRevocationCause::Unspecified,
+                        convert::revocation_cause,
+                    )
+                    .into(),
+                ..Default::default()
+            },
         };
         Ok(Response::new(response))
     }

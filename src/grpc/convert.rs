@@ -186,6 +186,14 @@ pub fn next_page_token(last: Option<uuid::Uuid>) -> String {
         .unwrap_or_default()
 }
 
+/// The proto value of a revocation cause (its name, prefixed).
+pub fn revocation_cause(
+    cause: crate::domain::revocation::RevocationCause,
+) -> pb::SessionRevocationCause {
+    pb::SessionRevocationCause::from_str_name(&format!("SESSION_REVOCATION_CAUSE_{}", cause.name()))
+        .unwrap_or(pb::SessionRevocationCause::Other)
+}
+
 /// A journal entry as the customer (or an agent) sees it.
 pub fn security_event(
     model: &crate::entity::security_event::Model,
@@ -482,6 +490,24 @@ mod proptests {
         fn page_sizes_are_bounded(requested in any::<u32>()) {
             let size = page_size(requested);
             prop_assert!((1..=200).contains(&size));
+        }
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use crate::domain::revocation::RevocationCause;
+
+    use super::*;
+
+    #[test]
+    fn every_revocation_cause_is_named_as_in_the_proto() {
+        for cause in RevocationCause::ALL {
+            let value = revocation_cause(*cause);
+            assert_eq!(
+                value.as_str_name(),
+                format!("SESSION_REVOCATION_CAUSE_{}", cause.name())
+            );
         }
     }
 }

@@ -72,6 +72,18 @@ impl From<Error> for Status {
                 status(Code::ResourceExhausted, message, "LOGIN_BACKOFF", details)
             }
             Error::TokenInvalid => plain(Code::Unauthenticated, message, "TOKEN_INVALID"),
+            Error::SessionRevoked { cause, help_url } => {
+                let mut details = ErrorDetails::new();
+                if let Some(help_url) = help_url {
+                    details.add_help_link(
+                        "How to reset a suspended password and secure your account",
+                        help_url,
+                    );
+                }
+                let metadata = HashMap::from([("cause".to_string(), cause.name().to_string())]);
+                details.set_error_info("SESSION_REVOKED", DOMAIN, metadata);
+                Status::with_error_details(Code::Unauthenticated, message, details)
+            }
             Error::TokenExpired => plain(Code::FailedPrecondition, message, "TOKEN_EXPIRED"),
             Error::PermissionDenied(_) => {
                 plain(Code::PermissionDenied, message, "PERMISSION_DENIED")

@@ -146,7 +146,8 @@ fn bearer<B>(request: &Request<B>) -> Presented {
     }
 }
 
-/// Resolves a presented secret to a principal; `Ok(None)` when it is not live.
+/// Resolves a presented secret to a principal; `Ok(None)` when it is not
+/// live, `Error::SessionRevoked` for a session revoked while live.
 async fn resolve(ctx: &domain::Context, secret: &str) -> domain::Result<Option<Principal>> {
     match TokenKind::of(secret) {
         Some(TokenKind::Credential) => credentials::authenticate(ctx, secret).await,
@@ -207,8 +208,11 @@ where
         Presented::Malformed => return Ok(status::unauthenticated().into_http()),
         Presented::Token(secret) => match resolve(&ctx, &secret).await {
             Ok(Some(principal)) => principal,
-            Ok(None) if anonymous_allowed => Principal::Anonymous,
+            Ok(None) | Err(domain::Error::SessionRevoked { .. }) if anonymous_allowed => {
+                Principal::Anonymous
+            }
             Ok(None) => return Ok(status::unauthenticated().into_http()),
+            // A revoked session says why (SESSION_REVOKED and its cause).
             Err(error) => return Ok(tonic::Status::from(error).into_http()),
         },
     };

@@ -922,7 +922,8 @@ async fn every_rpc_answers_hostile_input_with_a_documented_status() {
                 caller.token.as_deref()
             };
             let mut answer = send_retrying(&channel, path, case, credential).await;
-            let session_ended = matches!(&answer, Err(s) if reason(s) == "UNAUTHENTICATED");
+            let session_ended = matches!(&answer,
+                Err(s) if ["UNAUTHENTICATED", "SESSION_REVOKED"].contains(&reason(s).as_str()));
             if caller.role == Role::Customer && !replaces_credential && session_ended {
                 caller.log_in_again(&app).await;
                 answer = send_retrying(&channel, path, case, caller.token.as_deref()).await;

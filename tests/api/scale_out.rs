@@ -91,9 +91,17 @@ async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_the_ne
 
     // The session ends through the database alone: a suspension by a
     // third party, as another instance would commit it.
-    gardien::domain::sessions::revoke_all(&a.ctx.db, a.ctx.now(), account, None, "test")
-        .await
-        .unwrap();
+    gardien::domain::sessions::revoke_all(
+        &a.ctx.db,
+        a.ctx.now(),
+        account,
+        None,
+        gardien::domain::revocation::RevocationCause::Suspension,
+        &gardien::domain::principal::Actor::system(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(!introspect(&a, &grant.session_token).await.unwrap());
     assert!(!introspect(&b, &grant.session_token).await.unwrap());
 
