@@ -14,6 +14,7 @@ mod m20261128_000004_support;
 mod m20261128_000005_information_centre;
 mod m20261128_000006_revocation_clock;
 mod m20261203_000003_factor_reset;
+mod m20261203_000005_report_token_invalidation;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_information_centre::Migration),
             Box::new(m20261128_000006_revocation_clock::Migration),
             Box::new(m20261203_000003_factor_reset::Migration),
+            Box::new(m20261203_000005_report_token_invalidation::Migration),
         ]
     }
 }

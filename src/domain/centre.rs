@@ -352,7 +352,7 @@ pub async fn report_unauthorized_change(
         .one(&ctx.db)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    if row.used_at.is_some() {
+    if row.used_at.is_some() || row.invalidated_at.is_some() {
         return Err(Error::TokenInvalid);
     }
     if row.expires_at <= ctx.now() {
@@ -372,6 +372,7 @@ pub async fn report_unauthorized_change(
         .col_expr(report_token::Column::UsedAt, Expr::value(now))
         .filter(report_token::Column::Id.eq(row.id))
         .filter(report_token::Column::UsedAt.is_null())
+        .filter(report_token::Column::InvalidatedAt.is_null())
         .filter(report_token::Column::ExpiresAt.gt(now))
         .exec(&txn)
         .await?;

@@ -1,7 +1,9 @@
 //! Contact details: read them with when and by whom each last changed,
-//! change them (recent authentication required), and their history. A new
-//! contact e-mail takes effect only once the new address confirms it, and
-//! the old address is told, with a "this wasn't me" link.
+//! change them (recent authentication required), and their history. Every
+//! change is told to the contact e-mail with a "this wasn't me" link. A new
+//! contact e-mail takes effect only once the new address confirms it; the
+//! old address is told when it is asked for and when it takes effect, and
+//! the links mailed to it before stop working then.
 
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -21,7 +23,7 @@ use super::{
 use crate::{
     crypto::token::{self, TokenKind},
     entity::{account, contact_change, email_change},
-    mail::Mail,
+    mail::{outbox, Mail},
 };
 
 const CONFIRMATION_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -184,7 +186,16 @@ pub async fn update(
     }
     change.exec(&txn).await?;
     for (field, old, new) in changes {
-        record_change(&txn, now, &account, field, &old, &new, &actor, client).await?;
+        let event_id =
+            record_change(&txn, now, &account, field, &old, &new, &actor, client).await?;
+        let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
+        let notice = Mail::ContactDetailsChanged {
+            login: account.login.clone(),
+            field,
+            removed: new.is_empty(),
+            report_token,
+        };
+        notices::send(&txn, ctx, now, &account, &notice).await?;
     }
     let pending = match &update.email {
         Some(email) if email.as_str() != account.email => {
@@ -290,8 +301,14 @@ async fn request_email_change<C: ConnectionTrait>(
     notices::send_to(conn, ctx, now, account, email.as_str(), &to_new).await
 }
 
+/// Messages that must not reach an address the customer has left.
+const WITHDRAWN_ON_EMAIL_CHANGE: &[&str] = &["reset_link", "login_recovery"];
+
 /// `ConfirmEmailChange`: the link sent to the new address makes it the
-/// contact e-mail.
+/// contact e-mail. In the same transaction, what was mailed to the old
+/// address stops working (reset links, "this wasn't me" links, messages
+/// still queued for it), and the old address is told, with a fresh
+/// "this wasn't me" link.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
     if !token::well_formed(TokenKind::EmailConfirmation, presented) {
@@ -331,7 +348,11 @@ pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) 
         .filter(account::Column::Id.eq(account.id))
         .exec(&txn)
         .await?;
-    record_change(
+    let resets = super::suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
+    let reports = notices::invalidate_report_tokens(&txn, now, account.id).await?;
+    let queued =
+        outbox::withdraw(&txn, account.id, &account.email, WITHDRAWN_ON_EMAIL_CHANGE).await?;
+    let event_id = record_change(
         &txn,
         now,
         &account,
@@ -342,7 +363,22 @@ pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) 
         client,
     )
     .await?;
+    let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
+    let to_old = Mail::EmailChanged {
+        login: account.login.clone(),
+        new_email: row.new_email.clone(),
+        report_token,
+    };
+    notices::send_to(&txn, ctx, now, &account, &account.email, &to_old).await?;
     txn.commit().await?;
+    ctx.outbox_signal.notify_one();
+    tracing::info!(
+        account_id = %account.id,
+        reset_links_revoked = resets,
+        report_links_revoked = reports,
+        messages_withdrawn = queued,
+        "contact e-mail changed"
+    );
     Ok(())
 }
 

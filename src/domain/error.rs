@@ -29,7 +29,11 @@ pub enum Error {
     #[error("invalid login or password")]
     InvalidCredentials,
     #[error("the password of this account is suspended; reset it to get back in")]
-    PasswordSuspended { help_url: String },
+    PasswordSuspended {
+        help_url: String,
+        /// Why, for the customer's front end; never the staff note.
+        reason: Option<super::suspension::Reason>,
+    },
     #[error("too many failed attempts; try again later")]
     LoginBackoff { retry_after: Duration },
     #[error("the link or token is invalid or was already used")]

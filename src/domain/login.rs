@@ -21,7 +21,7 @@ use super::{
     password,
     principal::{Actor, ClientInfo},
     sessions::{self, SessionGrant},
-    two_factor,
+    suspension, two_factor,
     types::Login,
     Context,
 };
@@ -206,7 +206,7 @@ pub async fn login(
             serde_json::json!({ "reason": "password_suspended" }),
         )
         .await?;
-        return Err(suspended(ctx));
+        return Err(suspension::refusal(&ctx.db, ctx, account.id).await?);
     }
     if account.password_state != STATE_ACTIVE {
         return Err(Error::InvalidCredentials);
@@ -239,7 +239,7 @@ pub async fn login(
     }
     if update.exec(&txn).await?.rows_affected != 1 {
         // Suspended between the check and now.
-        return Err(suspended(ctx));
+        return Err(suspension::refusal(&txn, ctx, account.id).await?);
     }
     let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
     events::record(
@@ -254,12 +254,6 @@ pub async fn login(
     .await?;
     txn.commit().await?;
     Ok(LoginOutcome::Challenge(challenge))
-}
-
-fn suspended(ctx: &Context) -> Error {
-    Error::PasswordSuspended {
-        help_url: ctx.config.mail.help_url.clone(),
-    }
 }
 
 /// The writes of a successful login without a second factor: the account's
@@ -316,7 +310,7 @@ async fn open_session(
         opened
     };
     if !opened {
-        return Err(suspended(ctx));
+        return Err(suspension::refusal(&ctx.db, ctx, account.id).await?);
     }
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))

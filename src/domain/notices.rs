@@ -2,7 +2,9 @@
 //! language, and the single-use "this wasn't me" link (valid 7 days) that
 //! the notices of password, 2FA, contact e-mail and new-login changes carry.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -64,10 +66,28 @@ pub async fn report_token<C: ConnectionTrait>(
         created_at: Set(now),
         expires_at: Set(now + REPORT_TTL_MS),
         used_at: Set(None),
+        invalidated_at: Set(None),
     })
     .exec_without_returning(conn)
     .await?;
     Ok(secret.expose_secret().to_string())
+}
+
+/// Revokes every unused "this wasn't me" link of an account: each went to
+/// the contact e-mail of its time, which the customer has just replaced.
+pub async fn invalidate_report_tokens<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account_id: Uuid,
+) -> Result<u64> {
+    Ok(report_token::Entity::update_many()
+        .col_expr(report_token::Column::InvalidatedAt, Expr::value(now))
+        .filter(report_token::Column::AccountId.eq(account_id))
+        .filter(report_token::Column::UsedAt.is_null())
+        .filter(report_token::Column::InvalidatedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
 }
 
 /// Whether the login `event_id` of `account` from `client` earns a
@@ -79,8 +99,6 @@ async fn new_login_due<C: ConnectionTrait>(
     client: &super::principal::ClientInfo,
     event_id: Uuid,
 ) -> Result<bool> {
-    use sea_orm::{ColumnTrait, QueryFilter};
-
     use crate::entity::security_event;
     let (Some(_), Some(address)) = (account.last_login_at, client.address.as_deref()) else {
         return Ok(false);

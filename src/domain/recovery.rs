@@ -344,9 +344,7 @@ pub async fn change_password(
         .exec(&txn)
         .await?;
     if changed.rows_affected != 1 {
-        return Err(Error::PasswordSuspended {
-            help_url: ctx.config.mail.help_url.clone(),
-        });
+        return Err(suspension::refusal(&txn, ctx, account.id).await?);
     }
     suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
     let revoked = sessions::revoke_all(

@@ -207,6 +207,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
         Locale::parse(&account.locale),
         &Mail::SuspensionNotice {
             login: account.login.clone(),
+            reason: request.reason,
         },
     )
     .await?;
@@ -275,6 +276,22 @@ pub async fn active_suspension<C: ConnectionTrait>(
         .order_by_desc(suspension::Column::SuspendedAt)
         .one(conn)
         .await?)
+}
+
+/// The answer to a suspended password: the help link and the reason of
+/// the open suspension (never its note, which is for the staff).
+pub async fn refusal<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    account_id: Uuid,
+) -> Result<Error> {
+    let reason = active_suspension(conn, account_id)
+        .await?
+        .and_then(|open| Reason::parse(&open.reason));
+    Ok(Error::PasswordSuspended {
+        help_url: ctx.config.mail.help_url.clone(),
+        reason,
+    })
 }
 
 /// Marks the open suspension of an account lifted; returns it.

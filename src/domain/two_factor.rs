@@ -507,9 +507,7 @@ pub async fn verify_challenge(
         return Err(error);
     }
     if account.password_state != super::accounts::STATE_ACTIVE {
-        return Err(Error::PasswordSuspended {
-            help_url: ctx.config.mail.help_url.clone(),
-        });
+        return Err(super::suspension::refusal(&txn, ctx, account.id).await?);
     }
     let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
     account::Entity::update_many()

@@ -93,7 +93,7 @@ pub fn reason_from_proto(value: i32) -> Option<Reason> {
     })
 }
 
-fn reason_to_proto(value: &str) -> pb::SuspensionReason {
+pub fn reason_to_proto(value: &str) -> pb::SuspensionReason {
     match Reason::parse(value) {
         Some(Reason::SuspectedCompromise) => pb::SuspensionReason::SuspectedCompromise,
         Some(Reason::CredentialLeak) => pb::SuspensionReason::CredentialLeak,

@@ -18,7 +18,12 @@ fn status(
     reason: &str,
     mut details: ErrorDetails,
 ) -> Status {
-    details.set_error_info(reason, DOMAIN, HashMap::new());
+    // Metadata a variant put in its `ErrorInfo` stays.
+    let metadata = details
+        .error_info()
+        .map(|info| info.metadata.clone())
+        .unwrap_or_default();
+    details.set_error_info(reason, DOMAIN, metadata);
     Status::with_error_details(code, message, details)
 }
 
@@ -53,12 +58,20 @@ impl From<Error> for Status {
             Error::InvalidCredentials => {
                 plain(Code::Unauthenticated, message, "INVALID_CREDENTIALS")
             }
-            Error::PasswordSuspended { help_url } => {
+            Error::PasswordSuspended { help_url, reason } => {
                 let mut details = ErrorDetails::new();
                 details.add_help_link(
                     "How to reset a suspended password and secure your account",
                     help_url,
                 );
+                if let Some(reason) = reason {
+                    let name = crate::grpc::convert::reason_to_proto(reason.as_str());
+                    let metadata = HashMap::from([(
+                        "suspension_reason".to_string(),
+                        name.as_str_name().to_string(),
+                    )]);
+                    details.set_error_info("PASSWORD_SUSPENDED", DOMAIN, metadata);
+                }
                 status(
                     Code::FailedPrecondition,
                     message,

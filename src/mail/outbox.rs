@@ -80,6 +80,26 @@ pub async fn enqueue<C: ConnectionTrait>(
     Ok(id)
 }
 
+/// Withdraws, in the caller's transaction, the messages of `kinds` queued
+/// for `recipient` about `account_id` and not yet taken by a worker: the
+/// address is no longer the customer's, and what they carry (a reset link,
+/// login identifiers) must not reach it. Returns how many were withdrawn.
+pub async fn withdraw<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    recipient: &str,
+    kinds: &[&str],
+) -> Result<u64, sea_orm::DbErr> {
+    Ok(outbox::Entity::delete_many()
+        .filter(outbox::Column::AccountId.eq(account_id))
+        .filter(outbox::Column::Recipient.eq(recipient))
+        .filter(outbox::Column::Kind.is_in(kinds.iter().copied()))
+        .filter(outbox::Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 /// Delivers queued e-mail in the background.
 pub struct Worker {
     pub db: DatabaseConnection,

@@ -2,14 +2,18 @@
 //! locale). A message never holds a password or a TOTP secret; a reset
 //! token appears only inside its link.
 
-use crate::{config::MailConfig, domain::types::Locale};
+use crate::{
+    config::MailConfig,
+    domain::{contacts::Field, suspension::Reason, types::Locale},
+};
 
 /// One message to send, with what its template needs.
 #[derive(Debug, Clone)]
 pub enum Mail {
-    /// The security team suspended the password: what happened and the
-    /// seed's steps (scan devices, secure the e-mail, reset, check, ticket).
-    SuspensionNotice { login: String },
+    /// The password was suspended: why, in words fit for `reason` (never
+    /// the staff note), and the seed's steps (scan devices, secure the
+    /// e-mail, reset, check, ticket).
+    SuspensionNotice { login: String, reason: Reason },
     /// The reset link; `token` goes only into the link.
     ResetLink {
         login: String,
@@ -39,6 +43,20 @@ pub enum Mail {
     },
     /// To the NEW address: the link that confirms it.
     ConfirmEmail { login: String, token: String },
+    /// To the OLD address: the change of the contact e-mail took effect.
+    EmailChanged {
+        login: String,
+        new_email: String,
+        report_token: String,
+    },
+    /// The phone or the postal address changed (or was removed); names the
+    /// detail, never its value.
+    ContactDetailsChanged {
+        login: String,
+        field: Field,
+        removed: bool,
+        report_token: String,
+    },
     /// The customer reported "this wasn't me": what happens next.
     DisputeReceived { login: String, reference: String },
     /// New recovery codes replaced the old ones.
@@ -67,7 +85,9 @@ impl Mail {
             | Mail::TotpEnabled { report_token, .. }
             | Mail::TotpDisabled { report_token, .. }
             | Mail::NewLogin { report_token, .. }
-            | Mail::EmailChangeRequested { report_token, .. } => Some(report_token),
+            | Mail::EmailChangeRequested { report_token, .. }
+            | Mail::EmailChanged { report_token, .. }
+            | Mail::ContactDetailsChanged { report_token, .. } => Some(report_token),
             _ => None,
         }
     }
@@ -86,6 +106,8 @@ impl Mail {
             Mail::NewLogin { .. } => "new_login",
             Mail::EmailChangeRequested { .. } => "email_change_requested",
             Mail::ConfirmEmail { .. } => "confirm_email",
+            Mail::EmailChanged { .. } => "email_changed",
+            Mail::ContactDetailsChanged { .. } => "contact_details_changed",
             Mail::DisputeReceived { .. } => "dispute_received",
             Mail::TicketReply { .. } => "ticket_reply",
             Mail::TicketResolved { .. } => "ticket_resolved",
@@ -137,6 +159,8 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "new_login",
     "email_change_requested",
     "confirm_email",
+    "email_changed",
+    "contact_details_changed",
     "dispute_received",
     "ticket_reply",
     "ticket_resolved",
@@ -185,8 +209,10 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, minijinja::
 fn values(mail: &Mail, links: &MailConfig) -> serde_json::Value {
     use serde_json::json;
     match mail {
-        Mail::SuspensionNotice { login }
-        | Mail::PasswordChanged { login, .. }
+        Mail::SuspensionNotice { login, reason } => {
+            json!({ "login": login, "reason": reason.as_str() })
+        }
+        Mail::PasswordChanged { login, .. }
         | Mail::TotpEnabled { login, .. }
         | Mail::TotpDisabled { login, .. }
         | Mail::RecoveryCodesRegenerated { login } => json!({ "login": login }),
@@ -206,7 +232,16 @@ fn values(mail: &Mail, links: &MailConfig) -> serde_json::Value {
         Mail::NewLogin { login, address, .. } => json!({ "login": login, "address": address }),
         Mail::EmailChangeRequested {
             login, new_email, ..
+        }
+        | Mail::EmailChanged {
+            login, new_email, ..
         } => json!({ "login": login, "new_email": new_email }),
+        Mail::ContactDetailsChanged {
+            login,
+            field,
+            removed,
+            ..
+        } => json!({ "login": login, "field": field.as_str(), "removed": removed }),
         Mail::ConfirmEmail { login, token } => json!({
             "login": login,
             "link": token_link(&links.confirm_email_url, token),
@@ -316,7 +351,10 @@ mod tests {
         let report_token = || "gdx_SECRET".to_string();
         let reference = || "T-ABCDEFGH".to_string();
         vec![
-            Mail::SuspensionNotice { login: login() },
+            Mail::SuspensionNotice {
+                login: login(),
+                reason: Reason::SuspectedCompromise,
+            },
             Mail::ResetLink {
                 login: login(),
                 token: "gdr_SECRET".into(),
@@ -355,6 +393,23 @@ mod tests {
             Mail::ConfirmEmail {
                 login: login(),
                 token: "gde_SECRET".into(),
+            },
+            Mail::EmailChanged {
+                login: login(),
+                new_email: "new@example.fr".into(),
+                report_token: report_token(),
+            },
+            Mail::ContactDetailsChanged {
+                login: login(),
+                field: Field::Phone,
+                removed: false,
+                report_token: report_token(),
+            },
+            Mail::ContactDetailsChanged {
+                login: login(),
+                field: Field::PostalAddress,
+                removed: true,
+                report_token: report_token(),
             },
             Mail::DisputeReceived {
                 login: login(),
@@ -407,7 +462,7 @@ mod tests {
                 assert!(!en.subject.contains(secret) && !fr.subject.contains(secret));
             }
         }
-        assert_eq!(all_kinds().len(), 15, "every kind is rendered here");
+        assert_eq!(all_kinds().len(), 19, "every kind is rendered here");
     }
 
     #[test]
@@ -535,5 +590,31 @@ mod tests {
         assert!(rendered
             .html
             .contains(&format!("<a href=\"{link}\">{link}</a>")));
+    }
+
+    #[test]
+    fn each_suspension_reason_is_worded_apart_in_both_locales() {
+        let links = MailConfig::default();
+        for locale in [Locale::En, Locale::Fr] {
+            let bodies: Vec<String> = Reason::ALL
+                .iter()
+                .map(|&reason| {
+                    let mail = Mail::SuspensionNotice {
+                        login: "jean".into(),
+                        reason,
+                    };
+                    let rendered = render(&mail, locale, &links).unwrap();
+                    assert!(rendered.html.contains("jean"));
+                    rendered.text
+                })
+                .collect();
+            for (index, body) in bodies.iter().enumerate() {
+                assert!(
+                    bodies[index + 1..].iter().all(|other| other != body),
+                    "{:?} in {locale:?} reads like another reason",
+                    Reason::ALL[index]
+                );
+            }
+        }
     }
 }

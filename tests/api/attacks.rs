@@ -1063,3 +1063,111 @@ async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
         .iter()
         .any(|kind| kind == "totp_disabled" || kind == "factor_reset_requested"));
 }
+
+/// The holder of a mailbox the customer left keeps a way in: a reset link
+/// (or a "this wasn't me" link, or a login reminder still queued) mailed
+/// to the old address before the contact e-mail changed still works after
+/// the change was confirmed (issue 20, item 3).
+#[tokio::test]
+async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
+    use gardien::{
+        domain::types::Locale,
+        entity::outbox,
+        mail::{outbox as queue, Mail},
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    request_reset(&app, "jean").await;
+    let old_link = next_reset_token(&app, "jean@example.fr", &[]).await;
+    // A login reminder still waiting in the outbox (a relay outage's
+    // back-off) when the change is confirmed.
+    let in_an_hour = app.clock_now() + 3_600_000;
+    let reminder = queue::enqueue(
+        &app.ctx.db,
+        &app.ctx.config.mail,
+        in_an_hour,
+        Some(uuid::Uuid::parse_str(&id).unwrap()),
+        "jean@example.fr",
+        Locale::En,
+        &Mail::LoginRecovery {
+            logins: vec!["jean".into()],
+        },
+    )
+    .await
+    .unwrap();
+
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    app.client()
+        .await
+        .update_contact_details(authed(
+            &session.session_token,
+            pb::UpdateContactDetailsRequest {
+                email: "jean.new@example.org".into(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["email".into()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let confirmation = app.wait_for_mails("jean.new@example.org", 1).await;
+    let old_mails = app.wait_for_mails("jean@example.fr", 2).await;
+    let old_report_link = old_mails
+        .iter()
+        .find(|m| m.contains("token=gdx_"))
+        .map(|m| {
+            let start = m.find("token=gdx_").unwrap() + "token=".len();
+            m[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect::<String>()
+        })
+        .unwrap();
+    let start = confirmation[0].find("token=gde_").unwrap() + "token=".len();
+    let confirmation_token: String = confirmation[0][start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    app.client()
+        .await
+        .confirm_email_change(pb::ConfirmEmailChangeRequest { confirmation_token })
+        .await
+        .unwrap();
+
+    let status = complete_reset(&app, &old_link, NEW_PASSWORD, None)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status), "TOKEN_INVALID");
+    app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let status = app
+        .client()
+        .await
+        .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+            report_token: old_report_link,
+            comment: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status), "TOKEN_INVALID");
+    let row = outbox::Entity::find()
+        .filter(outbox::Column::Id.eq(reminder))
+        .one(&app.ctx.db)
+        .await
+        .unwrap();
+    assert!(
+        !matches!(row, Some(row) if row.status == queue::PENDING),
+        "the reminder would still go out"
+    );
+
+    // A link requested now goes to the new address and works.
+    request_reset(&app, "jean").await;
+    let new_link = next_reset_token(&app, "jean.new@example.org", &[]).await;
+    complete_reset(&app, &new_link, NEW_PASSWORD, None)
+        .await
+        .unwrap();
+}

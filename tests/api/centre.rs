@@ -369,7 +369,8 @@ async fn an_e_mail_change_waits_for_the_new_address_and_tells_the_old_one() {
     assert_eq!(details.pending_email, "jean.new@example.org");
     assert_eq!(details.phone, "+33699887766");
 
-    let old = app.wait_for_mails("jean@example.fr", 1).await;
+    // The phone notice and the e-mail change notice.
+    let old = app.wait_for_mails("jean@example.fr", 2).await;
     let notice = old
         .iter()
         .find(|m| m.contains("Your contact e-mail is being changed"))
@@ -624,4 +625,331 @@ async fn a_login_from_a_new_address_is_notified_with_a_wasnt_me_link() {
     let mails = app.wait_for_mails("jean@example.fr", 1).await;
     assert_eq!(mails.len(), 1, "only the new address is notified");
     assert!(mails[0].contains("203.0.113.9") && mails[0].contains("token=gdx_"));
+}
+
+/// What the suspension e-mail says for each reason, in English and French:
+/// a phrase that only that reason's wording holds.
+const SUSPENSION_WORDING: &[(pb::SuspensionReason, &str, &str)] = &[
+    (
+        pb::SuspensionReason::SuspectedCompromise,
+        "because a compromise is suspected",
+        "suite à une suspicion de compromission",
+    ),
+    (
+        pb::SuspensionReason::CredentialLeak,
+        "this password appeared in a list of leaked credentials",
+        "ce mot de passe figure dans une liste d'identifiants divulgués",
+    ),
+    (
+        pb::SuspensionReason::FraudAlert,
+        "our fraud detection raised an alert on your account",
+        "une alerte de notre détection des fraudes",
+    ),
+    (
+        pb::SuspensionReason::CustomerRequest,
+        "As you asked, we have suspended the password",
+        "Comme vous l'avez demandé, nous avons suspendu le mot de passe",
+    ),
+    (
+        pb::SuspensionReason::CustomerReported,
+        "you asked us to secure your account",
+        "vous nous avez demandé de sécuriser votre compte",
+    ),
+    (
+        pb::SuspensionReason::Other,
+        "as a precaution, to protect your account",
+        "par précaution, pour protéger votre compte",
+    ),
+];
+
+const STAFF_NOTE: &str = "staff only: matched paste 4471 from the fraud feed";
+
+async fn suspend_for(app: &TestApp, account_id: &str, reason: pb::SuspensionReason) {
+    app.client()
+        .await
+        .suspend_password(authed(
+            &app.security_token,
+            pb::SuspendPasswordRequest {
+                account_id: account_id.into(),
+                reason: reason.into(),
+                note: STAFF_NOTE.into(),
+                evidence_event_ids: vec![],
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_suspension_reason_has_its_own_wording_in_both_languages() {
+    let app = spawn_app().await;
+    for (index, (reason, english, french)) in SUSPENSION_WORDING.iter().enumerate() {
+        for (locale, expected) in [(pb::Locale::En, english), (pb::Locale::Fr, french)] {
+            let login = format!("client{index}{}", locale.as_str_name().to_lowercase());
+            let email = format!("{login}@example.fr");
+            let id = app
+                .create_account_in(&login, &email, STRONG_PASSWORD, locale)
+                .await;
+            suspend_for(&app, &id, *reason).await;
+            let mails = app.wait_for_mails(&email, 1).await;
+            let notice = &mails[0];
+            assert!(
+                notice.contains(expected),
+                "{reason:?} in {locale:?} lacks {expected:?}:\n{notice}"
+            );
+            for (other, other_english, other_french) in SUSPENSION_WORDING {
+                if other != reason {
+                    assert!(
+                        !notice.contains(other_english) && !notice.contains(other_french),
+                        "{reason:?} in {locale:?} uses the wording of {other:?}"
+                    );
+                }
+            }
+            assert!(
+                !notice.contains(STAFF_NOTE),
+                "the staff note reached the customer"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customer_report_is_not_told_as_a_suspected_compromise() {
+    let app = spawn_app().await;
+    for (login, locale) in [("jean", pb::Locale::En), ("marie", pb::Locale::Fr)] {
+        let email = format!("{login}@example.fr");
+        app.create_account_in(login, &email, STRONG_PASSWORD, locale)
+            .await;
+        let session = app.login(login, STRONG_PASSWORD).await.unwrap();
+        app.client()
+            .await
+            .change_password(authed(
+                &session.session_token,
+                pb::ChangePasswordRequest {
+                    current_password: STRONG_PASSWORD.into(),
+                    new_password: NEW_PASSWORD.into(),
+                },
+            ))
+            .await
+            .unwrap();
+        let mails = app.wait_for_mails(&email, 1).await;
+        let token = link_token(&mails[0], "gdx_");
+        app.client()
+            .await
+            .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+                report_token: token,
+                comment: "not me".into(),
+            })
+            .await
+            .unwrap();
+        // The password notice, the suspension notice, the dispute receipt.
+        let mails = app.wait_for_mails(&email, 3).await;
+        let (_, english, french) = SUSPENSION_WORDING
+            .iter()
+            .find(|(reason, ..)| *reason == pb::SuspensionReason::CustomerReported)
+            .unwrap();
+        let expected = if locale == pb::Locale::Fr {
+            french
+        } else {
+            english
+        };
+        assert!(
+            mails.iter().any(|m| m.contains(expected)),
+            "no customer-reported wording in {mails:#?}"
+        );
+        for mail in &mails {
+            assert!(!mail.contains("compromise is suspected"));
+            assert!(!mail.contains("suspicion de compromission"));
+            // The suspension's note is for the staff ("customer reported event …").
+            assert!(!mail.contains("customer reported event"), "{mail}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_suspended_login_names_the_reason_and_never_the_note() {
+    use tonic_types::StatusExt;
+    let app = spawn_app().await;
+    for (index, (reason, ..)) in SUSPENSION_WORDING.iter().enumerate() {
+        let login = format!("client{index}");
+        let id = app
+            .create_account(&login, &format!("{login}@example.fr"), STRONG_PASSWORD)
+            .await;
+        suspend_for(&app, &id, *reason).await;
+
+        let status = app.login(&login, STRONG_PASSWORD).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "PASSWORD_SUSPENDED");
+        assert_eq!(
+            info.metadata.get("suspension_reason").map(String::as_str),
+            Some(reason.as_str_name())
+        );
+        assert!(!String::from_utf8_lossy(status.details()).contains("paste 4471"));
+        assert!(!status.message().contains("paste 4471"));
+
+        // A wrong password learns nothing of the suspension.
+        let wrong = app.login(&login, NEW_PASSWORD).await.unwrap_err();
+        let info = wrong.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_CREDENTIALS");
+        assert!(info.metadata.is_empty());
+    }
+}
+
+async fn update_contact(
+    app: &TestApp,
+    token: &str,
+    request: pb::UpdateContactDetailsRequest,
+) -> pb::UpdateContactDetailsResponse {
+    app.client()
+        .await
+        .update_contact_details(authed(token, request))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Reports the change from the notice's link; the link works once.
+async fn report_from(app: &TestApp, notice: &str) -> String {
+    let token = link_token(notice, "gdx_");
+    let report = || async {
+        app.client()
+            .await
+            .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+                report_token: token.clone(),
+                comment: String::new(),
+            })
+            .await
+    };
+    let reference = report().await.unwrap().into_inner().ticket_reference;
+    assert_eq!(reason(&report().await.unwrap_err()), "TOKEN_INVALID");
+    reference
+}
+
+#[tokio::test]
+async fn a_phone_change_is_told_to_the_contact_e_mail() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    update_contact(
+        &app,
+        &session.session_token,
+        pb::UpdateContactDetailsRequest {
+            phone: "+33699887766".into(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["phone".into()],
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mails = app.wait_for_mails("jean@example.fr", 1).await;
+    assert_eq!(mails.len(), 1);
+    let notice = &mails[0];
+    assert!(
+        notice.contains("Subject: Your contact phone number was changed"),
+        "{notice}"
+    );
+    assert!(notice.contains("token=gdx_"), "{notice}");
+    assert!(report_from(&app, notice).await.starts_with("T-"));
+    assert!(app
+        .events_of(&id)
+        .await
+        .contains(&"unauthorized_change_reported".to_string()));
+}
+
+#[tokio::test]
+async fn a_postal_address_change_is_told_to_the_contact_e_mail() {
+    let app = spawn_app().await;
+    app.create_account_in("jean", "jean@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
+        .await;
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    update_contact(
+        &app,
+        &session.session_token,
+        pb::UpdateContactDetailsRequest {
+            postal_address: Some(pb::PostalAddress {
+                line1: "2 rue Kellermann".into(),
+                postal_code: "59100".into(),
+                city: "Roubaix".into(),
+                country_code: "FR".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["postal_address".into()],
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mails = app.wait_for_mails("jean@example.fr", 1).await;
+    assert_eq!(mails.len(), 1);
+    let notice = &mails[0];
+    assert!(
+        notice.contains("L'adresse postale de votre compte jean a été modifiée"),
+        "{notice}"
+    );
+    assert!(report_from(&app, notice).await.starts_with("T-"));
+}
+
+#[tokio::test]
+async fn a_confirmed_e_mail_change_tells_the_old_address_with_a_working_report_link() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    update_contact(
+        &app,
+        &session.session_token,
+        pb::UpdateContactDetailsRequest {
+            email: "jean.new@example.org".into(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["email".into()],
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let requested = app.wait_for_mails("jean@example.fr", 1).await;
+    let confirmation = app.wait_for_mails("jean.new@example.org", 1).await;
+    app.client()
+        .await
+        .confirm_email_change(pb::ConfirmEmailChangeRequest {
+            confirmation_token: link_token(&confirmation[0], "gde_"),
+        })
+        .await
+        .unwrap();
+
+    let old = app.wait_for_mails("jean@example.fr", 2).await;
+    let notice = &old[1];
+    assert!(
+        notice.contains("Subject: Your contact e-mail was changed"),
+        "{notice}"
+    );
+    assert!(notice.contains("jean.new@example.org"));
+    // The link of the request notice went to the old address: it died with
+    // the change, and the notice of the change brings a fresh one.
+    let stale = link_token(&requested[0], "gdx_");
+    let refused = app
+        .client()
+        .await
+        .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+            report_token: stale,
+            comment: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "TOKEN_INVALID");
+    assert!(report_from(&app, notice).await.starts_with("T-"));
+    assert_eq!(
+        reason(&app.login("jean", STRONG_PASSWORD).await.unwrap_err()),
+        "PASSWORD_SUSPENDED"
+    );
+    assert!(app
+        .events_of(&id)
+        .await
+        .contains(&"unauthorized_change_reported".to_string()));
 }
