@@ -171,6 +171,7 @@ impl Application {
             db: ctx.db.clone(),
             clock: ctx.clock.clone(),
             config: config.mail.clone(),
+            sealer: ctx.sealer.clone(),
             transport: Transport::from_config(&config.mail, config.mail_dir())?,
             signal: ctx.outbox_signal.clone(),
             metrics: ctx.outbox_metrics.clone(),

@@ -40,6 +40,7 @@ pub async fn send_to<C: ConnectionTrait>(
     outbox::enqueue(
         conn,
         &ctx.config.mail,
+        &ctx.sealer,
         now,
         Some(account.id),
         recipient,

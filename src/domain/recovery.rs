@@ -106,6 +106,7 @@ async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientIn
         outbox::enqueue(
             &txn,
             &ctx.config.mail,
+            &ctx.sealer,
             now,
             Some(account.id),
             &account.email,
@@ -190,6 +191,7 @@ async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) ->
         outbox::enqueue(
             &txn,
             &ctx.config.mail,
+            &ctx.sealer,
             now,
             Some(account.id),
             &account.email,

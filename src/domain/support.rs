@@ -600,6 +600,7 @@ async fn agent_action<C: ConnectionTrait>(
             outbox::enqueue(
                 conn,
                 &ctx.config.mail,
+                &ctx.sealer,
                 now,
                 Some(account.id),
                 &account.email,

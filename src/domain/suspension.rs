@@ -201,6 +201,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
     outbox::enqueue(
         txn,
         &ctx.config.mail,
+        &ctx.sealer,
         now,
         Some(account.id),
         &account.email,

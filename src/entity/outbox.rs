@@ -21,6 +21,11 @@ pub struct Model {
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
+    /// The secrets the rendered body holds placeholders for (link tokens,
+    /// a reminder's logins), sealed with the row id's 16 bytes as associated
+    /// data; `None` when the message carries no secret, and once it is sent.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub secret_sealed: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub created_at: i64,

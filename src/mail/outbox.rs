@@ -6,6 +6,13 @@
 //! exactly one of them (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a
 //! compare-and-set on SQLite).
 //!
+//! A secret the message must carry (a link token, a reminder's logins) is
+//! never written in clear: the stored body holds a placeholder for it and
+//! the secret itself is sealed (AES-256-GCM, the at-rest key, the row id as
+//! associated data) in `secret_sealed`. The worker opens it in memory only
+//! to build the message, and clears it with the body once sent. Freed
+//! pages, the WAL, dead tuples and backups thus hold no usable link.
+//!
 //! A transient failure (4xx, connection error, timeout) puts the row back
 //! with an exponential, jittered back-off; a permanent one (5xx) or the
 //! last of `mail.max_attempts` marks it failed. `last_error` keeps the most
@@ -20,15 +27,22 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
+use secrecy::{ExposeSecret, SecretSlice};
 use uuid::Uuid;
 
 use super::{
     metrics::OutboxMetrics,
-    templates,
+    templates::{self, Secrets},
     transport::{DeliveryError, Transport},
     Mail,
 };
-use crate::{clock::SharedClock, config::MailConfig, domain::types::Locale, entity::outbox};
+use crate::{
+    clock::SharedClock,
+    config::MailConfig,
+    crypto::secretbox::{SealError, Sealer},
+    domain::types::Locale,
+    entity::outbox,
+};
 
 pub const PENDING: &str = "pending";
 pub const SENDING: &str = "sending";
@@ -43,10 +57,13 @@ const BATCH: u64 = 32;
 const BACKOFF_BASE_MS: i64 = 2_000;
 const BACKOFF_MAX_MS: i64 = 3_600_000;
 
-/// Renders `mail` and queues it in the caller's transaction.
+/// Renders `mail` and queues it in the caller's transaction, its secrets
+/// sealed with `sealer`.
+#[allow(clippy::too_many_arguments)]
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     config: &MailConfig,
+    sealer: &Sealer,
     now: i64,
     account_id: Option<Uuid>,
     recipient: &str,
@@ -55,9 +72,13 @@ pub async fn enqueue<C: ConnectionTrait>(
 ) -> Result<Uuid, sea_orm::DbErr> {
     // A template that cannot render rolls the caller's transaction back: a
     // state change is never committed without the message that reports it.
-    let rendered = templates::render(mail, locale, config)
+    let (rendered, secrets) = templates::render_masked(mail, locale, config)
         .map_err(|error| sea_orm::DbErr::Custom(error.to_string()))?;
     let id = Uuid::now_v7();
+    let secret_sealed = secrets
+        .map(|secrets| seal_secrets(sealer, id, &secrets))
+        .transpose()
+        .map_err(|error| sea_orm::DbErr::Custom(format!("outbox: {error}")))?;
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(id),
         account_id: Set(account_id),
@@ -67,6 +88,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         subject: Set(rendered.subject),
         body_text: Set(rendered.text),
         body_html: Set(Some(rendered.html)),
+        secret_sealed: Set(secret_sealed),
         status: Set(PENDING.to_string()),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -100,11 +122,51 @@ pub async fn withdraw<C: ConnectionTrait>(
         .rows_affected)
 }
 
+/// Seals the secrets of row `id`, bound to that row.
+fn seal_secrets(sealer: &Sealer, id: Uuid, secrets: &Secrets) -> Result<String, SealError> {
+    let plain: SecretSlice<u8> = serde_json::to_vec(secrets)
+        .map_err(|_| SealError::Seal)?
+        .into();
+    sealer.seal(plain.expose_secret(), id.as_bytes())
+}
+
+/// The message of `row` as it is sent: its sealed secrets opened (in
+/// memory only) and put back in place of their placeholders.
+fn reveal(
+    sealer: &Sealer,
+    row: &outbox::Model,
+) -> Result<std::borrow::Cow<'_, outbox::Model>, DeliveryError> {
+    let Some(sealed) = &row.secret_sealed else {
+        return Ok(std::borrow::Cow::Borrowed(row));
+    };
+    let unreadable = |error: &dyn std::fmt::Display| {
+        DeliveryError::Permanent(format!(
+            "the sealed secrets do not open ({error}); was the sealing key replaced?"
+        ))
+    };
+    let plain: SecretSlice<u8> = sealer
+        .open(sealed, row.id.as_bytes())
+        .map_err(|error| unreadable(&error))?
+        .into();
+    let secrets: Secrets = serde_json::from_slice(plain.expose_secret())
+        .map_err(|_| unreadable(&"malformed content"))?;
+    let mut message = row.clone();
+    message.secret_sealed = None;
+    secrets.reveal(
+        &mut message.subject,
+        &mut message.body_text,
+        message.body_html.as_mut(),
+    );
+    Ok(std::borrow::Cow::Owned(message))
+}
+
 /// Delivers queued e-mail in the background.
 pub struct Worker {
     pub db: DatabaseConnection,
     pub clock: SharedClock,
     pub config: MailConfig,
+    /// Opens the secrets sealed in the rows (the at-rest key).
+    pub sealer: Sealer,
     pub transport: Transport,
     pub signal: Arc<tokio::sync::Notify>,
     pub metrics: Arc<OutboxMetrics>,
@@ -170,7 +232,11 @@ impl Worker {
                 recipient = %row.recipient.escape_debug(),
                 "e-mail delivery attempt"
             );
-            match self.transport.deliver(&self.config, &row).await {
+            let delivered = match reveal(&self.sealer, &row) {
+                Ok(message) => self.transport.deliver(&self.config, &message).await,
+                Err(error) => Err(error),
+            };
+            match delivered {
                 Ok(()) => {
                     self.mark_sent(&row).await?;
                     OutboxMetrics::add(&self.metrics.delivered);
@@ -274,6 +340,10 @@ impl Worker {
                 outbox::Column::BodyHtml,
                 Expr::value(Option::<String>::None),
             )
+            .col_expr(
+                outbox::Column::SecretSealed,
+                Expr::value(Option::<String>::None),
+            )
             .filter(outbox::Column::Id.eq(row.id))
             // Only while the claim is still ours (no one re-leased the row).
             .filter(outbox::Column::Attempts.eq(row.attempts))
@@ -332,6 +402,57 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_row_and_key() {
+        let sealer = Sealer::from_key(&[3u8; 32]).unwrap();
+        let config = MailConfig::default();
+        let mail = Mail::ResetLink {
+            login: "jean".into(),
+            token: "gdr_SECRET".into(),
+            valid_minutes: 30,
+        };
+        let (rendered, secrets) = templates::render_masked(&mail, Locale::En, &config).unwrap();
+        let id = Uuid::now_v7();
+        let sealed = seal_secrets(&sealer, id, &secrets.unwrap()).unwrap();
+        let row = outbox::Model {
+            id,
+            account_id: None,
+            kind: mail.kind().into(),
+            recipient: "jean@example.fr".into(),
+            locale: "en".into(),
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: Some(rendered.html),
+            secret_sealed: Some(sealed),
+            status: SENDING.into(),
+            attempts: 1,
+            next_attempt_at: 0,
+            lease_until: None,
+            last_error: None,
+            created_at: 0,
+            sent_at: None,
+        };
+        let stored = format!("{row:?}");
+        assert!(!stored.contains("SECRET"), "{stored}");
+
+        let message = reveal(&sealer, &row).unwrap();
+        let link = format!("{}?token=gdr_SECRET", config.reset_url);
+        assert!(message.body_text.contains(&link));
+        assert!(message
+            .body_html
+            .as_deref()
+            .is_some_and(|html| html.contains(&format!("<a href=\"{link}\">{link}</a>"))));
+        assert!(message.secret_sealed.is_none());
+
+        let moved = outbox::Model {
+            id: Uuid::now_v7(),
+            ..row.clone()
+        };
+        assert!(reveal(&sealer, &moved).unwrap_err().is_permanent());
+        let other_key = Sealer::from_key(&[4u8; 32]).unwrap();
+        assert!(reveal(&other_key, &row).unwrap_err().is_permanent());
+    }
 
     #[test]
     fn back_off_doubles_with_jitter_and_is_capped() {

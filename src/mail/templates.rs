@@ -92,6 +92,38 @@ impl Mail {
         }
     }
 
+    /// A copy of this message with every secret it carries (link tokens,
+    /// the login identifiers of a reminder) replaced by `replace(secret)`.
+    /// The match is exhaustive on purpose: a new kind must say what in it is
+    /// secret, or it would be stored in clear in the outbox.
+    fn map_secrets(&self, mut replace: impl FnMut(&str) -> String) -> Mail {
+        let mut mail = self.clone();
+        match &mut mail {
+            Mail::ResetLink { token, .. } | Mail::ConfirmEmail { token, .. } => {
+                *token = replace(token);
+            }
+            Mail::PasswordChanged { report_token, .. }
+            | Mail::TotpEnabled { report_token, .. }
+            | Mail::TotpDisabled { report_token, .. }
+            | Mail::NewLogin { report_token, .. }
+            | Mail::EmailChangeRequested { report_token, .. } => {
+                *report_token = replace(report_token);
+            }
+            Mail::LoginRecovery { logins } => {
+                for login in logins.iter_mut() {
+                    *login = replace(login);
+                }
+            }
+            Mail::SuspensionNotice { .. }
+            | Mail::DisputeReceived { .. }
+            | Mail::RecoveryCodesRegenerated { .. }
+            | Mail::RecoveryCodeUsed { .. }
+            | Mail::TicketReply { .. }
+            | Mail::TicketResolved { .. } => {}
+        }
+        mail
+    }
+
     /// A stable name for logs and the outbox `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -309,6 +341,78 @@ pub fn render(mail: &Mail, locale: Locale, links: &MailConfig) -> Result<Rendere
         text,
         html,
     })
+}
+
+/// The secrets of a message rendered by [`render_masked`]: what replaces
+/// each placeholder at delivery. Kept only in memory or sealed.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Secrets {
+    /// Random per message, so no text the customer typed can imitate a
+    /// placeholder.
+    marker: String,
+    values: Vec<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("count", &self.values.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// Placeholder `index`: letters and digits only, so that HTML escaping
+    /// and URL encoding leave it as it is, and ended by a letter so that
+    /// placeholder 1 is not the start of placeholder 10.
+    fn placeholder(marker: &str, index: usize) -> String {
+        format!("{marker}s{index}e")
+    }
+
+    /// Puts the secrets back into a message rendered with placeholders,
+    /// escaped as the template escaped them: verbatim in the subject and
+    /// the text part, HTML-escaped in the HTML part.
+    pub fn reveal(&self, subject: &mut String, text: &mut String, html: Option<&mut String>) {
+        let mut html = html;
+        for (index, value) in self.values.iter().enumerate() {
+            let placeholder = Self::placeholder(&self.marker, index);
+            *subject = subject.replace(&placeholder, value);
+            *text = text.replace(&placeholder, value);
+            if let Some(html) = html.as_deref_mut() {
+                *html = html.replace(&placeholder, &escape_html(value));
+            }
+        }
+    }
+}
+
+/// Renders `mail` with a placeholder where each of its secrets goes, and
+/// returns those secrets apart (`None` when the message holds none), so that
+/// the rendered text can be stored in clear and the secrets sealed.
+pub fn render_masked(
+    mail: &Mail,
+    locale: Locale,
+    links: &MailConfig,
+) -> Result<(Rendered, Option<Secrets>), RenderError> {
+    use rand::Rng;
+    let marker: String = {
+        let mut rng = rand::rngs::OsRng;
+        let tail: String = (0..20)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36usize)]))
+            .collect();
+        format!("gardiensecret{tail}")
+    };
+    let mut values = Vec::new();
+    let masked = mail.map_secrets(|secret| {
+        values.push(secret.to_string());
+        Secrets::placeholder(&marker, values.len() - 1)
+    });
+    if values.is_empty() {
+        return Ok((render(mail, locale, links)?, None));
+    }
+    Ok((
+        render(&masked, locale, links)?,
+        Some(Secrets { marker, values }),
+    ))
 }
 
 fn escape_html(text: &str) -> String {
@@ -552,6 +656,65 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_masked_message_holds_no_secret_and_reveals_to_the_plain_rendering() {
+        let links = MailConfig::default();
+        let mut kinds = all_kinds();
+        // Secrets with every character HTML escapes, and ten of them, so
+        // placeholder 1 and placeholder 10 are both in play.
+        kinds.push(Mail::LoginRecovery {
+            logins: (0..11).map(|i| format!("a<b&\"c'{i}")).collect(),
+        });
+        for mail in kinds {
+            for locale in [Locale::En, Locale::Fr] {
+                let plain = render(&mail, locale, &links).unwrap();
+                let (masked, secrets) = render_masked(&mail, locale, &links).unwrap();
+                let mut secret_values = Vec::new();
+                mail.map_secrets(|secret| {
+                    secret_values.push(secret.to_string());
+                    String::new()
+                });
+                assert_eq!(secrets.is_some(), !secret_values.is_empty());
+                for secret in &secret_values {
+                    for part in [&masked.subject, &masked.text, &masked.html] {
+                        assert!(!part.contains(secret.as_str()), "{}", mail.kind());
+                        assert!(!part.contains(&escape_html(secret)), "{}", mail.kind());
+                    }
+                }
+                let Rendered {
+                    mut subject,
+                    mut text,
+                    mut html,
+                } = masked;
+                if let Some(secrets) = &secrets {
+                    secrets.reveal(&mut subject, &mut text, Some(&mut html));
+                    assert!(!format!("{secrets:?}").contains("gd"));
+                }
+                assert_eq!(subject, plain.subject, "{}", mail.kind());
+                assert_eq!(text, plain.text, "{}", mail.kind());
+                assert_eq!(html, plain.html, "{}", mail.kind());
+            }
+        }
+    }
+
+    #[test]
+    fn every_secret_bearing_kind_has_its_secrets_masked() {
+        for mail in all_kinds() {
+            let mut count = 0;
+            mail.map_secrets(|_| {
+                count += 1;
+                String::new()
+            });
+            let expected = match mail.kind() {
+                "login_recovery" => 2,
+                _ if mail.report_token().is_some() => 1,
+                "reset_link" | "confirm_email" => 1,
+                _ => 0,
+            };
+            assert_eq!(count, expected, "{}", mail.kind());
         }
     }
 

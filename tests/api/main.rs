@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod at_rest;
 mod attacks;
 mod bench;
 mod centre;

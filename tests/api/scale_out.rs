@@ -193,6 +193,7 @@ async fn two_instances_deliver_each_of_200_outbox_e_mails_exactly_once() {
             mail_outbox::enqueue(
                 &txn,
                 &a.ctx.config.mail,
+                &a.ctx.sealer,
                 now,
                 None,
                 &format!("customer{i}.round{rounds}@example.fr"),

@@ -120,6 +120,7 @@ async fn the_reset_e_mail_arrives_over_smtp_with_both_parts_and_a_working_link()
         .unwrap();
     let rows = wait_for_rows(&app, 1, |row| row.status == "sent").await;
     assert!(rows[0].body_text.is_empty() && rows[0].body_html.is_none());
+    assert!(rows[0].secret_sealed.is_none());
 }
 
 #[tokio::test]

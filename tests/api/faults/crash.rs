@@ -18,6 +18,7 @@ use std::{
 use gardien::{
     clock::{Clock, ManualClock},
     config::MailConfig,
+    crypto::secretbox::Sealer,
     entity::outbox,
     mail::{
         metrics::OutboxMetrics,
@@ -159,7 +160,7 @@ async fn acknowledged_changes_survive_sigkill_at_random_moments() {
 
     // A row a killed worker had claimed waits for its lease to pass; a
     // worker whose clock is past the lease delivers it.
-    let stranded = deliver_after_lease(&db, &deployment.mail_dir).await;
+    let stranded = deliver_after_lease(&db, &deployment).await;
     let rows = outbox::Entity::find().all(&db).await.unwrap();
     let undelivered: Vec<_> = rows
         .iter()
@@ -205,8 +206,9 @@ async fn wait_until_no_pending_mail(db: &sea_orm::DatabaseConnection) {
 }
 
 /// Runs a worker whose clock is past every lease; returns how many rows it
-/// delivered (rows a killed worker had claimed but not finished).
-async fn deliver_after_lease(db: &sea_orm::DatabaseConnection, mail_dir: &Path) -> usize {
+/// delivered (rows a killed worker had claimed but not finished). It opens
+/// the rows' sealed secrets with the deployment's key file.
+async fn deliver_after_lease(db: &sea_orm::DatabaseConnection, deployment: &Deployment) -> usize {
     let clock = ManualClock::new();
     clock.advance(Duration::from_millis(LEASE_MS as u64 + 1_000));
     assert!(clock.now_ms() > LEASE_MS);
@@ -214,7 +216,8 @@ async fn deliver_after_lease(db: &sea_orm::DatabaseConnection, mail_dir: &Path) 
         db: db.clone(),
         clock: Arc::new(clock),
         config: MailConfig::default(),
-        transport: Transport::File(mail_dir.to_path_buf()),
+        sealer: Sealer::load_or_create_key_file(&deployment.data_dir.join("totp.key")).unwrap(),
+        transport: Transport::File(deployment.mail_dir.clone()),
         signal: Arc::new(tokio::sync::Notify::new()),
         metrics: Arc::new(OutboxMetrics::default()),
     };
