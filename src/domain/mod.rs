@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod login;
 pub mod notices;
 pub mod overview;
