@@ -397,7 +397,7 @@ mod tests {
         let other = Sealer::from_key(&[8u8; KEY_LEN]).unwrap();
         assert!(matches!(
             other.open(&sealed, ACCOUNT),
-            Err(SealError::Unauthentic)
+            Err(SealError::UnknownKey { .. })
         ));
     }
 
