@@ -1,6 +1,8 @@
 //! The command line: `serve`, `migrate`, `credential …`, `account …`,
-//! `outbox …`. Every
+//! `outbox …`, `keys …`. Every
 //! command reads the same configuration as `serve`.
+
+mod keys;
 
 use std::{io::BufRead, path::PathBuf};
 
@@ -53,6 +55,28 @@ pub enum Command {
     /// Inspect the e-mail outbox and requeue failed messages.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Sealing keys: which key seals how many values, and rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Count the sealed values under each key (and legacy values, sealed
+    /// before key ids existed).
+    Status,
+    /// Re-seal every value under the sealing key (the first of
+    /// `totp.encryption_keys`), in batches, while the service runs.
+    Rotate {
+        /// Values per transaction; default `key_rotation.batch_size`.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: Option<u64>,
+        /// Pause between batches; default `key_rotation.pause_ms`.
+        #[arg(long)]
+        pause_ms: Option<u64>,
+    },
+    /// Print a new random key (base64, alone on stdout) and its id.
+    Generate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +170,7 @@ impl Cli {
             Command::Credential(command) => credential(config, command).await,
             Command::Account(command) => account(config, command).await,
             Command::Outbox(command) => outbox(config, command).await,
+            Command::Keys(command) => keys::run(config, command).await,
         }
     }
 }

@@ -13,8 +13,10 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod key_rotation;
 mod rate_limit;
 
+pub use key_rotation::KeyRotationConfig;
 pub use rate_limit::{ClassLimits, Limit, RateLimitBackend, RateLimitConfig};
 
 /// Environment variables with this prefix belong to the test suite, not to
@@ -63,6 +65,7 @@ pub struct Config {
     pub reset: ResetConfig,
     pub mail: MailConfig,
     pub totp: TotpConfig,
+    pub key_rotation: KeyRotationConfig,
     pub information_centre: InformationCentreConfig,
     pub rate_limit: RateLimitConfig,
     pub support: SupportConfig,
@@ -175,9 +178,12 @@ pub struct TotpConfig {
     /// A session younger than this counts as a recent authentication.
     pub recent_auth_secs: u64,
     /// Base64 of the 32-byte AES-256-GCM key sealing TOTP secrets. Shared by
-    /// every instance; without it a key file in `data_dir` is used (created
-    /// with mode 0600 on first start).
+    /// every instance; without it (and without `encryption_keys`) a key file
+    /// in `data_dir` is used (created with mode 0600 on first start).
     pub encryption_key: Option<SecretString>,
+    /// Several such keys, for rotation: the first seals, every one opens.
+    /// Replaces `encryption_key` (set one or the other).
+    pub encryption_keys: Vec<SecretString>,
     /// The key file; default `<data_dir>/totp.key`.
     pub key_file: Option<PathBuf>,
 }
@@ -188,6 +194,7 @@ impl Default for TotpConfig {
             issuer: "gardien".into(),
             recent_auth_secs: 600,
             encryption_key: None,
+            encryption_keys: Vec::new(),
             key_file: None,
         }
     }
@@ -317,6 +324,7 @@ impl Default for Config {
             reset: ResetConfig::default(),
             mail: MailConfig::default(),
             totp: TotpConfig::default(),
+            key_rotation: KeyRotationConfig::default(),
             information_centre: InformationCentreConfig::default(),
             rate_limit: RateLimitConfig::default(),
             support: SupportConfig::default(),
@@ -472,6 +480,8 @@ impl Config {
         if self.totp.issuer.trim().is_empty() || self.totp.issuer.contains(':') {
             return fail("totp.issuer", "must be non-empty and contain no ':'");
         }
+        self.validate_sealing_keys()?;
+        self.key_rotation.validate().map_err(ConfigError)?;
         if let Some(unknown) = self
             .information_centre
             .suspend_on_dispute
@@ -556,6 +566,37 @@ impl Config {
             }
             if smtp.pool_max_size == 0 {
                 return fail("mail.smtp.pool_max_size", "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configured sealing key is base64 of 32 bytes, listed once; the
+    /// message names the key by its place, never by its value.
+    fn validate_sealing_keys(&self) -> Result<(), ConfigError> {
+        use crate::crypto::secretbox::Sealer;
+        let fail = |key: String, why: String| Err(ConfigError(format!("`{key}`: {why}")));
+        if self.totp.encryption_key.is_some() && !self.totp.encryption_keys.is_empty() {
+            return fail(
+                "totp.encryption_keys".into(),
+                "set either totp.encryption_key or totp.encryption_keys, not both".into(),
+            );
+        }
+        if let Some(key) = &self.totp.encryption_key {
+            if let Err(error) = Sealer::from_base64(key.expose_secret()) {
+                return fail("totp.encryption_key".into(), error.to_string());
+            }
+        }
+        let mut keys = Vec::new();
+        for (i, key) in self.totp.encryption_keys.iter().enumerate() {
+            match Sealer::from_base64(key.expose_secret()) {
+                Ok(sealer) => keys.push(sealer),
+                Err(error) => return fail(format!("totp.encryption_keys[{i}]"), error.to_string()),
+            }
+        }
+        if !keys.is_empty() {
+            if let Err(error) = Sealer::ring(keys) {
+                return fail("totp.encryption_keys".into(), error.to_string());
             }
         }
         Ok(())
@@ -717,6 +758,16 @@ mod tests {
                 config.information_centre.suspend_on_dispute,
                 defaults.information_centre.suspend_on_dispute
             );
+            assert_eq!(config.key_rotation.online, defaults.key_rotation.online);
+            assert_eq!(
+                config.key_rotation.batch_size,
+                defaults.key_rotation.batch_size
+            );
+            assert_eq!(config.key_rotation.pause_ms, defaults.key_rotation.pause_ms);
+            assert_eq!(
+                config.key_rotation.rescan_secs,
+                defaults.key_rotation.rescan_secs
+            );
             Ok(())
         });
     }
@@ -800,6 +851,49 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("mail.max_attempts"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sealing_keys_load_as_a_list_and_a_bad_one_is_named_by_its_place_only() {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let (new, old) = (STANDARD.encode([1u8; 32]), STANDARD.encode([2u8; 32]));
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "GARDIEN_TOTP__ENCRYPTION_KEYS",
+                format!("[\"{new}\", \"{old}\"]"),
+            );
+            let config = Config::load(None).expect("loads");
+            let keys: Vec<_> = config
+                .totp
+                .encryption_keys
+                .iter()
+                .map(|k| k.expose_secret().to_string())
+                .collect();
+            assert_eq!(keys, [new.clone(), old.clone()]);
+            assert!(!format!("{config:?}").contains(&new));
+
+            let short = STANDARD.encode([3u8; 16]);
+            for (keys, named) in [
+                (format!("[\"{new}\", \"{short}\"]"), "totp.encryption_keys[1]"),
+                (format!("[\"{new}\", \"{new}\"]"), "totp.encryption_keys"),
+            ] {
+                jail.set_env("GARDIEN_TOTP__ENCRYPTION_KEYS", keys);
+                let error = Config::load(None).unwrap_err().to_string();
+                assert!(error.contains(named), "{error}");
+                assert!(!error.contains(&new) && !error.contains(&short), "{error}");
+            }
+
+            jail.set_env("GARDIEN_TOTP__ENCRYPTION_KEYS", format!("[\"{new}\"]"));
+            jail.set_env("GARDIEN_TOTP__ENCRYPTION_KEY", &old);
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("not both"), "{error}");
+            jail.clear_env();
+            let error = load_in(jail, "[key_rotation]\nbatch_size = 0\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("key_rotation.batch_size"), "{error}");
             Ok(())
         });
     }

@@ -64,15 +64,7 @@ pub fn context(
     .map_err(|error| anyhow::anyhow!("password hashing: {error}"))?;
     let policy = PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
         .map_err(|error| anyhow::anyhow!("password policy: {error}"))?;
-    let sealer = match &config.totp.encryption_key {
-        Some(key) => Sealer::from_base64(secrecy::ExposeSecret::expose_secret(key))
-            .map_err(|error| anyhow::Error::new(error).context("`totp.encryption_key`"))?,
-        None => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            Sealer::load_or_create_key_file(&config.totp_key_file())
-                .map_err(|error| anyhow::Error::new(error).context("TOTP key file"))?
-        }
-    };
+    let sealer = sealer(&config)?;
     let auth_cache = Arc::new(domain::auth_cache::AuthCache::new(
         db.clone(),
         config.session.cache_capacity,
@@ -88,6 +80,35 @@ pub fn context(
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         outbox_metrics: Arc::new(crate::mail::metrics::OutboxMetrics::default()),
     })
+}
+
+/// The sealing keys in effect: `totp.encryption_keys` (the first seals),
+/// else `totp.encryption_key`, else the key file (created if missing).
+pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
+    use secrecy::ExposeSecret;
+    let context = |key: String| move |error| anyhow::Error::new(error).context(key);
+    if !config.totp.encryption_keys.is_empty() {
+        let keys = config
+            .totp
+            .encryption_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                Sealer::from_base64(key.expose_secret())
+                    .map_err(context(format!("`totp.encryption_keys[{i}]`")))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Sealer::ring(keys).map_err(context("`totp.encryption_keys`".into()));
+    }
+    match &config.totp.encryption_key {
+        Some(key) => Sealer::from_base64(key.expose_secret())
+            .map_err(context("`totp.encryption_key`".into())),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            Sealer::load_or_create_key_file(&config.totp_key_file())
+                .map_err(context("TOTP key file".into()))
+        }
+    }
 }
 
 impl Application {
@@ -189,6 +210,14 @@ impl Application {
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
         let factor_resets =
             tokio::spawn(domain::factor_reset::run(ctx.clone(), worker_stop.clone()));
+        let rotation = config.key_rotation.online.then(|| {
+            tokio::spawn(domain::keys::run_online(
+                ctx.db.clone(),
+                ctx.sealer.clone(),
+                config.key_rotation.clone(),
+                worker_stop.clone(),
+            ))
+        });
 
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
@@ -250,6 +279,9 @@ impl Application {
         worker_stop.cancel();
         let _ = worker_task.await;
         let _ = factor_resets.await;
+        if let Some(rotation) = rotation {
+            let _ = rotation.await;
+        }
         tracing::info!("gardien stopped");
         result
     }

@@ -1,10 +1,17 @@
-//! AES-256-GCM sealing of TOTP secrets at rest, so a copy of the database
-//! alone does not yield anyone's second factor.
+//! AES-256-GCM sealing of secrets at rest (TOTP secrets), so a copy of the
+//! database alone does not yield anyone's second factor.
 //!
-//! A sealed value is `base64(nonce || ciphertext || tag)` with a fresh random
-//! 96-bit nonce each time. The caller binds the value to its row with the
-//! associated data (the account id), so a sealed secret copied onto another
-//! account does not open.
+//! A sealed value is `v1:<key id>:base64(nonce || ciphertext || tag)` with a
+//! fresh random 96-bit nonce each time. The caller binds the value to its row
+//! with the associated data (the account id), so a sealed secret copied onto
+//! another account does not open.
+//!
+//! Keys rotate: a [`Sealer`] holds one or more keys, seals under the first
+//! and opens under the key its id names. The id is derived from the key
+//! (8 hex digits of a SHA-256 of it), so two keys can never be configured
+//! under the same id by mistake. Values sealed before key ids existed
+//! (`base64(…)` alone, "legacy") are tried against every key, the sealing
+//! key first.
 //!
 //! The type is called [`Sealer`] because `secrecy::SecretBox` is already in
 //! use across the crate.
@@ -14,15 +21,24 @@ use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use rand::{rngs::OsRng, RngCore};
+use sha2::{Digest, Sha256};
 
 /// AES-256 key length.
 pub const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+/// The format marker that starts every value sealed with a key id.
+pub const FORMAT_PREFIX: &str = "v1:";
+/// Length of a key id: 8 hex digits.
+const KEY_ID_LEN: usize = 8;
+/// Length of `v1:<key id>:`, what a sealed value starts with.
+pub const PREFIX_LEN: usize = FORMAT_PREFIX.len() + KEY_ID_LEN + 1;
 
 /// Messages name paths and lengths, never key bytes: in particular a base64
 /// decoding error is not kept as a source, since it quotes the offending
@@ -47,18 +63,105 @@ pub enum SealError {
     KeyFilePermissions { path: PathBuf, mode: u32 },
     #[error("the sealing key file {} does not hold {KEY_LEN} base64-encoded bytes", path.display())]
     KeyFileMalformed { path: PathBuf },
+    #[error("no sealing key is configured")]
+    NoKey,
+    #[error("the sealing key {id} is listed twice")]
+    DuplicateKey { id: KeyId },
     #[error("sealing failed")]
     Seal,
     #[error("the sealed value is not base64 of a nonce, ciphertext and tag")]
     Malformed,
     #[error("the sealed value does not open with this key and associated data")]
     Unauthentic,
+    #[error("the sealed value names key {id}, which is not configured")]
+    UnknownKey { id: KeyId },
 }
 
-/// Seals and opens values under one AES-256-GCM key.
+/// The public name of a key: 8 hex digits of `SHA-256("gardien sealing key
+/// id" || key)`. It tells keys apart and reveals nothing usable of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; KEY_ID_LEN / 2]);
+
+impl KeyId {
+    fn of(key: &[u8]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"gardien sealing key id\0")
+            .chain_update(key)
+            .finalize();
+        let mut id = [0u8; KEY_ID_LEN / 2];
+        id.copy_from_slice(&digest[..KEY_ID_LEN / 2]);
+        Self(id)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        if text.len() != KEY_ID_LEN || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut id = [0u8; KEY_ID_LEN / 2];
+        hex::decode_to_slice(text, &mut id).ok()?;
+        Some(Self(id))
+    }
+
+    /// What every value sealed under this key starts with (no SQL `LIKE`
+    /// wildcard in it).
+    pub fn prefix(&self) -> String {
+        format!("{FORMAT_PREFIX}{self}:")
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// Which key a sealed value says it was sealed under, read from its prefix
+/// alone (nothing is decrypted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SealedBy {
+    /// Sealed before key ids existed: no prefix.
+    Legacy,
+    Key(KeyId),
+}
+
+impl SealedBy {
+    /// `None` for a value with the format marker but no valid key id.
+    pub fn of(sealed: &str) -> Option<Self> {
+        let Some(rest) = sealed.strip_prefix(FORMAT_PREFIX) else {
+            return Some(Self::Legacy);
+        };
+        let (id, _) = rest.split_once(':')?;
+        KeyId::parse(id).map(Self::Key)
+    }
+}
+
+impl fmt::Display for SealedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Legacy => f.write_str("legacy"),
+            Self::Key(id) => id.fmt(f),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Key {
+    id: KeyId,
+    cipher: Aes256Gcm,
+}
+
+/// Seals values under its first AES-256-GCM key and opens them under any
+/// of its keys.
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    /// Never empty; the first seals.
+    keys: Arc<[Key]>,
 }
 
 impl fmt::Debug for Sealer {
@@ -72,7 +175,38 @@ impl Sealer {
     pub fn from_key(key: &[u8]) -> Result<Self, SealError> {
         let cipher =
             Aes256Gcm::new_from_slice(key).map_err(|_| SealError::KeyLength { len: key.len() })?;
-        Ok(Self { cipher })
+        Ok(Self {
+            keys: Arc::new([Key {
+                id: KeyId::of(key),
+                cipher,
+            }]),
+        })
+    }
+
+    /// The keys of `sealers`, in order: the first seals, all open. Refuses
+    /// an empty list and a key listed twice.
+    pub fn ring(sealers: impl IntoIterator<Item = Sealer>) -> Result<Self, SealError> {
+        let mut keys: Vec<Key> = Vec::new();
+        for key in sealers.into_iter().flat_map(|s| s.keys.to_vec()) {
+            if keys.iter().any(|k| k.id == key.id) {
+                return Err(SealError::DuplicateKey { id: key.id });
+            }
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            return Err(SealError::NoKey);
+        }
+        Ok(Self { keys: keys.into() })
+    }
+
+    /// The id of the key that seals.
+    pub fn sealing_key(&self) -> KeyId {
+        self.keys[0].id
+    }
+
+    /// Every key id, the sealing one first.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|k| k.id).collect()
     }
 
     /// A sealer over the standard base64 of 32 bytes (surrounding whitespace,
@@ -135,14 +269,15 @@ impl Sealer {
         })
     }
 
-    /// Encrypts `plaintext` under a fresh random nonce, binding `aad` (the
-    /// caller passes the account id).
+    /// Encrypts `plaintext` under the sealing key and a fresh random nonce,
+    /// binding `aad` (the caller passes the row's id).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         // 96 random bits per message: collisions stay negligible far beyond
         // the number of TOTP enrolments this key will ever seal.
         OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self
+        let key = &self.keys[0];
+        let ciphertext = key
             .cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
@@ -155,26 +290,52 @@ impl Sealer {
         let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
-        Ok(STANDARD.encode(sealed))
+        Ok(format!("{}{}", key.id.prefix(), STANDARD.encode(sealed)))
     }
 
-    /// Decrypts the output of [`Sealer::seal`]; a wrong key, wrong `aad` or
-    /// any altered byte is an error.
+    /// Decrypts the output of [`Sealer::seal`] with the key its id names, or
+    /// a legacy value (no id) with whichever key opens it; a key not
+    /// configured, a wrong `aad` or any altered byte is an error.
     pub fn open(&self, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, SealError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| SealError::Malformed)?;
+        let sealed_by = SealedBy::of(sealed).ok_or(SealError::Malformed)?;
+        let body = match sealed_by {
+            SealedBy::Legacy => sealed,
+            SealedBy::Key(_) => &sealed[PREFIX_LEN..],
+        };
+        let bytes = STANDARD.decode(body).map_err(|_| SealError::Malformed)?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(
+        let decrypt = |key: &Key| {
+            key.cipher.decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
                     aad,
                 },
             )
-            .map_err(|_| SealError::Unauthentic)
+        };
+        match sealed_by {
+            SealedBy::Key(id) => {
+                let key = self
+                    .keys
+                    .iter()
+                    .find(|k| k.id == id)
+                    .ok_or(SealError::UnknownKey { id })?;
+                decrypt(key).map_err(|_| SealError::Unauthentic)
+            }
+            SealedBy::Legacy => self
+                .keys
+                .iter()
+                .find_map(|key| decrypt(key).ok())
+                .ok_or(SealError::Unauthentic),
+        }
+    }
+
+    /// Whether `sealed` is already sealed under the sealing key.
+    pub fn is_current(&self, sealed: &str) -> bool {
+        SealedBy::of(sealed) == Some(SealedBy::Key(self.sealing_key()))
     }
 }
 
@@ -236,21 +397,125 @@ mod tests {
         let other = Sealer::from_key(&[8u8; KEY_LEN]).unwrap();
         assert!(matches!(
             other.open(&sealed, ACCOUNT),
-            Err(SealError::Unauthentic)
+            Err(SealError::UnknownKey { .. })
         ));
     }
 
     #[test]
     fn every_tampered_byte_is_detected() {
-        let sealed = STANDARD
-            .decode(sealer().seal(b"secret", ACCOUNT).unwrap())
-            .unwrap();
-        for i in 0..sealed.len() {
-            let mut tampered = sealed.clone();
+        let sealed = sealer().seal(b"secret", ACCOUNT).unwrap();
+        let (prefix, body) = sealed.split_at(PREFIX_LEN);
+        let body = STANDARD.decode(body).unwrap();
+        for i in 0..body.len() {
+            let mut tampered = body.clone();
             tampered[i] ^= 0x01;
-            let result = sealer().open(&STANDARD.encode(&tampered), ACCOUNT);
+            let result = sealer().open(&format!("{prefix}{}", STANDARD.encode(&tampered)), ACCOUNT);
             assert!(matches!(result, Err(SealError::Unauthentic)), "byte {i}");
         }
+    }
+
+    /// A value as sealed before key ids existed: base64 alone.
+    fn legacy_seal(key: &[u8], plaintext: &[u8], aad: &[u8]) -> String {
+        let nonce = [3u8; NONCE_LEN];
+        let ciphertext = Aes256Gcm::new_from_slice(key)
+            .unwrap()
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .unwrap();
+        STANDARD.encode([nonce.as_slice(), &ciphertext].concat())
+    }
+
+    fn ring(keys: &[u8]) -> Sealer {
+        Sealer::ring(keys.iter().map(|&k| Sealer::from_key(&[k; KEY_LEN]).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_value_names_its_key() {
+        let sealed = sealer().seal(b"secret", ACCOUNT).unwrap();
+        let id = sealer().sealing_key();
+        assert!(sealed.starts_with(&format!("v1:{id}:")), "{sealed}");
+        assert_eq!(id.to_string().len(), 8);
+        assert!(id.to_string().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(SealedBy::of(&sealed), Some(SealedBy::Key(id)));
+        assert!(sealer().is_current(&sealed));
+        assert_ne!(ring(&[8]).sealing_key(), id);
+    }
+
+    #[test]
+    fn legacy_values_open_under_any_configured_key() {
+        let old = legacy_seal(&[7u8; KEY_LEN], b"enrolled long ago", ACCOUNT);
+        assert_eq!(SealedBy::of(&old), Some(SealedBy::Legacy));
+        for keys in [&[7u8][..], &[9, 7], &[9, 8, 7], &[7, 9]] {
+            let sealer = ring(keys);
+            assert_eq!(sealer.open(&old, ACCOUNT).unwrap(), b"enrolled long ago");
+            assert!(!sealer.is_current(&old));
+        }
+        assert!(matches!(
+            ring(&[9, 8]).open(&old, ACCOUNT),
+            Err(SealError::Unauthentic)
+        ));
+        assert!(matches!(
+            ring(&[9, 7]).open(&old, b"another account"),
+            Err(SealError::Unauthentic)
+        ));
+    }
+
+    #[test]
+    fn the_first_key_seals_and_every_key_opens_by_its_id() {
+        let under_old = ring(&[7]).seal(b"old", ACCOUNT).unwrap();
+        let rotated = ring(&[9, 7]);
+        let under_new = rotated.seal(b"new", ACCOUNT).unwrap();
+
+        assert!(rotated.is_current(&under_new));
+        assert!(!rotated.is_current(&under_old));
+        assert_eq!(rotated.sealing_key(), ring(&[9]).sealing_key());
+        assert_eq!(rotated.key_ids(), [ring(&[9]).sealing_key(), ring(&[7]).sealing_key()]);
+        assert_eq!(rotated.open(&under_old, ACCOUNT).unwrap(), b"old");
+        assert_eq!(rotated.open(&under_new, ACCOUNT).unwrap(), b"new");
+        // Once the old key is removed, its values name a key that is gone.
+        let old_id = ring(&[7]).sealing_key();
+        assert!(matches!(
+            ring(&[9]).open(&under_old, ACCOUNT),
+            Err(SealError::UnknownKey { id }) if id == old_id
+        ));
+        assert!(matches!(
+            ring(&[7]).open(&under_new, ACCOUNT),
+            Err(SealError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn a_value_relabelled_with_another_key_id_does_not_open() {
+        let keys = ring(&[9, 7]);
+        let under_old = ring(&[7]).seal(b"secret", ACCOUNT).unwrap();
+        let relabelled = under_old.replacen(
+            &ring(&[7]).sealing_key().to_string(),
+            &ring(&[9]).sealing_key().to_string(),
+            1,
+        );
+        assert!(matches!(
+            keys.open(&relabelled, ACCOUNT),
+            Err(SealError::Unauthentic)
+        ));
+        for bad in ["v1:", "v1:zz:AAAA", "v1:ABCDEF01:AAAA", "v1:abcdef0:AAAA"] {
+            assert!(
+                matches!(keys.open(bad, ACCOUNT), Err(SealError::Malformed)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ring_refuses_no_key_and_a_key_twice_without_showing_it() {
+        assert!(matches!(Sealer::ring([]), Err(SealError::NoKey)));
+        let error = Sealer::ring([
+            Sealer::from_key(&[7u8; KEY_LEN]).unwrap(),
+            Sealer::from_key(&[9u8; KEY_LEN]).unwrap(),
+            Sealer::from_key(&[7u8; KEY_LEN]).unwrap(),
+        ])
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&ring(&[7]).sealing_key().to_string()), "{message}");
+        assert!(!message.contains(&STANDARD.encode([7u8; KEY_LEN])), "{message}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod factor_reset;
+pub mod keys;
 pub mod login;
 pub mod notices;
 pub mod overview;

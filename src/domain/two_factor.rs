@@ -56,7 +56,8 @@ async fn load(ctx: &Context, account_id: Uuid) -> Result<account::Model> {
         .ok_or(Error::NotFound("account"))
 }
 
-fn aad(account_id: Uuid) -> Vec<u8> {
+/// The associated data of an account's sealed TOTP secrets.
+pub(crate) fn aad(account_id: Uuid) -> Vec<u8> {
     account_id.as_bytes().to_vec()
 }
 
@@ -115,6 +116,30 @@ pub async fn begin_enrollment(
     })
 }
 
+/// The pending secret of `account_id` as sealed now, if it is still the
+/// enrolment begun at `pending_at` with `secret`.
+async fn resealed_pending<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    account_id: Uuid,
+    pending_at: i64,
+    secret: &[u8],
+) -> Result<Option<String>> {
+    let Some(current) = account::Entity::find_by_id(account_id).one(conn).await? else {
+        return Ok(None);
+    };
+    let (Some(sealed), Some(at)) = (current.totp_pending_secret, current.totp_pending_at) else {
+        return Ok(None);
+    };
+    let same = at == pending_at
+        && current.totp_secret.is_none()
+        && ctx
+            .sealer
+            .open(&sealed, &aad(account_id))
+            .is_ok_and(|opened| bool::from(subtle::ConstantTimeEq::ct_eq(&opened[..], secret)));
+    Ok(same.then_some(sealed))
+}
+
 /// Activates the pending secret with a code from it; returns the recovery
 /// codes, shown this once. The confirming code cannot be used again.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
@@ -150,28 +175,39 @@ pub async fn confirm_enrollment(
 
     let codes = new_recovery_codes();
     let txn = ctx.db.begin().await?;
-    let activated = account::Entity::update_many()
-        .col_expr(account::Column::TotpSecret, Expr::value(pending.clone()))
-        .col_expr(
-            account::Column::TotpPendingSecret,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            account::Column::TotpPendingAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(account::Column::TotpLastStep, Expr::value(step))
-        .col_expr(account::Column::TotpEnabledAt, Expr::value(now))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::TotpSecret.is_null())
-        .filter(account::Column::TotpPendingSecret.eq(pending.clone()))
-        .exec(&txn)
-        .await?;
-    if activated.rows_affected != 1 {
-        return Err(Error::InvalidStateTransition(
-            "the enrolment changed meanwhile; start again".into(),
-        ));
+    let mut pending = pending.clone();
+    loop {
+        let activated = account::Entity::update_many()
+            .col_expr(account::Column::TotpSecret, Expr::value(pending.clone()))
+            .col_expr(
+                account::Column::TotpPendingSecret,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                account::Column::TotpPendingAt,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(account::Column::TotpLastStep, Expr::value(step))
+            .col_expr(account::Column::TotpEnabledAt, Expr::value(now))
+            .col_expr(account::Column::UpdatedAt, Expr::value(now))
+            .filter(account::Column::Id.eq(account.id))
+            .filter(account::Column::TotpSecret.is_null())
+            .filter(account::Column::TotpPendingSecret.eq(pending.clone()))
+            .exec(&txn)
+            .await?;
+        if activated.rows_affected == 1 {
+            break;
+        }
+        // A key rotation may have re-sealed the same secret meanwhile: it is
+        // still this enrolment if it opens to the secret the code matched.
+        pending = match resealed_pending(&txn, ctx, account.id, pending_at, &secret).await? {
+            Some(resealed) if resealed != pending => resealed,
+            _ => {
+                return Err(Error::InvalidStateTransition(
+                    "the enrolment changed meanwhile; start again".into(),
+                ))
+            }
+        };
     }
     store_recovery_codes(&txn, now, account.id, &codes).await?;
     login::clear_failures(&txn, &key).await?;

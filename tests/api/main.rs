@@ -22,3 +22,4 @@ mod smtp;
 mod smtp_sink;
 mod support;
 mod two_factor;
+mod keys;
