@@ -13,9 +13,9 @@ mod m20261128_000003_two_factor;
 mod m20261128_000004_support;
 mod m20261128_000005_information_centre;
 mod m20261128_000006_revocation_clock;
+mod m20261203_000001_outbox_secret_sealed;
 mod m20261203_000003_factor_reset;
 mod m20261203_000005_report_token_invalidation;
-mod m20261203_000001_outbox_secret_sealed;
 
 pub struct Migrator;
 
@@ -29,9 +29,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_support::Migration),
             Box::new(m20261128_000005_information_centre::Migration),
             Box::new(m20261128_000006_revocation_clock::Migration),
+            Box::new(m20261203_000001_outbox_secret_sealed::Migration),
             Box::new(m20261203_000003_factor_reset::Migration),
             Box::new(m20261203_000005_report_token_invalidation::Migration),
-            Box::new(m20261203_000001_outbox_secret_sealed::Migration),
         ]
     }
 }

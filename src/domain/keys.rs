@@ -54,6 +54,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         column: "totp_pending_secret",
         aad: super::two_factor::aad,
     },
+    SealedColumn {
+        table: "outbox",
+        id: "id",
+        column: "secret_sealed",
+        aad: crate::mail::outbox::aad,
+    },
 ];
 
 /// A pass gives up looking for values a concurrent write replaced after

@@ -122,12 +122,17 @@ pub async fn withdraw<C: ConnectionTrait>(
         .rows_affected)
 }
 
+/// The associated data binding a row's sealed secrets to that row.
+pub fn aad(id: Uuid) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
 /// Seals the secrets of row `id`, bound to that row.
 fn seal_secrets(sealer: &Sealer, id: Uuid, secrets: &Secrets) -> Result<String, SealError> {
     let plain: SecretSlice<u8> = serde_json::to_vec(secrets)
         .map_err(|_| SealError::Seal)?
         .into();
-    sealer.seal(plain.expose_secret(), id.as_bytes())
+    sealer.seal(plain.expose_secret(), &aad(id))
 }
 
 /// The message of `row` as it is sent: its sealed secrets opened (in
@@ -145,7 +150,7 @@ fn reveal(
         ))
     };
     let plain: SecretSlice<u8> = sealer
-        .open(sealed, row.id.as_bytes())
+        .open(sealed, &aad(row.id))
         .map_err(|error| unreadable(&error))?
         .into();
     let secrets: Secrets = serde_json::from_slice(plain.expose_secret())
