@@ -21,3 +21,4 @@ mod smtp;
 mod smtp_sink;
 mod support;
 mod two_factor;
+mod promises;
