@@ -122,7 +122,7 @@ async fn assert_challenge_dead(app: &TestApp, challenge: &str, secret: &str) {
 /// at once, hoping each reads the failure counter before any other writes
 /// it. Only as many verifications as the back-off allows may run.
 #[tokio::test]
-async fn parallel_password_guessing_beyond_the_back_off_limit() {
+pub async fn parallel_password_guessing_beyond_the_back_off_limit() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -181,7 +181,7 @@ async fn parallel_password_guessing_beyond_the_back_off_limit() {
 /// time of a wrong password. Interleaved calls, medians after a warm-up,
 /// and a generous bound keep this robust to a busy machine.
 #[tokio::test]
-async fn login_timing_reveals_which_logins_exist() {
+pub async fn login_timing_reveals_which_logins_exist() {
     const WARM_UP: usize = 5;
     const SAMPLES: usize = 40;
     // Far from the back-off, which would otherwise dominate the timings.
@@ -240,7 +240,7 @@ fn median(values: &mut [f64]) -> f64 {
 /// a new challenge does not reset the count, and once backed off even the
 /// right code is refused until the delay has passed.
 #[tokio::test]
-async fn totp_guessing_across_fresh_challenges() {
+pub async fn totp_guessing_across_fresh_challenges() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -294,7 +294,7 @@ async fn totp_guessing_across_fresh_challenges() {
 /// most one login, whether replayed later or raced through many challenges
 /// at once.
 #[tokio::test]
-async fn totp_code_replay() {
+pub async fn totp_code_replay() {
     let app = spawn_app_with(|c| {
         c.login.free_failures = 60;
         c.login.max_failures = 100;
@@ -397,7 +397,7 @@ async fn complete_reset(
 /// the attacker requested before the customer secured the account) that
 /// still works after a newer one was used or after the password changed.
 #[tokio::test]
-async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
+pub async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -453,7 +453,7 @@ async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
 /// attacker out (OWASP session management: change the password, end every
 /// other session). The session making the change stays (ChangePasswordResponse).
 #[tokio::test]
-async fn stolen_session_used_after_a_password_change() {
+pub async fn stolen_session_used_after_a_password_change() {
     let app = spawn_app().await;
     let (_, secret, _, owner, stolen, pending) = account_with_a_stolen_session(&app).await;
     let changed = app
@@ -479,7 +479,7 @@ async fn stolen_session_used_after_a_password_change() {
 /// procedure: after a reset no session survives, not even one the customer
 /// had (no automatic login either).
 #[tokio::test]
-async fn stolen_session_used_after_a_password_reset() {
+pub async fn stolen_session_used_after_a_password_reset() {
     let app = spawn_app().await;
     let (_, secret, _, owner, stolen, pending) = account_with_a_stolen_session(&app).await;
     request_reset(&app, "jean").await;
@@ -504,7 +504,7 @@ async fn stolen_session_used_after_a_password_reset() {
 /// A stolen session that outlives the suspension the security team put on
 /// a compromised password: the suspension must lock the attacker out at once.
 #[tokio::test]
-async fn stolen_session_used_after_a_suspension() {
+pub async fn stolen_session_used_after_a_suspension() {
     let app = spawn_app().await;
     let (id, secret, _, owner, stolen, pending) = account_with_a_stolen_session(&app).await;
     let suspended = app.suspend(&id).await;
@@ -518,7 +518,7 @@ async fn stolen_session_used_after_a_suspension() {
 /// suspended it: whichever commits first, the suspension wins, and no
 /// session is left that the suspension did not revoke.
 #[tokio::test]
-async fn login_racing_a_suspension() {
+pub async fn login_racing_a_suspension() {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let app = spawn_app().await;
     let (mut refused, mut revoked) = (0, 0);
@@ -573,7 +573,7 @@ async fn login_racing_a_suspension() {
 /// from their own session, e.g. after losing the phone): the other sessions
 /// and pending challenges end; the caller's session stays (DisableTotpResponse).
 #[tokio::test]
-async fn stolen_session_used_after_disabling_2fa() {
+pub async fn stolen_session_used_after_disabling_2fa() {
     let app = spawn_app().await;
     let (_, secret, codes, owner, stolen, pending) = account_with_a_stolen_session(&app).await;
     let disabled = app
@@ -609,7 +609,7 @@ async fn customer(app: &TestApp, login: &str) -> (String, String) {
 /// Insecure direct object reference on sessions: listing or revoking
 /// another customer's session by its id.
 #[tokio::test]
-async fn reading_or_revoking_another_customers_sessions() {
+pub async fn reading_or_revoking_another_customers_sessions() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     app.create_account("marie", "marie@example.fr", STRONG_PASSWORD)
@@ -648,7 +648,7 @@ async fn reading_or_revoking_another_customers_sessions() {
 /// another customer's events by id, or paging into their journal with a
 /// cursor made from one of their event ids.
 #[tokio::test]
-async fn reading_acknowledging_or_disputing_another_customers_events() {
+pub async fn reading_acknowledging_or_disputing_another_customers_events() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let (marie_id, marie) = customer(&app, "marie").await;
@@ -814,7 +814,7 @@ async fn ticket_calls(app: &TestApp, token: &str, ticket_id: &str) -> [tonic::St
 /// reaching for agent methods: another customer's ticket is NOT_FOUND
 /// exactly as a missing one, whatever the call, and agent calls are denied.
 #[tokio::test]
-async fn reading_or_writing_another_customers_tickets() {
+pub async fn reading_or_writing_another_customers_tickets() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let (_, marie) = customer(&app, "marie").await;
@@ -891,7 +891,7 @@ async fn reading_or_writing_another_customers_tickets() {
 /// Reading another customer's contact history (old and new e-mail
 /// addresses and phone numbers: the data an account takeover needs).
 #[tokio::test]
-async fn reading_another_customers_contact_history() {
+pub async fn reading_another_customers_contact_history() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let (_, marie) = customer(&app, "marie").await;

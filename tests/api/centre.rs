@@ -45,7 +45,7 @@ async fn journal(app: &TestApp, token: &str) -> Vec<pb::SecurityEvent> {
 }
 
 #[tokio::test]
-async fn an_order_from_billing_shows_in_the_journal_once() {
+pub async fn an_order_from_billing_shows_in_the_journal_once() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -111,7 +111,7 @@ async fn an_order_from_billing_shows_in_the_journal_once() {
 }
 
 #[tokio::test]
-async fn disputing_an_order_opens_a_ticket_revokes_sessions_and_suspends() {
+pub async fn disputing_an_order_opens_a_ticket_revokes_sessions_and_suspends() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -190,7 +190,7 @@ async fn disputing_an_order_opens_a_ticket_revokes_sessions_and_suspends() {
 }
 
 #[tokio::test]
-async fn disputing_twice_or_another_customers_event_is_refused() {
+pub async fn disputing_twice_or_another_customers_event_is_refused() {
     let app = spawn_app_with(|c| c.information_centre.suspend_on_dispute.clear()).await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -250,7 +250,7 @@ async fn disputing_twice_or_another_customers_event_is_refused() {
 }
 
 #[tokio::test]
-async fn the_wasnt_me_link_of_a_password_notice_suspends_once_and_expires() {
+pub async fn the_wasnt_me_link_of_a_password_notice_suspends_once_and_expires() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -335,7 +335,7 @@ fn link_token(mail: &str, prefix: &str) -> String {
 }
 
 #[tokio::test]
-async fn an_e_mail_change_waits_for_the_new_address_and_tells_the_old_one() {
+pub async fn an_e_mail_change_waits_for_the_new_address_and_tells_the_old_one() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -458,7 +458,7 @@ async fn an_e_mail_change_waits_for_the_new_address_and_tells_the_old_one() {
 }
 
 #[tokio::test]
-async fn paging_returns_every_event_exactly_once_under_concurrent_inserts() {
+pub async fn paging_returns_every_event_exactly_once_under_concurrent_inserts() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -537,7 +537,7 @@ async fn paging_returns_every_event_exactly_once_under_concurrent_inserts() {
 }
 
 #[tokio::test]
-async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
+pub async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -606,7 +606,7 @@ async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
 }
 
 #[tokio::test]
-async fn a_login_from_a_new_address_is_notified_with_a_wasnt_me_link() {
+pub async fn a_login_from_a_new_address_is_notified_with_a_wasnt_me_link() {
     use gardien::domain::{login, principal::ClientInfo};
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)

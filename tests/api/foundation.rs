@@ -93,7 +93,7 @@ async fn reflection_lists_the_gardien_services() {
 }
 
 #[tokio::test]
-async fn create_account_without_a_credential_is_unauthenticated() {
+pub async fn create_account_without_a_credential_is_unauthenticated() {
     let app = spawn_app().await;
     let status = app
         .client()
@@ -121,7 +121,7 @@ async fn create_account_without_a_credential_is_unauthenticated() {
 }
 
 #[tokio::test]
-async fn a_role_outside_the_policy_is_permission_denied() {
+pub async fn a_role_outside_the_policy_is_permission_denied() {
     let app = spawn_app().await;
     let status = app
         .client()
@@ -141,7 +141,7 @@ async fn a_role_outside_the_policy_is_permission_denied() {
 }
 
 #[tokio::test]
-async fn create_account_names_every_invalid_field() {
+pub async fn create_account_names_every_invalid_field() {
     let app = spawn_app().await;
     let status = app
         .client()
@@ -181,7 +181,7 @@ async fn create_account_names_every_invalid_field() {
 }
 
 #[tokio::test]
-async fn create_account_records_the_account_and_its_event() {
+pub async fn create_account_records_the_account_and_its_event() {
     let app = spawn_app().await;
     let response = app
         .client()
@@ -219,7 +219,7 @@ async fn create_account_records_the_account_and_its_event() {
 }
 
 #[tokio::test]
-async fn a_taken_login_is_already_exists() {
+pub async fn a_taken_login_is_already_exists() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", "").await;
     let status = app
@@ -240,7 +240,7 @@ async fn a_taken_login_is_already_exists() {
 }
 
 #[tokio::test]
-async fn a_weak_initial_password_is_refused_naming_the_field() {
+pub async fn a_weak_initial_password_is_refused_naming_the_field() {
     let app = spawn_app().await;
     let status = app
         .client()
@@ -262,7 +262,7 @@ async fn a_weak_initial_password_is_refused_naming_the_field() {
 }
 
 #[tokio::test]
-async fn get_account_status_finds_by_id_or_login_for_allowed_roles() {
+pub async fn get_account_status_finds_by_id_or_login_for_allowed_roles() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)

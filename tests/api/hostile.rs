@@ -893,7 +893,7 @@ impl Caller {
 }
 
 #[tokio::test]
-async fn every_rpc_answers_hostile_input_with_a_documented_status() {
+pub async fn every_rpc_answers_hostile_input_with_a_documented_status() {
     let app = spawn_app_with(|config| {
         // x-forwarded-for is read only from a trusted proxy.
         config.rate_limit.trusted_proxies = vec!["127.0.0.1".into()];

@@ -9,7 +9,7 @@ use tonic_types::StatusExt;
 use crate::helpers::*;
 
 #[tokio::test]
-async fn a_correct_password_gives_a_session_that_authenticates() {
+pub async fn a_correct_password_gives_a_session_that_authenticates() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -37,7 +37,7 @@ async fn a_correct_password_gives_a_session_that_authenticates() {
 }
 
 #[tokio::test]
-async fn unknown_login_and_wrong_password_answer_byte_for_byte_the_same() {
+pub async fn unknown_login_and_wrong_password_answer_byte_for_byte_the_same() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -57,7 +57,7 @@ async fn unknown_login_and_wrong_password_answer_byte_for_byte_the_same() {
 }
 
 #[tokio::test]
-async fn back_off_grows_then_expires_and_a_success_clears_it() {
+pub async fn back_off_grows_then_expires_and_a_success_clears_it() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -89,7 +89,7 @@ async fn back_off_grows_then_expires_and_a_success_clears_it() {
 /// 4 s, …), is said in the refusal's RetryInfo, and refuses every attempt,
 /// right password included, until it has passed.
 #[tokio::test]
-async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_states() {
+pub async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_states() {
     let app = spawn_app_with(|c| {
         c.login.free_failures = 2;
         c.login.max_failures = 10;
@@ -135,7 +135,7 @@ async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_states() 
 }
 
 #[tokio::test]
-async fn unknown_logins_are_backed_off_like_known_ones() {
+pub async fn unknown_logins_are_backed_off_like_known_ones() {
     let app = spawn_app().await;
     let free = app.ctx.config.login.free_failures;
     for _ in 0..=free {
@@ -152,7 +152,7 @@ async fn unknown_logins_are_backed_off_like_known_ones() {
 }
 
 #[tokio::test]
-async fn after_the_failure_ceiling_only_a_reset_reopens_login() {
+pub async fn after_the_failure_ceiling_only_a_reset_reopens_login() {
     let app = spawn_app_with(|c| {
         c.login.free_failures = 1;
         c.login.max_failures = 3;
@@ -190,7 +190,7 @@ async fn after_the_failure_ceiling_only_a_reset_reopens_login() {
 }
 
 #[tokio::test]
-async fn nfc_and_nfd_forms_of_a_password_both_log_in() {
+pub async fn nfc_and_nfd_forms_of_a_password_both_log_in() {
     let app = spawn_app().await;
     let nfc = "crème brûlée au café du matin";
     let nfd: String = unicode_normalization::UnicodeNormalization::nfd(nfc).collect();
@@ -241,7 +241,7 @@ async fn a_weaker_stored_hash_is_rehashed_at_the_next_login() {
 }
 
 #[tokio::test]
-async fn empty_login_fields_are_invalid_argument_naming_the_field() {
+pub async fn empty_login_fields_are_invalid_argument_naming_the_field() {
     let app = spawn_app().await;
     let status = app.login("", "something").await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);

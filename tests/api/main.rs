@@ -14,6 +14,7 @@ mod grpc_web;
 mod hostile;
 mod login;
 mod metrics;
+mod promises;
 mod rate_limit;
 mod recovery;
 mod scale_out;

@@ -73,7 +73,7 @@ async fn failures_recorded(app: &TestApp) -> i32 {
 }
 
 #[tokio::test]
-async fn the_credential_limit_trips_after_the_burst_with_retry_info_and_skips_the_handler() {
+pub async fn the_credential_limit_trips_after_the_burst_with_retry_info_and_skips_the_handler() {
     let app = spawn_app_with(|config| strict_credential(config, 3)).await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -124,7 +124,7 @@ async fn a_limited_client_recovers_after_the_retry_delay() {
 }
 
 #[tokio::test]
-async fn limits_are_independent_per_address_per_class_and_per_principal() {
+pub async fn limits_are_independent_per_address_per_class_and_per_principal() {
     let app = spawn_app_with(|config| {
         strict_credential(config, 2);
         config.rate_limit.read.per_principal = Limit::new(6, 2);
@@ -287,7 +287,7 @@ impl Drop for OwnRedis {
 }
 
 #[tokio::test]
-async fn a_redis_outage_fails_closed_for_credentials_and_open_for_reads_then_recovers() {
+pub async fn a_redis_outage_fails_closed_for_credentials_and_open_for_reads_then_recovers() {
     // Only where Redis is part of the test environment.
     if external_service("GARDIEN_TEST_REDIS_URL").is_none() {
         return;

@@ -35,7 +35,7 @@ async fn complete(app: &TestApp, token: &str, password: &str) -> Result<(), toni
 }
 
 #[tokio::test]
-async fn the_seed_path_from_suspension_to_a_new_password() {
+pub async fn the_seed_path_from_suspension_to_a_new_password() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -124,7 +124,7 @@ async fn the_seed_path_from_suspension_to_a_new_password() {
 }
 
 #[tokio::test]
-async fn suspending_twice_is_idempotent_and_lifting_restores_the_password() {
+pub async fn suspending_twice_is_idempotent_and_lifting_restores_the_password() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -172,7 +172,7 @@ async fn suspending_twice_is_idempotent_and_lifting_restores_the_password() {
 }
 
 #[tokio::test]
-async fn suspension_validates_its_fields() {
+pub async fn suspension_validates_its_fields() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -199,7 +199,7 @@ async fn suspension_validates_its_fields() {
 }
 
 #[tokio::test]
-async fn reset_and_login_recovery_answer_the_same_for_unknown_accounts() {
+pub async fn reset_and_login_recovery_answer_the_same_for_unknown_accounts() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -236,7 +236,7 @@ async fn reset_and_login_recovery_answer_the_same_for_unknown_accounts() {
 }
 
 #[tokio::test]
-async fn of_twenty_concurrent_uses_of_one_token_exactly_one_wins() {
+pub async fn of_twenty_concurrent_uses_of_one_token_exactly_one_wins() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -273,7 +273,7 @@ async fn of_twenty_concurrent_uses_of_one_token_exactly_one_wins() {
 }
 
 #[tokio::test]
-async fn a_reset_token_expires_after_thirty_minutes() {
+pub async fn a_reset_token_expires_after_thirty_minutes() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -287,7 +287,7 @@ async fn a_reset_token_expires_after_thirty_minutes() {
 }
 
 #[tokio::test]
-async fn a_reset_token_works_once() {
+pub async fn a_reset_token_works_once() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -303,7 +303,7 @@ async fn a_reset_token_works_once() {
 }
 
 #[tokio::test]
-async fn only_the_newest_reset_link_is_valid() {
+pub async fn only_the_newest_reset_link_is_valid() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -320,7 +320,7 @@ async fn only_the_newest_reset_link_is_valid() {
 }
 
 #[tokio::test]
-async fn a_suspension_invalidates_outstanding_reset_links() {
+pub async fn a_suspension_invalidates_outstanding_reset_links() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -335,7 +335,7 @@ async fn a_suspension_invalidates_outstanding_reset_links() {
 }
 
 #[tokio::test]
-async fn reset_requests_per_account_are_limited() {
+pub async fn reset_requests_per_account_are_limited() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -349,7 +349,7 @@ async fn reset_requests_per_account_are_limited() {
 }
 
 #[tokio::test]
-async fn the_new_password_must_pass_the_policy() {
+pub async fn the_new_password_must_pass_the_policy() {
     let app = spawn_app().await;
     app.create_account("jean.martin", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -378,7 +378,7 @@ async fn the_new_password_must_pass_the_policy() {
 }
 
 #[tokio::test]
-async fn a_french_account_gets_french_e_mail() {
+pub async fn a_french_account_gets_french_e_mail() {
     let app = spawn_app().await;
     app.create_account_in("marie", "marie@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
         .await;
@@ -428,7 +428,7 @@ async fn no_password_or_token_reaches_the_logs() {
 }
 
 #[tokio::test]
-async fn an_account_without_a_password_cannot_be_suspended() {
+pub async fn an_account_without_a_password_cannot_be_suspended() {
     let app = spawn_app().await;
     let id = app.create_account("jean", "jean@example.fr", "").await;
     let status = app

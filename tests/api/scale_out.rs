@@ -26,7 +26,7 @@ async fn list_sessions(app: &TestApp, token: &str) -> Result<usize, tonic::Statu
 }
 
 #[tokio::test]
-async fn a_session_revoked_through_one_instance_is_refused_by_the_other_on_the_next_call() {
+pub async fn a_session_revoked_through_one_instance_is_refused_by_the_other_on_the_next_call() {
     let a = spawn_app().await;
     let b = a.spawn_second_instance(|_| {}).await;
     a.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -75,7 +75,7 @@ async fn introspect(app: &TestApp, session_token: &str) -> Result<bool, tonic::S
 /// revocation committed anywhere (here the command line's, on neither
 /// instance) must still be refused by each on its very next call.
 #[tokio::test]
-async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_the_next_call() {
+pub async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_the_next_call() {
     let a = spawn_app().await;
     let b = a.spawn_second_instance(|_| {}).await;
     let account = a
@@ -116,7 +116,7 @@ async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_the_ne
 }
 
 #[tokio::test]
-async fn a_reset_link_used_on_one_instance_is_refused_on_the_other() {
+pub async fn a_reset_link_used_on_one_instance_is_refused_on_the_other() {
     let a = spawn_app().await;
     let b = a.spawn_second_instance(|_| {}).await;
     a.create_account("jean", "jean@example.fr", STRONG_PASSWORD)

@@ -16,7 +16,7 @@ async fn list(app: &TestApp, token: &str) -> Result<pb::ListSessionsResponse, to
 }
 
 #[tokio::test]
-async fn an_idle_session_expires_after_the_idle_timeout() {
+pub async fn an_idle_session_expires_after_the_idle_timeout() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -31,7 +31,7 @@ async fn an_idle_session_expires_after_the_idle_timeout() {
 }
 
 #[tokio::test]
-async fn an_active_session_still_ends_at_its_absolute_lifetime() {
+pub async fn an_active_session_still_ends_at_its_absolute_lifetime() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -48,7 +48,7 @@ async fn an_active_session_still_ends_at_its_absolute_lifetime() {
 }
 
 #[tokio::test]
-async fn logout_and_revocation_take_effect_on_the_very_next_call() {
+pub async fn logout_and_revocation_take_effect_on_the_very_next_call() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -90,7 +90,7 @@ async fn logout_and_revocation_take_effect_on_the_very_next_call() {
 }
 
 #[tokio::test]
-async fn introspection_follows_revocation_immediately() {
+pub async fn introspection_follows_revocation_immediately() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -140,7 +140,7 @@ async fn introspection_follows_revocation_immediately() {
 }
 
 #[tokio::test]
-async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
+pub async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)

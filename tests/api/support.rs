@@ -35,7 +35,7 @@ fn ticket_request(request_id: &str, linked: Vec<String>) -> spb::CreateTicketReq
 }
 
 #[tokio::test]
-async fn a_ticket_links_own_events_and_a_retry_returns_the_same_ticket() {
+pub async fn a_ticket_links_own_events_and_a_retry_returns_the_same_ticket() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let (_, marie) = customer(&app, "marie").await;
@@ -97,7 +97,7 @@ async fn a_ticket_links_own_events_and_a_retry_returns_the_same_ticket() {
 }
 
 #[tokio::test]
-async fn an_agent_works_the_ticket_with_notes_replies_and_status() {
+pub async fn an_agent_works_the_ticket_with_notes_replies_and_status() {
     let app = spawn_app().await;
     let (id, jean) = customer(&app, "jean").await;
     let ticket = app
@@ -282,7 +282,7 @@ async fn an_agent_works_the_ticket_with_notes_replies_and_status() {
 }
 
 #[tokio::test]
-async fn a_recovery_ticket_answers_the_same_for_known_and_unknown_logins() {
+pub async fn a_recovery_ticket_answers_the_same_for_known_and_unknown_logins() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -349,7 +349,7 @@ async fn a_recovery_ticket_answers_the_same_for_known_and_unknown_logins() {
 }
 
 #[tokio::test]
-async fn the_account_review_shows_the_seed_scenario_and_is_journaled() {
+pub async fn the_account_review_shows_the_seed_scenario_and_is_journaled() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -420,7 +420,7 @@ async fn the_account_review_shows_the_seed_scenario_and_is_journaled() {
 }
 
 #[tokio::test]
-async fn an_agent_resets_2fa_under_a_verified_ticket() {
+pub async fn an_agent_resets_2fa_under_a_verified_ticket() {
     let app = spawn_factor_reset_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -485,7 +485,7 @@ async fn an_agent_resets_2fa_under_a_verified_ticket() {
 }
 
 #[tokio::test]
-async fn ticket_fields_are_bounded_and_named() {
+pub async fn ticket_fields_are_bounded_and_named() {
     let app = spawn_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let status = app
@@ -514,7 +514,7 @@ async fn ticket_fields_are_bounded_and_named() {
 }
 
 #[tokio::test]
-async fn recovery_tickets_are_strictly_rate_limited_per_client_address() {
+pub async fn recovery_tickets_are_strictly_rate_limited_per_client_address() {
     let app = spawn_app_with(|c| {
         c.rate_limit.credential.per_address.per_minute = 3;
         c.rate_limit.credential.per_address.burst = 3;

@@ -14,7 +14,7 @@ use crate::helpers::*;
 const STEP: Duration = Duration::from_secs(30);
 
 #[tokio::test]
-async fn enrol_confirm_then_log_in_with_a_code_once_and_a_recovery_code_once() {
+pub async fn enrol_confirm_then_log_in_with_a_code_once_and_a_recovery_code_once() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -97,7 +97,7 @@ async fn enrol_confirm_then_log_in_with_a_code_once_and_a_recovery_code_once() {
 }
 
 #[tokio::test]
-async fn a_code_two_steps_old_is_refused_and_one_step_old_accepted() {
+pub async fn a_code_two_steps_old_is_refused_and_one_step_old_accepted() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -117,7 +117,7 @@ async fn a_code_two_steps_old_is_refused_and_one_step_old_accepted() {
 }
 
 #[tokio::test]
-async fn a_challenge_dies_after_five_wrong_codes() {
+pub async fn a_challenge_dies_after_five_wrong_codes() {
     let app = spawn_app_with(|c| c.login.free_failures = 50).await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -138,7 +138,7 @@ async fn a_challenge_dies_after_five_wrong_codes() {
 }
 
 #[tokio::test]
-async fn a_reset_on_a_2fa_account_needs_a_code() {
+pub async fn a_reset_on_a_2fa_account_needs_a_code() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -186,7 +186,7 @@ async fn a_reset_on_a_2fa_account_needs_a_code() {
 }
 
 #[tokio::test]
-async fn the_database_holds_no_plaintext_secret_or_recovery_code() {
+pub async fn the_database_holds_no_plaintext_secret_or_recovery_code() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -213,7 +213,7 @@ async fn the_database_holds_no_plaintext_secret_or_recovery_code() {
 }
 
 #[tokio::test]
-async fn enrolment_needs_a_recent_authentication() {
+pub async fn enrolment_needs_a_recent_authentication() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -238,7 +238,7 @@ async fn enrolment_needs_a_recent_authentication() {
 }
 
 #[tokio::test]
-async fn disabling_needs_the_password_and_a_code_and_ends_other_sessions() {
+pub async fn disabling_needs_the_password_and_a_code_and_ends_other_sessions() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -300,7 +300,7 @@ async fn disabling_needs_the_password_and_a_code_and_ends_other_sessions() {
 }
 
 #[tokio::test]
-async fn regenerated_recovery_codes_replace_the_old_ones() {
+pub async fn regenerated_recovery_codes_replace_the_old_ones() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -332,7 +332,7 @@ async fn regenerated_recovery_codes_replace_the_old_ones() {
 }
 
 #[tokio::test]
-async fn a_suspension_kills_pending_challenges() {
+pub async fn a_suspension_kills_pending_challenges() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -349,7 +349,7 @@ async fn a_suspension_kills_pending_challenges() {
 }
 
 #[tokio::test]
-async fn the_security_overview_counts_recovery_codes_and_recommends_2fa_until_enabled() {
+pub async fn the_security_overview_counts_recovery_codes_and_recommends_2fa_until_enabled() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
