@@ -632,7 +632,7 @@ mod tests {
             let en = ticket_message(&notice, Locale::En);
             let fr = ticket_message(&notice, Locale::Fr);
             assert_ne!(en, fr);
-            assert!(en.contains("two-factor authentication"));
+            assert!(en.to_lowercase().contains("two-factor authentication"));
             assert!(fr.contains("double authentification"));
         }
     }

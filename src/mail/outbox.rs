@@ -137,10 +137,10 @@ fn seal_secrets(sealer: &Sealer, id: Uuid, secrets: &Secrets) -> Result<String, 
 
 /// The message of `row` as it is sent: its sealed secrets opened (in
 /// memory only) and put back in place of their placeholders.
-fn reveal(
+fn reveal<'row>(
     sealer: &Sealer,
-    row: &outbox::Model,
-) -> Result<std::borrow::Cow<'_, outbox::Model>, DeliveryError> {
+    row: &'row outbox::Model,
+) -> Result<std::borrow::Cow<'row, outbox::Model>, DeliveryError> {
     let Some(sealed) = &row.secret_sealed else {
         return Ok(std::borrow::Cow::Borrowed(row));
     };

@@ -84,16 +84,7 @@ async fn mail_every_kind_of_link(app: &TestApp, n: usize) {
     let login = format!("atrest{n}");
     let email = old_address(n);
     app.create_account(&login, &email, STRONG_PASSWORD).await;
-    let request_reset = || async {
-        app.client()
-            .await
-            .request_password_reset(pb::RequestPasswordResetRequest {
-                login_or_email: login.clone(),
-            })
-            .await
-            .unwrap();
-    };
-    request_reset().await;
+    request_reset(app, &login).await;
     let token = app.reset_token_from_mail(&email, 1).await;
     app.client()
         .await
@@ -105,7 +96,7 @@ async fn mail_every_kind_of_link(app: &TestApp, n: usize) {
         .await
         .unwrap();
     app.wait_for_mails(&email, 2).await;
-    request_reset().await;
+    request_reset(app, &login).await;
     app.wait_for_mails(&email, 3).await;
     app.client()
         .await
@@ -133,6 +124,16 @@ async fn mail_every_kind_of_link(app: &TestApp, n: usize) {
         .unwrap();
     app.wait_for_mails(&email, 5).await;
     app.wait_for_mails(&new_address(n), 1).await;
+}
+
+async fn request_reset(app: &TestApp, login: &str) {
+    app.client()
+        .await
+        .request_password_reset(pb::RequestPasswordResetRequest {
+            login_or_email: login.into(),
+        })
+        .await
+        .unwrap();
 }
 
 /// Waits (bounded) until the outbox holds at least `count` rows, all sent.

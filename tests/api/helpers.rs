@@ -1138,6 +1138,28 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Waits (bounded) until the background task has handled every factor
+    /// reset that is due at the current (test) clock.
+    pub async fn wait_for_due_factor_resets(&self) {
+        use gardien::entity::factor_reset;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        for _ in 0..500 {
+            let due = factor_reset::Entity::find()
+                .filter(factor_reset::Column::Status.eq("pending"))
+                .filter(factor_reset::Column::DueAt.lte(self.clock_now()))
+                .count(&self.ctx.db)
+                .await
+                .unwrap();
+            if due == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("due factor resets were left pending");
+    }
+}
+
 /// The token of the factor-reset cancel link in an e-mail.
 pub fn cancel_token_in(mail: &str) -> String {
     let start = mail

