@@ -102,11 +102,16 @@ impl Mail {
             Mail::ResetLink { token, .. } | Mail::ConfirmEmail { token, .. } => {
                 *token = replace(token);
             }
+            Mail::FactorResetScheduled { cancel_token, .. } => {
+                *cancel_token = replace(cancel_token);
+            }
             Mail::PasswordChanged { report_token, .. }
             | Mail::TotpEnabled { report_token, .. }
             | Mail::TotpDisabled { report_token, .. }
             | Mail::NewLogin { report_token, .. }
-            | Mail::EmailChangeRequested { report_token, .. } => {
+            | Mail::EmailChangeRequested { report_token, .. }
+            | Mail::EmailChanged { report_token, .. }
+            | Mail::ContactDetailsChanged { report_token, .. } => {
                 *report_token = replace(report_token);
             }
             Mail::LoginRecovery { logins } => {

@@ -1089,6 +1089,7 @@ async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
     let reminder = queue::enqueue(
         &app.ctx.db,
         &app.ctx.config.mail,
+        &app.ctx.sealer,
         in_an_hour,
         Some(uuid::Uuid::parse_str(&id).unwrap()),
         "jean@example.fr",

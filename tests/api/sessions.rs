@@ -543,7 +543,12 @@ async fn a_dispute_that_suspends_ends_every_session_as_a_suspension() {
 #[tokio::test]
 async fn a_support_2fa_reset_tells_the_sessions_and_records_them() {
     use gardien::proto::support::v1 as spb;
-    let app = spawn_app().await;
+    let app = spawn_app_with(|config| {
+        config.support.factor_reset_poll_ms = 20;
+        config.session.absolute_ttl_secs = 72 * 3600;
+        config.session.idle_ttl_secs = 72 * 3600;
+    })
+    .await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -566,18 +571,14 @@ async fn a_support_2fa_reset_tells_the_sessions_and_records_them() {
         .into_inner()
         .ticket
         .unwrap();
-    app.support()
-        .await
-        .reset_totp(authed(
-            &app.agent_token,
-            spb::ResetTotpRequest {
-                account_id: id,
-                ticket_id: ticket.ticket_id,
-                reason: "identity checked by video call".into(),
-            },
-        ))
+    app.verify_ticket_identity(&ticket.ticket_id).await;
+    app.reset_totp(&id, &ticket.ticket_id, "identity checked by video call")
         .await
         .unwrap();
+    // The removal waits for its delay; the session lives until then.
+    app.clock
+        .advance(std::time::Duration::from_secs(24 * 3600 + 1));
+    app.wait_until_totp_off(&id).await;
 
     assert_revoked(&app, &session.session_token, "SUPPORT_FACTOR_RESET").await;
     let back = app.login("jean", STRONG_PASSWORD).await.unwrap();
