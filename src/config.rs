@@ -876,7 +876,10 @@ mod tests {
 
             let short = STANDARD.encode([3u8; 16]);
             for (keys, named) in [
-                (format!("[\"{new}\", \"{short}\"]"), "totp.encryption_keys[1]"),
+                (
+                    format!("[\"{new}\", \"{short}\"]"),
+                    "totp.encryption_keys[1]",
+                ),
                 (format!("[\"{new}\", \"{new}\"]"), "totp.encryption_keys"),
             ] {
                 jail.set_env("GARDIEN_TOTP__ENCRYPTION_KEYS", keys);

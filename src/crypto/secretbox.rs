@@ -419,13 +419,23 @@ mod tests {
         let nonce = [3u8; NONCE_LEN];
         let ciphertext = Aes256Gcm::new_from_slice(key)
             .unwrap()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .unwrap();
         STANDARD.encode([nonce.as_slice(), &ciphertext].concat())
     }
 
     fn ring(keys: &[u8]) -> Sealer {
-        Sealer::ring(keys.iter().map(|&k| Sealer::from_key(&[k; KEY_LEN]).unwrap())).unwrap()
+        Sealer::ring(
+            keys.iter()
+                .map(|&k| Sealer::from_key(&[k; KEY_LEN]).unwrap()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -468,7 +478,10 @@ mod tests {
         assert!(rotated.is_current(&under_new));
         assert!(!rotated.is_current(&under_old));
         assert_eq!(rotated.sealing_key(), ring(&[9]).sealing_key());
-        assert_eq!(rotated.key_ids(), [ring(&[9]).sealing_key(), ring(&[7]).sealing_key()]);
+        assert_eq!(
+            rotated.key_ids(),
+            [ring(&[9]).sealing_key(), ring(&[7]).sealing_key()]
+        );
         assert_eq!(rotated.open(&under_old, ACCOUNT).unwrap(), b"old");
         assert_eq!(rotated.open(&under_new, ACCOUNT).unwrap(), b"new");
         // Once the old key is removed, its values name a key that is gone.
@@ -514,8 +527,14 @@ mod tests {
         ])
         .unwrap_err();
         let message = error.to_string();
-        assert!(message.contains(&ring(&[7]).sealing_key().to_string()), "{message}");
-        assert!(!message.contains(&STANDARD.encode([7u8; KEY_LEN])), "{message}");
+        assert!(
+            message.contains(&ring(&[7]).sealing_key().to_string()),
+            "{message}"
+        );
+        assert!(
+            !message.contains(&STANDARD.encode([7u8; KEY_LEN])),
+            "{message}"
+        );
     }
 
     #[test]

@@ -92,7 +92,10 @@ pub async fn status<C: ConnectionTrait>(db: &C) -> Result<Vec<ColumnStatus>, DbE
              FROM \"{table}\" WHERE \"{column}\" IS NOT NULL GROUP BY 1"
         );
         let mut values = BTreeMap::new();
-        for row in db.query_all_raw(Statement::from_string(backend, sql)).await? {
+        for row in db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?
+        {
             let prefix: String = row.try_get("", "prefix")?;
             let n: i64 = row.try_get("", "n")?;
             *values.entry(SealedBy::of(&prefix)).or_insert(0) += n.unsigned_abs();
@@ -386,7 +389,9 @@ mod tests {
         let writes = reseal(&rotated, TOTP, batch, &mut done).unwrap();
         // Meanwhile the service disables 2FA on one account and enrols
         // another anew.
-        let reenrolled = rotated.seal(b"another secret", &(TOTP.aad)(ids[2])).unwrap();
+        let reenrolled = rotated
+            .seal(b"another secret", &(TOTP.aad)(ids[2]))
+            .unwrap();
         set_secret(&db, ids[1], None).await;
         set_secret(&db, ids[2], Some(reenrolled.clone())).await;
         let written = write_batch(&db, TOTP, writes).await.unwrap();
@@ -394,7 +399,10 @@ mod tests {
         assert_eq!((written.resealed, written.changed_meanwhile), (1, 2));
         let first = secret_of(&db, ids[0]).await.unwrap();
         assert!(rotated.is_current(&first));
-        assert_eq!(rotated.open(&first, &(TOTP.aad)(ids[0])).unwrap(), b"secret");
+        assert_eq!(
+            rotated.open(&first, &(TOTP.aad)(ids[0])).unwrap(),
+            b"secret"
+        );
         assert_eq!(secret_of(&db, ids[1]).await, None);
         assert_eq!(secret_of(&db, ids[2]).await, Some(reenrolled));
     }

@@ -24,6 +24,7 @@ use aes_gcm::{
     Aes256Gcm, Nonce,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
+use futures::StreamExt;
 use gardien::{
     config::KeyRotationConfig,
     crypto::{
@@ -33,7 +34,6 @@ use gardien::{
     domain::keys,
     entity::account,
 };
-use futures::StreamExt;
 use rand::RngCore;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use secrecy::ExposeSecret;
@@ -200,7 +200,10 @@ fn gardien(data_dir: &Path, database_url: &str, keys: &[&str], args: &[&str]) ->
         .env("GARDIEN_LOG_LEVEL", "info")
         .env("GARDIEN_MAIL__TRANSPORT", "file")
         .env("GARDIEN_RATE_LIMIT__ENABLED", "false")
-        .env("GARDIEN_TOTP__ENCRYPTION_KEYS", format!("[{}]", keys.join(", ")))
+        .env(
+            "GARDIEN_TOTP__ENCRYPTION_KEYS",
+            format!("[{}]", keys.join(", ")),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -214,7 +217,10 @@ async fn run_to_end(mut command: Command) -> (String, String) {
     let output = command.output().await.expect("the gardien binary runs");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "gardien failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "gardien failed:\n{stdout}\n{stderr}"
+    );
     if let Some(leak) = find_secret_in(format!("{stdout}\n{stderr}").as_bytes()) {
         panic!("{leak}");
     }
@@ -273,14 +279,14 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
     first.stop();
 
     // The new key goes first; the service re-seals in the background, in
-    // batches of 50 with a pause, so that logins run during the rotation.
+    // batches of 200 with a pause, so that logins run during the rotation.
     let app = Arc::new(
         first
             .spawn_second_instance(|config| {
                 config.totp.encryption_keys = vec![new.clone().into(), old.clone().into()];
                 config.key_rotation = KeyRotationConfig {
                     online: true,
-                    batch_size: 50,
+                    batch_size: 200,
                     pause_ms: 25,
                     rescan_secs: 3600,
                 };
@@ -303,7 +309,10 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
                     rotated.store(true, Ordering::SeqCst);
                     return mixed_seen;
                 }
-                assert!(Instant::now() < deadline, "the rotation did not end: {counts:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the rotation did not end: {counts:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -314,7 +323,7 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
     // and secrets already under the new one.
     let next = Arc::new(AtomicUsize::new(0));
     let during: Arc<Mutex<Vec<SealedBy>>> = Default::default();
-    let workers: Vec<_> = (0..4)
+    let workers: Vec<_> = (0..2)
         .map(|_| {
             let (app, seeded, next, rotated, during) = (
                 app.clone(),
@@ -325,7 +334,8 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
             );
             tokio::spawn(async move {
                 while !rotated.load(Ordering::SeqCst) {
-                    let account = &seeded[from_both_ends(next.fetch_add(1, Ordering::SeqCst), seeded.len())];
+                    let account =
+                        &seeded[from_both_ends(next.fetch_add(1, Ordering::SeqCst), seeded.len())];
                     let sealed = account::Entity::find_by_id(account.id)
                         .one(&app.ctx.db)
                         .await
@@ -334,7 +344,10 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
                         .totp_secret
                         .unwrap();
                     if let Err(status) = totp_login(&app, account).await {
-                        panic!("{} could not log in during the rotation: {status:?}", account.login);
+                        panic!(
+                            "{} could not log in during the rotation: {status:?}",
+                            account.login
+                        );
                     }
                     if !rotated.load(Ordering::SeqCst) {
                         during.lock().unwrap().push(SealedBy::of(&sealed).unwrap());
@@ -378,7 +391,10 @@ async fn every_totp_code_verifies_while_the_service_rotates_to_a_new_key() {
             let (app, account) = (&app, &seeded[k]);
             async move {
                 if let Err(status) = totp_login(app, account).await {
-                    panic!("{} could not log in after the rotation: {status:?}", account.login);
+                    panic!(
+                        "{} could not log in after the rotation: {status:?}",
+                        account.login
+                    );
                 }
             }
         })
@@ -422,7 +438,10 @@ async fn a_sigkill_in_the_middle_of_a_rotation_loses_no_secret() {
     let (old, new) = (new_key(), new_key());
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_postgres_url().await.unwrap_or_else(|| {
-        format!("sqlite://{}?mode=rwc", dir.path().join("gardien.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("gardien.db").display()
+        )
     });
     run_to_end(gardien(dir.path(), &url, &[&old], &["migrate"])).await;
     let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
@@ -470,10 +489,22 @@ async fn a_sigkill_in_the_middle_of_a_rotation_loses_no_secret() {
     );
 
     // A last run finishes; the old key is then no longer needed.
-    let (stdout, stderr) = run_to_end(gardien(dir.path(), &url, &[&new, &old], &["keys", "rotate"])).await;
+    let (stdout, stderr) = run_to_end(gardien(
+        dir.path(),
+        &url,
+        &[&new, &old],
+        &["keys", "rotate"],
+    ))
+    .await;
     assert_status_all_under(&stdout, &new, &old, ACCOUNTS);
     assert!(stderr.contains("key rotation: progress"), "{stderr}");
-    let (stdout, _) = run_to_end(gardien(dir.path(), &url, &[&new, &old], &["keys", "status"])).await;
+    let (stdout, _) = run_to_end(gardien(
+        dir.path(),
+        &url,
+        &[&new, &old],
+        &["keys", "status"],
+    ))
+    .await;
     assert_status_all_under(&stdout, &new, &old, ACCOUNTS);
     assert_every_secret_opens(&db, &seeded, &ring(&[&new])).await;
 }
