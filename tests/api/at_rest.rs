@@ -31,7 +31,7 @@ const WINDOW: usize = 8;
 /// login reminders, e-mail changes and security notices, and carve the
 /// mailed links out of them with `grep -a`.
 #[tokio::test]
-async fn mailed_links_cannot_be_carved_from_the_database_files() {
+pub async fn mailed_links_cannot_be_carved_from_the_database_files() {
     let app = spawn_app().await;
     let wal_start = wal_segment(&app).await;
 

@@ -1010,7 +1010,7 @@ async fn the_log_check_finds_a_registered_secret() {
 /// else's login, and an agent who acts on it removes the victim's 2FA. A
 /// support reset needs an identity verification recorded on the ticket.
 #[tokio::test]
-async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
+pub async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
     let app = spawn_app().await;
     let id = app
         .create_account("victim", "victim@example.fr", STRONG_PASSWORD)
@@ -1069,7 +1069,7 @@ async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
 /// to the old address before the contact e-mail changed still works after
 /// the change was confirmed (issue 20, item 3).
 #[tokio::test]
-async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
+pub async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
     use gardien::{
         domain::types::Locale,
         entity::outbox,

@@ -681,7 +681,7 @@ async fn suspend_for(app: &TestApp, account_id: &str, reason: pb::SuspensionReas
 }
 
 #[tokio::test]
-async fn each_suspension_reason_has_its_own_wording_in_both_languages() {
+pub async fn each_suspension_reason_has_its_own_wording_in_both_languages() {
     let app = spawn_app().await;
     for (index, (reason, english, french)) in SUSPENSION_WORDING.iter().enumerate() {
         for (locale, expected) in [(pb::Locale::En, english), (pb::Locale::Fr, french)] {
@@ -714,7 +714,7 @@ async fn each_suspension_reason_has_its_own_wording_in_both_languages() {
 }
 
 #[tokio::test]
-async fn a_customer_report_is_not_told_as_a_suspected_compromise() {
+pub async fn a_customer_report_is_not_told_as_a_suspected_compromise() {
     let app = spawn_app().await;
     for (login, locale) in [("jean", pb::Locale::En), ("marie", pb::Locale::Fr)] {
         let email = format!("{login}@example.fr");
@@ -767,7 +767,7 @@ async fn a_customer_report_is_not_told_as_a_suspected_compromise() {
 }
 
 #[tokio::test]
-async fn a_suspended_login_names_the_reason_and_never_the_note() {
+pub async fn a_suspended_login_names_the_reason_and_never_the_note() {
     use tonic_types::StatusExt;
     let app = spawn_app().await;
     for (index, (reason, ..)) in SUSPENSION_WORDING.iter().enumerate() {
@@ -827,7 +827,7 @@ async fn report_from(app: &TestApp, notice: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_phone_change_is_told_to_the_contact_e_mail() {
+pub async fn a_phone_change_is_told_to_the_contact_e_mail() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -861,7 +861,7 @@ async fn a_phone_change_is_told_to_the_contact_e_mail() {
 }
 
 #[tokio::test]
-async fn a_postal_address_change_is_told_to_the_contact_e_mail() {
+pub async fn a_postal_address_change_is_told_to_the_contact_e_mail() {
     let app = spawn_app().await;
     app.create_account_in("jean", "jean@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
         .await;
@@ -895,7 +895,7 @@ async fn a_postal_address_change_is_told_to_the_contact_e_mail() {
 }
 
 #[tokio::test]
-async fn a_confirmed_e_mail_change_tells_the_old_address_with_a_working_report_link() {
+pub async fn a_confirmed_e_mail_change_tells_the_old_address_with_a_working_report_link() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)

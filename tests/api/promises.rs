@@ -23,8 +23,8 @@ use tonic::{
 };
 
 use crate::{
-    attacks, centre, foundation, helpers::*, hostile, login, rate_limit, recovery, scale_out,
-    sessions, support, two_factor,
+    at_rest, attacks, centre, foundation, helpers::*, hostile, login, rate_limit, recovery,
+    scale_out, sessions, support, two_factor,
 };
 
 /// One promise of the contract and the test that holds it.
@@ -1145,6 +1145,126 @@ pub const PROMISES: &[Promise] = &[
         promise: "turns 2FA off under a ticket, revokes every session, records TOTP_DISABLED; then TOTP_NOT_ENABLED",
         test: support::an_agent_resets_2fa_under_a_verified_ticket,
     },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "refused with IDENTITY_NOT_VERIFIED under a ticket without a recorded identity verification",
+        test: attacks::an_anonymous_recovery_ticket_cannot_remove_2fa,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "schedules the removal after the delay, e-mails the customer at once with a cancel link, 2FA keeps working meanwhile",
+        test: support::a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_working,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "after the delay the factor is gone, sessions revoked, events name the agent",
+        test: support::after_the_delay_the_factor_is_gone_and_the_journal_names_the_agent,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "a 2FA login during the delay cancels the reset",
+        test: support::a_login_with_the_second_factor_during_the_delay_stops_the_reset,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "ticket messages in the account's language, never the audit reason",
+        test: support::factor_reset_ticket_messages_speak_the_account_language_without_the_audit_reason,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/VerifyTicketIdentity",
+        promise: "records method, agent and evidence reference; bad fields named; needs an open ticket of an account",
+        test: support::verify_ticket_identity_names_its_bad_fields_and_needs_an_open_ticket_of_an_account,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/CancelFactorReset",
+        promise: "the e-mailed link cancels the pending reset, once; a used link is TOKEN_INVALID",
+        test: support::the_cancel_link_stops_the_reset_and_works_once,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/SuspendPassword",
+        promise: "a session ended by the suspension answers SESSION_REVOKED with cause SUSPENSION until its lifetime ends",
+        test: sessions::a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/CompletePasswordReset",
+        promise: "old sessions answer SESSION_REVOKED (PASSWORD_RESET) and a SESSION_REVOKED event lists them",
+        test: sessions::a_password_reset_tells_every_old_session_and_records_them,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ChangePassword",
+        promise: "other sessions answer SESSION_REVOKED (PASSWORD_CHANGE) and a SESSION_REVOKED event lists them",
+        test: sessions::a_password_change_tells_the_other_sessions_and_records_them,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/DisableTotp",
+        promise: "other sessions answer SESSION_REVOKED (TOTP_DISABLED) and a SESSION_REVOKED event lists them",
+        test: sessions::turning_2fa_off_tells_the_other_sessions_and_records_them,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/DisputeSecurityEvent",
+        promise: "sessions ended by a dispute answer SESSION_REVOKED (DISPUTE) and are recorded",
+        test: sessions::a_dispute_tells_the_sessions_it_ended_and_records_them,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/DisputeSecurityEvent",
+        promise: "a dispute that suspends ends every session as a suspension",
+        test: sessions::a_dispute_that_suspends_ends_every_session_as_a_suspension,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "sessions ended by the completed reset answer SESSION_REVOKED (SUPPORT_FACTOR_RESET), recorded with the agent",
+        test: sessions::a_support_2fa_reset_tells_the_sessions_and_records_them,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/Logout",
+        promise: "a logged-out token answers SESSION_REVOKED (LOGOUT); anonymous RPCs still treat it as anonymous",
+        test: sessions::revoke_session_and_logout_say_so_and_a_stale_token_stays_anonymous_where_allowed,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/IntrospectSession",
+        promise: "unknown and expired tokens keep one generic answer",
+        test: sessions::unknown_and_expired_tokens_keep_the_same_generic_answer,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/SuspendPassword",
+        promise: "the suspension e-mail is worded for its reason, in both languages, never with the staff note",
+        test: centre::each_suspension_reason_has_its_own_wording_in_both_languages,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ReportUnauthorizedChange",
+        promise: "a customer's own report is not told as a suspected compromise",
+        test: centre::a_customer_report_is_not_told_as_a_suspected_compromise,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/Login",
+        promise: "PASSWORD_SUSPENDED names the suspension reason in metadata, never the note",
+        test: centre::a_suspended_login_names_the_reason_and_never_the_note,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/UpdateContactDetails",
+        promise: "a phone change is told to the contact e-mail with a report link",
+        test: centre::a_phone_change_is_told_to_the_contact_e_mail,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/UpdateContactDetails",
+        promise: "a postal address change is told to the contact e-mail with a report link",
+        test: centre::a_postal_address_change_is_told_to_the_contact_e_mail,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ConfirmEmailChange",
+        promise: "the old address is told, with a working single-use report link",
+        test: centre::a_confirmed_e_mail_change_tells_the_old_address_with_a_working_report_link,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ConfirmEmailChange",
+        promise: "reset, report and reminder links sent to the old address stop working",
+        test: attacks::reset_link_mailed_to_the_old_address_outlives_the_e_mail_change,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RequestPasswordReset",
+        promise: "the mailed link is never stored in clear in the database files",
+        test: at_rest::mailed_links_cannot_be_carved_from_the_database_files,
+    },
 
 ];
 
@@ -1924,7 +2044,11 @@ pub async fn introspection_extends_the_idle_expiry_and_an_inactive_answer_is_emp
         .unwrap();
     assert_eq!(
         introspect(used.session_token.clone()).await,
-        pb::IntrospectSessionResponse::default()
+        pb::IntrospectSessionResponse {
+            revocation_cause: pb::SessionRevocationCause::Logout.into(),
+            ..Default::default()
+        },
+        "a revoked session answers active=false and its cause, nothing else"
     );
 }
 

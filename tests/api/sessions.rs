@@ -298,7 +298,7 @@ async fn reset_password(app: &TestApp, email: &str, password: &str) {
 }
 
 #[tokio::test]
-async fn a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over() {
+pub async fn a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over() {
     use tonic_types::StatusExt;
     let app = spawn_app().await;
     let id = app
@@ -349,7 +349,7 @@ async fn a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over() {
 }
 
 #[tokio::test]
-async fn a_password_reset_tells_every_old_session_and_records_them() {
+pub async fn a_password_reset_tells_every_old_session_and_records_them() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -369,7 +369,7 @@ async fn a_password_reset_tells_every_old_session_and_records_them() {
 }
 
 #[tokio::test]
-async fn a_password_change_tells_the_other_sessions_and_records_them() {
+pub async fn a_password_change_tells_the_other_sessions_and_records_them() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -397,7 +397,7 @@ async fn a_password_change_tells_the_other_sessions_and_records_them() {
 }
 
 #[tokio::test]
-async fn turning_2fa_off_tells_the_other_sessions_and_records_them() {
+pub async fn turning_2fa_off_tells_the_other_sessions_and_records_them() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -434,7 +434,7 @@ async fn turning_2fa_off_tells_the_other_sessions_and_records_them() {
 }
 
 #[tokio::test]
-async fn a_dispute_tells_the_sessions_it_ended_and_records_them() {
+pub async fn a_dispute_tells_the_sessions_it_ended_and_records_them() {
     // A dispute that does not suspend: the disputing session stays.
     let app = spawn_app_with(|config| config.information_centre.suspend_on_dispute = vec![]).await;
     let id = app
@@ -488,7 +488,7 @@ async fn a_dispute_tells_the_sessions_it_ended_and_records_them() {
 }
 
 #[tokio::test]
-async fn a_dispute_that_suspends_ends_every_session_as_a_suspension() {
+pub async fn a_dispute_that_suspends_ends_every_session_as_a_suspension() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
@@ -541,7 +541,7 @@ async fn a_dispute_that_suspends_ends_every_session_as_a_suspension() {
 }
 
 #[tokio::test]
-async fn a_support_2fa_reset_tells_the_sessions_and_records_them() {
+pub async fn a_support_2fa_reset_tells_the_sessions_and_records_them() {
     use gardien::proto::support::v1 as spb;
     let app = spawn_app_with(|config| {
         config.support.factor_reset_poll_ms = 20;
@@ -591,7 +591,7 @@ async fn a_support_2fa_reset_tells_the_sessions_and_records_them() {
 }
 
 #[tokio::test]
-async fn revoke_session_and_logout_say_so_and_a_stale_token_stays_anonymous_where_allowed() {
+pub async fn revoke_session_and_logout_say_so_and_a_stale_token_stays_anonymous_where_allowed() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -641,7 +641,7 @@ async fn revoke_session_and_logout_say_so_and_a_stale_token_stays_anonymous_wher
 }
 
 #[tokio::test]
-async fn unknown_and_expired_tokens_keep_the_same_generic_answer() {
+pub async fn unknown_and_expired_tokens_keep_the_same_generic_answer() {
     let app = spawn_app().await;
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)

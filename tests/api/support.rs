@@ -664,7 +664,7 @@ fn agent_of(event: &pb::SecurityEvent) -> (pb::ActorKind, String) {
 }
 
 #[tokio::test]
-async fn verify_ticket_identity_names_its_bad_fields_and_needs_an_open_ticket_of_an_account() {
+pub async fn verify_ticket_identity_names_its_bad_fields_and_needs_an_open_ticket_of_an_account() {
     let app = spawn_factor_reset_app().await;
     let (_, jean) = customer(&app, "jean").await;
     let ticket = app
@@ -838,7 +838,7 @@ async fn verify_ticket_identity_names_its_bad_fields_and_needs_an_open_ticket_of
 }
 
 #[tokio::test]
-async fn a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_working() {
+pub async fn a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_working() {
     let app = spawn_factor_reset_app().await;
     let before = app.clock_now() / 1000;
     let pending = pending_reset(&app, "jean", pb::Locale::En).await;
@@ -904,7 +904,7 @@ async fn a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_working()
 }
 
 #[tokio::test]
-async fn the_cancel_link_stops_the_reset_and_works_once() {
+pub async fn the_cancel_link_stops_the_reset_and_works_once() {
     let app = spawn_factor_reset_app().await;
     let pending = pending_reset(&app, "jean", pb::Locale::En).await;
     let token = cancel_link_token(&app, &pending.email).await;
@@ -948,7 +948,7 @@ async fn the_cancel_link_stops_the_reset_and_works_once() {
 }
 
 #[tokio::test]
-async fn a_login_with_the_second_factor_during_the_delay_stops_the_reset() {
+pub async fn a_login_with_the_second_factor_during_the_delay_stops_the_reset() {
     let app = spawn_factor_reset_app().await;
     let pending = pending_reset(&app, "jean", pb::Locale::En).await;
     let token = cancel_link_token(&app, &pending.email).await;
@@ -982,7 +982,7 @@ async fn a_login_with_the_second_factor_during_the_delay_stops_the_reset() {
 }
 
 #[tokio::test]
-async fn after_the_delay_the_factor_is_gone_and_the_journal_names_the_agent() {
+pub async fn after_the_delay_the_factor_is_gone_and_the_journal_names_the_agent() {
     let app = spawn_factor_reset_app().await;
     let pending = pending_reset(&app, "jean", pb::Locale::En).await;
     let token = cancel_link_token(&app, &pending.email).await;
@@ -1051,7 +1051,7 @@ async fn after_the_delay_the_factor_is_gone_and_the_journal_names_the_agent() {
 /// Issue #21 (7): the ticket messages of a support 2FA reset are in the
 /// account's language and never quote the agent's audit reason or evidence.
 #[tokio::test]
-async fn factor_reset_ticket_messages_speak_the_account_language_without_the_audit_reason() {
+pub async fn factor_reset_ticket_messages_speak_the_account_language_without_the_audit_reason() {
     let app = spawn_factor_reset_app().await;
     for (login, locale, own, other) in [
         (
