@@ -13,6 +13,7 @@ mod m20261128_000003_two_factor;
 mod m20261128_000004_support;
 mod m20261128_000005_information_centre;
 mod m20261128_000006_revocation_clock;
+mod m20261203_000004_compromised_passwords;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_support::Migration),
             Box::new(m20261128_000005_information_centre::Migration),
             Box::new(m20261128_000006_revocation_clock::Migration),
+            Box::new(m20261203_000004_compromised_passwords::Migration),
         ]
     }
 }

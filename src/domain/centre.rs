@@ -9,6 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    compromised,
     error::{Error, Result},
     events::{self, EventKind},
     notices,
@@ -283,6 +284,12 @@ async fn secure_account<C: ConnectionTrait>(
         password_suspended = true;
         sessions_revoked += done.sessions_revoked;
     }
+    // The password in use is known compromised, suspended or not.
+    let cause = match via {
+        Via::Link => compromised::Cause::Reported,
+        Via::Session(_) => compromised::Cause::Disputed,
+    };
+    compromised::record(txn, now, account.id, cause).await?;
     let except = match via {
         Via::Session(session_id) if !password_suspended => Some(*session_id),
         _ => None,

@@ -22,7 +22,7 @@ use super::{
     principal::{Actor, ClientInfo},
     sessions::{self, SessionGrant},
     two_factor,
-    types::Login,
+    types::{Locale, Login},
     Context,
 };
 use crate::{
@@ -206,7 +206,7 @@ pub async fn login(
             serde_json::json!({ "reason": "password_suspended" }),
         )
         .await?;
-        return Err(suspended(ctx));
+        return Err(suspended(ctx, &account));
     }
     if account.password_state != STATE_ACTIVE {
         return Err(Error::InvalidCredentials);
@@ -239,7 +239,7 @@ pub async fn login(
     }
     if update.exec(&txn).await?.rows_affected != 1 {
         // Suspended between the check and now.
-        return Err(suspended(ctx));
+        return Err(suspended(ctx, &account));
     }
     let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
     events::record(
@@ -256,10 +256,12 @@ pub async fn login(
     Ok(LoginOutcome::Challenge(challenge))
 }
 
-fn suspended(ctx: &Context) -> Error {
+/// Told only after the correct password, so in the account's language.
+fn suspended(ctx: &Context, account: &account::Model) -> Error {
     Error::PasswordSuspended {
         help_url: ctx.config.mail.help_url.clone(),
     }
+    .for_account(Locale::parse(&account.locale))
 }
 
 /// The writes of a successful login without a second factor: the account's
@@ -316,7 +318,7 @@ async fn open_session(
         opened
     };
     if !opened {
-        return Err(suspended(ctx));
+        return Err(suspended(ctx, account));
     }
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))

@@ -506,7 +506,8 @@ pub async fn verify_challenge(
     if account.password_state != super::accounts::STATE_ACTIVE {
         return Err(Error::PasswordSuspended {
             help_url: ctx.config.mail.help_url.clone(),
-        });
+        }
+        .for_account(super::types::Locale::parse(&account.locale)));
     }
     let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
     account::Entity::update_many()
