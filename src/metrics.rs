@@ -47,10 +47,12 @@ pub fn login_outcome<T>(result: &Result<T, Error>, challenged: impl FnOnce(&T) -
     let outcome = match result {
         Ok(value) if challenged(value) => "challenged",
         Ok(_) => "success",
-        Err(Error::InvalidCredentials) => "invalid",
-        Err(Error::PasswordSuspended { .. }) => "suspended",
-        Err(Error::LoginBackoff { .. } | Error::Overloaded { .. }) => "throttled",
-        Err(_) => "error",
+        Err(error) => match error.kind() {
+            Error::InvalidCredentials => "invalid",
+            Error::PasswordSuspended { .. } => "suspended",
+            Error::LoginBackoff { .. } | Error::Overloaded { .. } => "throttled",
+            _ => "error",
+        },
     };
     metrics::counter!("gardien_logins_total", "outcome" => outcome).increment(1);
 }

@@ -27,6 +27,7 @@ use crate::{
         catch_panic::CatchPanicLayer,
         cors::BrowserCorsLayer,
         load_shed::LoadShedLayer,
+        locale::LocaleLayer,
         rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimiter},
         request_id::RequestIdLayer,
         trace::TraceLayer,
@@ -229,6 +230,7 @@ impl Application {
             .layer(BrowserCorsLayer::new(&config.cors_allowed_origins))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RequestIdLayer)
+            .layer(LocaleLayer)
             .layer(TraceLayer)
             .layer(CatchPanicLayer)
             .layer(LoadShedLayer::new(config.max_concurrent_requests))

@@ -15,6 +15,7 @@ mod m20261128_000005_information_centre;
 mod m20261128_000006_revocation_clock;
 mod m20261203_000001_outbox_secret_sealed;
 mod m20261203_000003_factor_reset;
+mod m20261203_000004_compromised_passwords;
 mod m20261203_000005_report_token_invalidation;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_revocation_clock::Migration),
             Box::new(m20261203_000001_outbox_secret_sealed::Migration),
             Box::new(m20261203_000003_factor_reset::Migration),
+            Box::new(m20261203_000004_compromised_passwords::Migration),
             Box::new(m20261203_000005_report_token_invalidation::Migration),
         ]
     }

@@ -59,7 +59,7 @@ pub async fn check_new_password(
         .await?
         .map_err(|rejection| Error::PasswordTooWeak {
             field: field.to_string(),
-            message: rejection.to_string(),
+            rejection,
         })
 }
 
@@ -74,7 +74,8 @@ pub async fn create(
         Some(raw) => {
             let checked =
                 check_new_password(ctx, raw, new.login.as_str(), new.email.as_str(), "password")
-                    .await?;
+                    .await
+                    .map_err(|error| error.for_account(new.locale))?;
             Some(ctx.hasher.hash(checked.secret()).await?)
         }
         None => None,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
 use super::{
+    compromised,
     error::{Error, Result},
     events::{self, EventKind},
     notices,
@@ -284,6 +285,12 @@ async fn secure_account<C: ConnectionTrait>(
         password_suspended = true;
         sessions_revoked += done.sessions_revoked;
     }
+    // The password in use is known compromised, suspended or not.
+    let cause = match via {
+        Via::Link => compromised::Cause::Reported,
+        Via::Session(_) => compromised::Cause::Disputed,
+    };
+    compromised::record(txn, now, account.id, cause).await?;
     let except = match via {
         Via::Session(session_id) if !password_suspended => Some(*session_id),
         _ => None,

@@ -24,8 +24,11 @@ impl FieldViolation {
 pub enum Error {
     #[error("invalid request: {}", describe(.0))]
     InvalidArgument(Vec<FieldViolation>),
-    #[error("the password is too weak: {message}")]
-    PasswordTooWeak { field: String, message: String },
+    #[error("the password is too weak: {rejection}")]
+    PasswordTooWeak {
+        field: String,
+        rejection: super::password::PasswordRejection,
+    },
     #[error("invalid login or password")]
     InvalidCredentials,
     #[error("the password of this account is suspended; reset it to get back in")]
@@ -77,6 +80,13 @@ pub enum Error {
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// `error`, about an account the request has identified: its customer
+    /// is told in the account's language (see [`Error::for_account`]).
+    #[error("{error}")]
+    ForAccount {
+        locale: super::types::Locale,
+        error: Box<Error>,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -94,6 +104,28 @@ impl Error {
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Error::Internal(error.into())
+    }
+
+    /// Marks an error about a known account, so that the customer's message
+    /// is in the account's language rather than the request's. Only where
+    /// telling the account's language reveals nothing the caller may not
+    /// know (never on an unknown-login or wrong-password answer).
+    pub fn for_account(self, locale: super::types::Locale) -> Self {
+        match self {
+            Error::ForAccount { error, .. } => Error::ForAccount { locale, error },
+            error => Error::ForAccount {
+                locale,
+                error: Box::new(error),
+            },
+        }
+    }
+
+    /// The error itself, without the account's language.
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::ForAccount { error, .. } => error.kind(),
+            error => error,
+        }
     }
 }
 

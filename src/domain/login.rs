@@ -22,7 +22,7 @@ use super::{
     principal::{Actor, ClientInfo},
     sessions::{self, SessionGrant},
     suspension, two_factor,
-    types::Login,
+    types::{Locale, Login},
     Context,
 };
 use crate::{
@@ -206,7 +206,9 @@ pub async fn login(
             serde_json::json!({ "reason": "password_suspended" }),
         )
         .await?;
-        return Err(suspension::refusal(&ctx.db, ctx, account.id).await?);
+        return Err(suspension::refusal(&ctx.db, ctx, account.id)
+            .await?
+            .for_account(Locale::parse(&account.locale)));
     }
     if account.password_state != STATE_ACTIVE {
         return Err(Error::InvalidCredentials);
@@ -239,7 +241,9 @@ pub async fn login(
     }
     if update.exec(&txn).await?.rows_affected != 1 {
         // Suspended between the check and now.
-        return Err(suspension::refusal(&txn, ctx, account.id).await?);
+        return Err(suspension::refusal(&txn, ctx, account.id)
+            .await?
+            .for_account(Locale::parse(&account.locale)));
     }
     let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
     events::record(
@@ -310,7 +314,9 @@ async fn open_session(
         opened
     };
     if !opened {
-        return Err(suspension::refusal(&ctx.db, ctx, account.id).await?);
+        return Err(suspension::refusal(&ctx.db, ctx, account.id)
+            .await?
+            .for_account(Locale::parse(&account.locale)));
     }
     tracing::info!(account_id = %account.id, "login succeeded");
     Ok(LoginOutcome::Session(grant))

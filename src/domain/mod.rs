@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth_cache;
 pub mod centre;
+pub mod compromised;
 pub mod contacts;
 pub mod credentials;
 pub mod error;

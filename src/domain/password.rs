@@ -27,7 +27,6 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// passphrase to refuse it outright; zxcvbn still weighs them.
 const MIN_CONTEXT_WORD_CHARS: usize = 4;
 
-const CONTEXT_FEEDBACK: &str = "it is based on your login or e-mail address";
 const GENERIC_FEEDBACK: &str = "add more words that are less common, or make the password longer";
 
 /// How long a new password must and may be, in Unicode code points after NFKC.
@@ -73,8 +72,30 @@ pub enum PasswordRejection {
     TooLong { max: usize },
     #[error("the password is among the most common passwords")]
     Common,
+    #[error("the password is too easy to guess: it is based on your login or e-mail address")]
+    ContainsLogin,
     #[error("the password is too easy to guess: {feedback}")]
     Guessable { feedback: String },
+    #[error("the new password must differ from the current one")]
+    SameAsCurrent,
+    #[error("this password was in use when the account was suspended or reported compromised; choose another")]
+    KnownCompromised,
+}
+
+impl PasswordRejection {
+    /// The rule broken, as `ErrorInfo.metadata["rule"]` names it (listed in
+    /// the proto comment of `ERROR_REASON_PASSWORD_TOO_WEAK`).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            PasswordRejection::TooShort { .. } => "too_short",
+            PasswordRejection::TooLong { .. } => "too_long",
+            PasswordRejection::Common => "too_common",
+            PasswordRejection::ContainsLogin => "contains_login",
+            PasswordRejection::Guessable { .. } => "too_guessable",
+            PasswordRejection::SameAsCurrent => "same_as_current",
+            PasswordRejection::KnownCompromised => "known_compromised",
+        }
+    }
 }
 
 impl PasswordPolicy {
@@ -127,9 +148,7 @@ impl PasswordPolicy {
                 && (lower.contains(word.as_str()) || word.contains(lower.as_str()))
         });
         if built_from_context {
-            return Err(PasswordRejection::Guessable {
-                feedback: CONTEXT_FEEDBACK.to_owned(),
-            });
+            return Err(PasswordRejection::ContainsLogin);
         }
 
         let inputs: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -338,12 +357,8 @@ mod tests {
         let rejection = PasswordPolicy::default()
             .check("jeanmartin2026!!", &["jeanmartin", "jm@example.org"])
             .unwrap_err();
-        assert_eq!(
-            rejection,
-            PasswordRejection::Guessable {
-                feedback: CONTEXT_FEEDBACK.to_owned()
-            }
-        );
+        assert_eq!(rejection, PasswordRejection::ContainsLogin);
+        assert_eq!(rejection.rule(), "contains_login");
     }
 
     #[test]
@@ -351,7 +366,7 @@ mod tests {
         let rejection = PasswordPolicy::default()
             .check("Zorglub-Tango 1984", &["jm", "ZorgLub@example.org"])
             .unwrap_err();
-        assert!(matches!(rejection, PasswordRejection::Guessable { .. }));
+        assert_eq!(rejection, PasswordRejection::ContainsLogin);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::revocation::RevocationCause as Cause;
 use super::{
     accounts::{self, STATE_ACTIVE, STATE_SUSPENDED},
+    compromised,
     error::{Error, Result},
     events::{self, EventKind},
     login, notices, password,
@@ -236,7 +237,7 @@ pub async fn complete_reset(
         .one(&ctx.db)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let checked = check_policy(ctx, &account, &request.new_password, "new_password").await?;
+    let checked = check_policy(ctx, &account, &request.new_password, None).await?;
     let factor = match (&account.totp_secret, &request.second_factor) {
         (None, _) => None,
         (Some(_), None) => {
@@ -332,9 +333,9 @@ pub async fn change_password(
         .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    login::check_password(ctx, &account, current).await?;
+    login::check_password(ctx, &account, current.clone()).await?;
     login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
-    let checked = check_policy(ctx, &account, &new_password, "new_password").await?;
+    let checked = check_policy(ctx, &account, &new_password, Some(&current)).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
@@ -346,7 +347,9 @@ pub async fn change_password(
         .exec(&txn)
         .await?;
     if changed.rows_affected != 1 {
-        return Err(suspension::refusal(&txn, ctx, account.id).await?);
+        return Err(suspension::refusal(&txn, ctx, account.id)
+            .await?
+            .for_account(Locale::parse(&account.locale)));
     }
     suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
     let revoked = sessions::revoke_all(
@@ -376,13 +379,36 @@ pub async fn change_password(
     Ok(revoked)
 }
 
+/// Checks `new_password` (field `new_password`) for `account`: not the
+/// `current` one when given, the policy, and none of the account's known
+/// compromised passwords. Refusals are told in the account's language.
 async fn check_policy(
     ctx: &Context,
     account: &account::Model,
     new_password: &SecretString,
-    field: &str,
+    current: Option<&SecretString>,
 ) -> Result<password::NewPassword> {
-    accounts::check_new_password(ctx, new_password, &account.login, &account.email, field).await
+    const FIELD: &str = "new_password";
+    let locale = Locale::parse(&account.locale);
+    let same_as_current = current.is_some_and(|current| {
+        password::normalize(current.expose_secret())
+            == password::normalize(new_password.expose_secret())
+    });
+    if same_as_current {
+        return Err(Error::PasswordTooWeak {
+            field: FIELD.into(),
+            rejection: password::PasswordRejection::SameAsCurrent,
+        }
+        .for_account(locale));
+    }
+    let checked =
+        accounts::check_new_password(ctx, new_password, &account.login, &account.email, FIELD)
+            .await
+            .map_err(|error| error.for_account(locale))?;
+    compromised::ensure_not_compromised(ctx, account.id, &checked, FIELD)
+        .await
+        .map_err(|error| error.for_account(locale))?;
+    Ok(checked)
 }
 
 async fn set_password<C: sea_orm::ConnectionTrait>(

@@ -180,6 +180,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
     suspension::Entity::insert(active)
         .exec_without_returning(txn)
         .await?;
+    super::compromised::record(txn, now, account.id, super::compromised::Cause::Suspended).await?;
     let sessions_revoked =
         sessions::revoke_all(txn, now, account.id, None, Cause::Suspension, actor, client).await?;
     invalidate_reset_tokens(txn, now, account.id, None).await?;

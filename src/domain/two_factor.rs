@@ -543,7 +543,9 @@ pub async fn verify_challenge(
         return Err(error);
     }
     if account.password_state != super::accounts::STATE_ACTIVE {
-        return Err(super::suspension::refusal(&txn, ctx, account.id).await?);
+        return Err(super::suspension::refusal(&txn, ctx, account.id)
+            .await?
+            .for_account(super::types::Locale::parse(&account.locale)));
     }
     let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
     account::Entity::update_many()

@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. Times are Unix milliseconds.
 
 pub mod account;
+pub mod compromised_password;
 pub mod contact_change;
 pub mod credential;
 pub mod email_change;

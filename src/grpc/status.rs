@@ -2,29 +2,60 @@
 //! details: `ErrorInfo` (domain `gardien`, a stable reason from the proto's
 //! `ErrorReason`), `BadRequest` field violations, `RetryInfo` and `Help`.
 //! Internal causes go to the log; the client sees a generic message.
+//! Every status also carries a `LocalizedMessage` for the customer, in the
+//! call's language (`middleware::locale`: the account's for an error about
+//! a known account, else the request's `accept-language`).
+
+mod messages;
 
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::Error;
+use crate::{
+    domain::{password::PasswordRejection, Error},
+    middleware::locale,
+};
 
 pub const DOMAIN: &str = "gardien";
 
-fn status(
+fn status(code: Code, message: impl Into<String>, reason: &str, details: ErrorDetails) -> Status {
+    status_with(code, message, reason, HashMap::new(), details)
+}
+
+/// Every status is built here: `ErrorInfo` with `metadata`, and the
+/// customer's `LocalizedMessage` in the call's language.
+fn status_with(
     code: Code,
     message: impl Into<String>,
     reason: &str,
+    metadata: HashMap<String, String>,
     mut details: ErrorDetails,
 ) -> Status {
-    // Metadata a variant put in its `ErrorInfo` stays.
-    let metadata = details
-        .error_info()
-        .map(|info| info.metadata.clone())
-        .unwrap_or_default();
+    let locale = locale::current();
+    details.set_localized_message(
+        locale.as_str(),
+        messages::customer_message(locale, reason, &metadata),
+    );
     details.set_error_info(reason, DOMAIN, metadata);
     Status::with_error_details(code, message, details)
+}
+
+/// `PASSWORD_TOO_WEAK` metadata: the rule broken, and the bound for a
+/// length rule.
+fn password_rule(rejection: &PasswordRejection) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([("rule".to_string(), rejection.rule().to_string())]);
+    match rejection {
+        PasswordRejection::TooShort { min } => {
+            metadata.insert("min_length".into(), min.to_string());
+        }
+        PasswordRejection::TooLong { max } => {
+            metadata.insert("max_length".into(), max.to_string());
+        }
+        _ => {}
+    }
+    metadata
 }
 
 fn plain(code: Code, message: impl Into<String>, reason: &str) -> Status {
@@ -42,16 +73,14 @@ impl From<Error> for Status {
                 }
                 status(Code::InvalidArgument, message, "INVALID_ARGUMENT", details)
             }
-            Error::PasswordTooWeak {
-                field,
-                message: feedback,
-            } => {
+            Error::PasswordTooWeak { field, rejection } => {
                 let mut details = ErrorDetails::new();
-                details.add_bad_request_violation(field.clone(), feedback);
-                status(
+                details.add_bad_request_violation(field.clone(), rejection.to_string());
+                status_with(
                     Code::InvalidArgument,
                     format!("{field}: {message}"),
                     "PASSWORD_TOO_WEAK",
+                    password_rule(&rejection),
                     details,
                 )
             }
@@ -64,18 +93,20 @@ impl From<Error> for Status {
                     "How to reset a suspended password and secure your account",
                     help_url,
                 );
-                if let Some(reason) = reason {
-                    let name = crate::grpc::convert::reason_to_proto(reason.as_str());
-                    let metadata = HashMap::from([(
-                        "suspension_reason".to_string(),
-                        name.as_str_name().to_string(),
-                    )]);
-                    details.set_error_info("PASSWORD_SUSPENDED", DOMAIN, metadata);
-                }
-                status(
+                let metadata = reason
+                    .map(|reason| {
+                        let name = crate::grpc::convert::reason_to_proto(reason.as_str());
+                        HashMap::from([(
+                            "suspension_reason".to_string(),
+                            name.as_str_name().to_string(),
+                        )])
+                    })
+                    .unwrap_or_default();
+                status_with(
                     Code::FailedPrecondition,
                     message,
                     "PASSWORD_SUSPENDED",
+                    metadata,
                     details,
                 )
             }
@@ -94,8 +125,13 @@ impl From<Error> for Status {
                     );
                 }
                 let metadata = HashMap::from([("cause".to_string(), cause.name().to_string())]);
-                details.set_error_info("SESSION_REVOKED", DOMAIN, metadata);
-                Status::with_error_details(Code::Unauthenticated, message, details)
+                status_with(
+                    Code::Unauthenticated,
+                    message,
+                    "SESSION_REVOKED",
+                    metadata,
+                    details,
+                )
             }
             Error::TokenExpired => plain(Code::FailedPrecondition, message, "TOKEN_EXPIRED"),
             Error::PermissionDenied(_) => {
@@ -152,6 +188,9 @@ impl From<Error> for Status {
             Error::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}").escape_debug(), "internal error");
                 plain(Code::Internal, message, "INTERNAL")
+            }
+            Error::ForAccount { locale, error } => {
+                locale::in_language(locale, || Status::from(*error))
             }
         }
     }

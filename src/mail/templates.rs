@@ -571,7 +571,7 @@ mod tests {
                 assert!(!en.subject.contains(secret) && !fr.subject.contains(secret));
             }
         }
-        assert_eq!(all_kinds().len(), 19, "every kind is rendered here");
+        assert_eq!(all_kinds().len(), 18, "every kind is rendered here");
     }
 
     #[test]
@@ -716,7 +716,7 @@ mod tests {
             let expected = match mail.kind() {
                 "login_recovery" => 2,
                 _ if mail.report_token().is_some() => 1,
-                "reset_link" | "confirm_email" => 1,
+                "reset_link" | "confirm_email" | "factor_reset_scheduled" => 1,
                 _ => 0,
             };
             assert_eq!(count, expected, "{}", mail.kind());

@@ -1,11 +1,12 @@
 //! tower middleware, one concern per file, assembled in one `ServiceBuilder`
-//! in `server.rs`: CORS (browsers only) → gRPC-Web → request id → trace → catch-panic → load shedding →
+//! in `server.rs`: CORS (browsers only) → gRPC-Web → request id → language → trace → catch-panic → load shedding →
 //! rate limit per address → authentication → rate limit per principal.
 
 pub mod auth;
 pub mod catch_panic;
 pub mod cors;
 pub mod load_shed;
+pub mod locale;
 pub mod rate_limit;
 pub mod request_id;
 pub mod trace;

@@ -448,3 +448,464 @@ pub async fn an_account_without_a_password_cannot_be_suspended() {
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "INVALID_STATE_TRANSITION");
 }
+
+/// A password known to be compromised never comes back; a refused password
+/// names the rule it broke; errors carry a message in the customer's
+/// language.
+mod known_compromised_passwords {
+    use gardien::proto::accountsecurity::v1 as pb;
+    use tonic::{metadata::MetadataValue, Code, Request};
+    use tonic_types::StatusExt;
+
+    use super::{complete, request_reset};
+    use crate::helpers::*;
+
+    const THIRD_PASSWORD: &str = "vingt lanternes rouges sur le quai 7";
+
+    async fn change(
+        app: &TestApp,
+        session: &pb::SessionGrant,
+        current: &str,
+        new: &str,
+    ) -> Result<(), tonic::Status> {
+        app.client()
+            .await
+            .change_password(authed(
+                &session.session_token,
+                pb::ChangePasswordRequest {
+                    current_password: current.into(),
+                    new_password: new.into(),
+                },
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    /// The `ErrorInfo.metadata` of a status.
+    fn metadata(status: &tonic::Status) -> std::collections::HashMap<String, String> {
+        status
+            .get_details_error_info()
+            .map(|info| info.metadata)
+            .unwrap_or_default()
+    }
+
+    fn assert_refused_with_rule(status: &tonic::Status, rule: &str) {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(reason(status), "PASSWORD_TOO_WEAK");
+        assert_eq!(
+            metadata(status).get("rule").map(String::as_str),
+            Some(rule),
+            "{status:?}"
+        );
+        assert_eq!(bad_fields(status), ["new_password"]);
+    }
+
+    /// (locale, message) of the status's `LocalizedMessage`.
+    fn localized(status: &tonic::Status) -> (String, String) {
+        let message = status
+            .get_details_localized_message()
+            .unwrap_or_else(|| panic!("no LocalizedMessage in {status:?}"));
+        (message.locale, message.message)
+    }
+
+    /// Requests a reset link and returns the token of the new link's e-mail.
+    async fn reset_link(app: &TestApp, login: &str, email: &str) -> String {
+        let links = |app: &TestApp| -> Vec<String> {
+            app.mails_to(email)
+                .into_iter()
+                .filter(|m| m.contains("token=gdr_"))
+                .collect()
+        };
+        let before = links(app).len();
+        request_reset(app, login).await;
+        for _ in 0..300 {
+            if let Some(mail) = links(app).get(before) {
+                return token_in(mail);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no reset e-mail to {email}");
+    }
+
+    #[tokio::test]
+    async fn a_suspended_password_is_refused_by_reset_and_by_change() {
+        let app = spawn_app().await;
+        let id = app
+            .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+            .await;
+        app.suspend(&id).await;
+
+        let token = reset_link(&app, "jean", "jean@example.fr").await;
+        let refused = complete(&app, &token, STRONG_PASSWORD).await.unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+        // Still suspended; the link was not used up by the refusal.
+        assert_eq!(
+            reason(&app.login("jean", STRONG_PASSWORD).await.unwrap_err()),
+            "PASSWORD_SUSPENDED"
+        );
+        complete(&app, &token, NEW_PASSWORD).await.unwrap();
+
+        let session = app.login("jean", NEW_PASSWORD).await.unwrap();
+        let refused = change(&app, &session, NEW_PASSWORD, STRONG_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+        // Normalisation does not get it through either (NFKC folds fullwidth letters).
+        let fullwidth: String = STRONG_PASSWORD
+            .chars()
+            .map(|c| match c {
+                'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xff41).unwrap(),
+                other => other,
+            })
+            .collect();
+        let refused = change(&app, &session, NEW_PASSWORD, &fullwidth)
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+        change(&app, &session, NEW_PASSWORD, THIRD_PASSWORD)
+            .await
+            .unwrap();
+        app.login("jean", THIRD_PASSWORD).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_password_in_use_when_an_event_was_disputed_is_refused() {
+        // Without suspension on dispute, the dispute alone marks the password.
+        let app = spawn_app_with(|c| c.information_centre.suspend_on_dispute.clear()).await;
+        let id = app
+            .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+            .await;
+        let event = app
+            .client()
+            .await
+            .record_activity(authed(
+                &app.service_token,
+                pb::RecordActivityRequest {
+                    account_id: id.clone(),
+                    service_event_id: "billing-1".into(),
+                    kind: pb::ActivityKind::OrderPlaced.into(),
+                    reference: "ORD-1".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .event
+            .unwrap();
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        let disputed = app
+            .client()
+            .await
+            .dispute_security_event(authed(
+                &session.session_token,
+                pb::DisputeSecurityEventRequest {
+                    event_id: event.event_id,
+                    comment: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!disputed.password_suspended);
+
+        change(&app, &session, STRONG_PASSWORD, NEW_PASSWORD)
+            .await
+            .unwrap();
+        let refused = change(&app, &session, NEW_PASSWORD, STRONG_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+        let token = reset_link(&app, "jean", "jean@example.fr").await;
+        let refused = complete(&app, &token, STRONG_PASSWORD).await.unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+    }
+
+    #[tokio::test]
+    async fn a_password_reported_from_a_notice_link_is_refused() {
+        let app = spawn_app().await;
+        app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+            .await;
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        // "Someone" changes the password; the customer reports it from the notice.
+        change(&app, &session, STRONG_PASSWORD, NEW_PASSWORD)
+            .await
+            .unwrap();
+        let mails = app.wait_for_mails("jean@example.fr", 1).await;
+        let notice = mails
+            .iter()
+            .find(|m| m.contains("Your password was changed"))
+            .unwrap();
+        let start = notice.find("token=gdx_").unwrap() + "token=".len();
+        let report_token: String = notice[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        app.client()
+            .await
+            .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+                report_token,
+                comment: String::new(),
+            })
+            .await
+            .unwrap();
+
+        let token = reset_link(&app, "jean", "jean@example.fr").await;
+        let refused = complete(&app, &token, NEW_PASSWORD).await.unwrap_err();
+        assert_refused_with_rule(&refused, "known_compromised");
+        complete(&app, &token, THIRD_PASSWORD).await.unwrap();
+        app.login("jean", THIRD_PASSWORD).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn changing_the_password_to_the_current_one_is_refused() {
+        let app = spawn_app().await;
+        app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+            .await;
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        let refused = change(&app, &session, STRONG_PASSWORD, STRONG_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "same_as_current");
+        app.login("jean", STRONG_PASSWORD).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_password_names_its_rule_and_the_minimum_length() {
+        let app = spawn_app().await;
+        app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+            .await;
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        let refused = change(&app, &session, STRONG_PASSWORD, "short")
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "too_short");
+        assert_eq!(
+            metadata(&refused).get("min_length").map(String::as_str),
+            Some("15")
+        );
+        for (password, rule) in [
+            ("passwordstandard", "too_common"),
+            ("jean@example.fr and more", "contains_login"),
+            ("aaaaaaaaaaaaaaaaaaaa", "too_guessable"),
+        ] {
+            let refused = change(&app, &session, STRONG_PASSWORD, password)
+                .await
+                .unwrap_err();
+            assert_refused_with_rule(&refused, rule);
+            assert!(!metadata(&refused).contains_key("min_length"));
+        }
+        let long = "Orchid-lantern 47 drifts past quartz harbours; ".repeat(7);
+        let refused = change(&app, &session, STRONG_PASSWORD, &long)
+            .await
+            .unwrap_err();
+        assert_refused_with_rule(&refused, "too_long");
+    }
+
+    #[tokio::test]
+    async fn errors_are_told_in_the_language_of_a_french_account() {
+        let app = spawn_app().await;
+        let id = app
+            .create_account_in("jean", "jean@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
+            .await;
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        // An English-speaking browser does not change the account's language.
+        let mut request = authed(
+            &session.session_token,
+            pb::ChangePasswordRequest {
+                current_password: STRONG_PASSWORD.into(),
+                new_password: "short".into(),
+            },
+        );
+        request
+            .metadata_mut()
+            .insert("accept-language", MetadataValue::from_static("en-GB,en"));
+        let refused = app
+            .client()
+            .await
+            .change_password(request)
+            .await
+            .unwrap_err();
+        let (locale, message) = localized(&refused);
+        assert_eq!(locale, "fr");
+        assert!(message.contains("15 caractères"), "{message}");
+        // The developer message stays in English.
+        assert!(refused.message().contains("at least 15"), "{refused:?}");
+
+        app.suspend(&id).await;
+        let suspended = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
+        assert_eq!(reason(&suspended), "PASSWORD_SUSPENDED");
+        let (locale, message) = localized(&suspended);
+        assert_eq!(locale, "fr");
+        assert!(message.contains("suspendu"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn anonymous_errors_follow_accept_language_and_default_to_english() {
+        let app = spawn_app().await;
+        let reset = |language: Option<&'static str>| {
+            let app = &app;
+            async move {
+                let mut request = Request::new(pb::CompletePasswordResetRequest {
+                    reset_token: "gdr_not-a-real-token".into(),
+                    new_password: NEW_PASSWORD.into(),
+                    second_factor: None,
+                });
+                if let Some(language) = language {
+                    request
+                        .metadata_mut()
+                        .insert("accept-language", MetadataValue::from_static(language));
+                }
+                app.client()
+                    .await
+                    .complete_password_reset(request)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let french = reset(Some("fr-FR,fr;q=0.9")).await;
+        assert_eq!(reason(&french), "TOKEN_INVALID");
+        let (locale, message) = localized(&french);
+        assert_eq!(locale, "fr");
+        assert!(message.contains("lien"), "{message}");
+
+        let english = reset(None).await;
+        assert_eq!(localized(&english).0, "en");
+        assert!(localized(&english).1.contains("link"));
+        assert_eq!(french.message(), english.message());
+        for header in ["de-DE,de;q=0.9", "en-US,fr;q=0.5", "*"] {
+            assert_eq!(localized(&reset(Some(header)).await).0, "en", "{header}");
+        }
+        assert_eq!(
+            localized(&reset(Some("de;q=1, fr;q=0.8, en;q=0.2")).await).0,
+            "fr"
+        );
+
+        // An unknown login is told in the request's language, as a wrong password is.
+        let mut request = Request::new(pb::LoginRequest {
+            login: "nobody".into(),
+            password: "whatever it may be".into(),
+        });
+        request
+            .metadata_mut()
+            .insert("accept-language", MetadataValue::from_static("fr"));
+        let unknown = app.client().await.login(request).await.unwrap_err();
+        assert_eq!(reason(&unknown), "INVALID_CREDENTIALS");
+        assert_eq!(localized(&unknown).0, "fr");
+    }
+
+    /// A request asking for French, as a French browser does.
+    fn in_french<T>(mut request: Request<T>) -> Request<T> {
+        request.metadata_mut().insert(
+            "accept-language",
+            MetadataValue::from_static("fr-FR,fr;q=0.9"),
+        );
+        request
+    }
+
+    #[tokio::test]
+    async fn every_error_a_customer_meets_carries_a_message_in_their_language() {
+        let app = spawn_app().await;
+        app.create_account_in("jean", "jean@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
+            .await;
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        let token = session.session_token.as_str();
+        let mut client = app.client().await;
+        let mut refused: Vec<tonic::Status> = Vec::new();
+        refused.push(
+            client
+                .list_sessions(in_french(Request::new(Default::default())))
+                .await
+                .unwrap_err(),
+        );
+        refused.push(
+            client
+                .get_account_status(in_french(authed(
+                    token,
+                    pb::GetAccountStatusRequest {
+                        login: "jean".into(),
+                        ..Default::default()
+                    },
+                )))
+                .await
+                .unwrap_err(),
+        );
+        refused.push(
+            client
+                .login(in_french(Request::new(pb::LoginRequest {
+                    login: "jean".into(),
+                    password: "not the password at all".into(),
+                })))
+                .await
+                .unwrap_err(),
+        );
+        refused.push(
+            client
+                .complete_password_reset(in_french(Request::new(
+                    pb::CompletePasswordResetRequest {
+                        reset_token: "gdr_unknown".into(),
+                        new_password: NEW_PASSWORD.into(),
+                        second_factor: None,
+                    },
+                )))
+                .await
+                .unwrap_err(),
+        );
+        for session_id in ["not-a-uuid".to_string(), uuid::Uuid::now_v7().to_string()] {
+            refused.push(
+                client
+                    .revoke_session(in_french(authed(
+                        token,
+                        pb::RevokeSessionRequest { session_id },
+                    )))
+                    .await
+                    .unwrap_err(),
+            );
+        }
+        refused.push(
+            client
+                .disable_totp(in_french(authed(
+                    token,
+                    pb::DisableTotpRequest {
+                        current_password: STRONG_PASSWORD.into(),
+                        code: Some(pb::disable_totp_request::Code::TotpCode("123456".into())),
+                    },
+                )))
+                .await
+                .unwrap_err(),
+        );
+        refused.push(
+            client
+                .change_password(in_french(authed(
+                    token,
+                    pb::ChangePasswordRequest {
+                        current_password: STRONG_PASSWORD.into(),
+                        new_password: "passwordstandard".into(),
+                    },
+                )))
+                .await
+                .unwrap_err(),
+        );
+        let reasons: Vec<String> = refused.iter().map(reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                "UNAUTHENTICATED",
+                "PERMISSION_DENIED",
+                "INVALID_CREDENTIALS",
+                "TOKEN_INVALID",
+                "INVALID_ARGUMENT",
+                "NOT_FOUND",
+                "TOTP_NOT_ENABLED",
+                "PASSWORD_TOO_WEAK",
+            ]
+        );
+        let mut seen = std::collections::HashSet::new();
+        for status in &refused {
+            let (locale, message) = localized(status);
+            assert_eq!(locale, "fr", "{}: {status:?}", reason(status));
+            assert!(!message.is_empty() && message != status.message());
+            assert!(seen.insert(message), "one wording for two reasons");
+        }
+    }
+}
