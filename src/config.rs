@@ -65,6 +65,29 @@ pub struct Config {
     pub totp: TotpConfig,
     pub information_centre: InformationCentreConfig,
     pub rate_limit: RateLimitConfig,
+    pub background: BackgroundConfig,
+}
+
+/// Work done off the response path (reset links, login reminders, failed
+/// login records): a queue of fixed size served by a fixed number of workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// Workers, each on at most one pooled connection at a time; fewer than
+    /// `database.max_connections`, so calls always find a connection.
+    pub workers: usize,
+    /// Jobs allowed to wait; beyond it `RequestPasswordReset` and
+    /// `RecoverLogin` answer `RESOURCE_EXHAUSTED` / `OVERLOADED`.
+    pub queue_capacity: usize,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            queue_capacity: 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +319,7 @@ impl Default for Config {
             totp: TotpConfig::default(),
             information_centre: InformationCentreConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            background: BackgroundConfig::default(),
         }
     }
 }
@@ -425,6 +449,17 @@ impl Config {
         }
         if self.password.argon2_parallelism == 0 {
             return fail("password.argon2_parallelism", "must be at least 1");
+        }
+        if self.background.workers == 0
+            || self.background.workers >= self.database.max_connections as usize
+        {
+            return fail(
+                "background.workers",
+                "must be at least 1 and less than database.max_connections",
+            );
+        }
+        if self.background.queue_capacity == 0 {
+            return fail("background.queue_capacity", "must be at least 1");
         }
         if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
             return fail("session", "lifetimes must be positive");
