@@ -209,7 +209,9 @@ impl Application {
             .layer(BrowserCorsLayer::new(&config.cors_allowed_origins))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RequestIdLayer)
-            .layer(ClientAddressLayer::new(config.rate_limit.trusted_networks()))
+            .layer(ClientAddressLayer::new(
+                config.rate_limit.trusted_networks(),
+            ))
             .layer(TraceLayer)
             .layer(CatchPanicLayer)
             .layer(LoadShedLayer::new(config.max_concurrent_requests))

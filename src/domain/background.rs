@@ -68,7 +68,10 @@ impl Background {
                     }
                 }
                 mpsc::error::TrySendError::Closed(queued) => {
-                    tracing::error!(what = queued.what, "background queue closed: request refused");
+                    tracing::error!(
+                        what = queued.what,
+                        "background queue closed: request refused"
+                    );
                     Error::Unavailable(anyhow::anyhow!("the background queue is closed"))
                 }
             })
@@ -154,7 +157,11 @@ mod tests {
         let stop = CancellationToken::new();
         stop.cancel();
         background.run(2, stop).await;
-        assert_eq!(done.load(Ordering::SeqCst), 2, "queued jobs run before stopping");
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            2,
+            "queued jobs run before stopping"
+        );
     }
 
     #[tokio::test]
