@@ -69,6 +69,7 @@ pub struct Config {
     pub information_centre: InformationCentreConfig,
     pub rate_limit: RateLimitConfig,
     pub support: SupportConfig,
+    pub background: BackgroundConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +87,28 @@ impl Default for SupportConfig {
         Self {
             factor_reset_delay_secs: 24 * 3600,
             factor_reset_poll_ms: 10_000,
+        }
+    }
+}
+
+/// Work done off the response path (reset links, login reminders, failed
+/// login records): a queue of fixed size served by a fixed number of workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// Workers, each on at most one pooled connection at a time; fewer than
+    /// `database.max_connections`, so calls always find a connection.
+    pub workers: usize,
+    /// Jobs allowed to wait; beyond it `RequestPasswordReset` and
+    /// `RecoverLogin` answer `RESOURCE_EXHAUSTED` / `OVERLOADED`.
+    pub queue_capacity: usize,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            queue_capacity: 1024,
         }
     }
 }
@@ -328,6 +351,7 @@ impl Default for Config {
             information_centre: InformationCentreConfig::default(),
             rate_limit: RateLimitConfig::default(),
             support: SupportConfig::default(),
+            background: BackgroundConfig::default(),
         }
     }
 }
@@ -458,6 +482,17 @@ impl Config {
         }
         if self.password.argon2_parallelism == 0 {
             return fail("password.argon2_parallelism", "must be at least 1");
+        }
+        if self.background.workers == 0
+            || self.background.workers >= self.database.max_connections as usize
+        {
+            return fail(
+                "background.workers",
+                "must be at least 1 and less than database.max_connections",
+            );
+        }
+        if self.background.queue_capacity == 0 {
+            return fail("background.queue_capacity", "must be at least 1");
         }
         if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
             return fail("session", "lifetimes must be positive");

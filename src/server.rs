@@ -25,6 +25,7 @@ use crate::{
     middleware::{
         auth::AuthLayer,
         catch_panic::CatchPanicLayer,
+        client_address::ClientAddressLayer,
         cors::BrowserCorsLayer,
         load_shed::LoadShedLayer,
         locale::LocaleLayer,
@@ -70,6 +71,9 @@ pub fn context(
         db.clone(),
         config.session.cache_capacity,
     ));
+    let background = Arc::new(domain::background::Background::new(
+        config.background.queue_capacity,
+    ));
     Ok(domain::Context {
         sealer,
         db,
@@ -80,6 +84,7 @@ pub fn context(
         auth_cache,
         outbox_signal: Arc::new(tokio::sync::Notify::new()),
         outbox_metrics: Arc::new(crate::mail::metrics::OutboxMetrics::default()),
+        background,
     })
 }
 
@@ -219,6 +224,13 @@ impl Application {
                 worker_stop.clone(),
             ))
         });
+        let background_stop = CancellationToken::new();
+        let background = ctx.background.clone();
+        let background_workers = config.background.workers;
+        let background_stopped = background_stop.clone();
+        let background_task = tokio::spawn(async move {
+            background.run(background_workers, background_stopped).await;
+        });
 
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
@@ -231,6 +243,9 @@ impl Application {
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RequestIdLayer)
             .layer(LocaleLayer)
+            .layer(ClientAddressLayer::new(
+                config.rate_limit.trusted_networks(),
+            ))
             .layer(TraceLayer)
             .layer(CatchPanicLayer)
             .layer(LoadShedLayer::new(config.max_concurrent_requests))
@@ -278,6 +293,13 @@ impl Application {
             }
         };
         probe_stop_on_exit.cancel();
+        // Requests answered OK are still in the queue: they are done before
+        // the outbox worker stops (their e-mails wait in the outbox if the
+        // worker is gone by then).
+        background_stop.cancel();
+        if tokio::time::timeout(grace, background_task).await.is_err() {
+            tracing::error!("background work not finished within the grace period");
+        }
         worker_stop.cancel();
         let _ = worker_task.await;
         let _ = factor_resets.await;

@@ -169,24 +169,31 @@ pub async fn login(
         (account, _) => {
             if let Some(account) = account {
                 // Recorded off the response path so that a known login does
-                // not answer more slowly than an unknown one.
-                let ctx = ctx.clone();
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let result = events::record(
-                        &ctx.db,
-                        ctx.now(),
-                        account.id,
-                        EventKind::LoginFailed,
-                        &Actor::customer(),
-                        &client,
-                        serde_json::json!({ "reason": "invalid_password" }),
-                    )
-                    .await;
-                    if let Err(error) = result {
-                        tracing::warn!(%error, "could not record a failed login");
+                // not answer more slowly than an unknown one. A full queue
+                // is not waited for (that would tell known logins apart):
+                // the failure is then only in the log.
+                let job_ctx = ctx.clone();
+                let job_client = client.clone();
+                let account_id = account.id;
+                let queued = ctx.background.submit("failed login record", move || {
+                    let (ctx, client) = (job_ctx.clone(), job_client.clone());
+                    async move {
+                        events::record(
+                            &ctx.db,
+                            ctx.now(),
+                            account_id,
+                            EventKind::LoginFailed,
+                            &Actor::customer(),
+                            &client,
+                            serde_json::json!({ "reason": "invalid_password" }),
+                        )
+                        .await?;
+                        Ok(())
                     }
                 });
+                if queued.is_err() {
+                    tracing::warn!(%account_id, "failed login not recorded as an event: background queue full");
+                }
             }
             // Authentication failures are logged (ASVS V16.3.1); the span
             // carries the login as typed, escaped.

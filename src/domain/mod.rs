@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth_cache;
+pub mod background;
 pub mod centre;
 pub mod compromised;
 pub mod contacts;
@@ -51,6 +52,8 @@ pub struct Context {
     pub outbox_signal: Arc<tokio::sync::Notify>,
     /// Delivery counters of this instance's outbox worker.
     pub outbox_metrics: Arc<crate::mail::metrics::OutboxMetrics>,
+    /// Work done off the response path, bounded.
+    pub background: Arc<background::Background>,
 }
 
 impl Context {

@@ -46,25 +46,17 @@ async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<ac
         .await?)
 }
 
-/// Runs a request's work off the response path, so the answer and its timing
-/// are the same whether or not an account matches.
-fn off_response_path<F>(what: &'static str, work: F)
-where
-    F: std::future::Future<Output = Result<()>> + Send + 'static,
-{
-    tokio::spawn(async move {
-        if let Err(error) = work.await {
-            tracing::warn!(%error, "{what} not processed");
-        }
-    });
-}
-
-/// Answers at once; the matching accounts (if any) get a link shortly.
-pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) {
-    let ctx = ctx.clone();
-    off_response_path("password reset request", async move {
-        send_reset_links(&ctx, &login_or_email, &client).await
-    });
+/// Answers at once; the matching accounts (if any) get a link shortly. The
+/// work is queued before anything is looked up, so the answer and its
+/// timing are the same whether or not an account matches; a full queue
+/// refuses the request ([`Error::Overloaded`]) rather than drop it.
+pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) -> Result<()> {
+    let job_ctx = ctx.clone();
+    ctx.background.submit("password reset request", move || {
+        let (ctx, login_or_email, client) =
+            (job_ctx.clone(), login_or_email.clone(), client.clone());
+        async move { send_reset_links(&ctx, &login_or_email, &client).await }
+    })
 }
 
 async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
@@ -155,20 +147,28 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
     Ok(())
 }
 
-/// Answers at once; the address gets its login identifiers if any account has it.
-pub fn recover_login(ctx: &Context, email: String, client: ClientInfo) {
-    let ctx = ctx.clone();
-    off_response_path("login recovery request", async move {
-        send_login_reminder(&ctx, &email, &client).await
-    });
+/// Answers at once; the address gets its login identifiers if any account
+/// has it. Queued like [`request_reset`].
+pub fn recover_login(ctx: &Context, email: String, client: ClientInfo) -> Result<()> {
+    let job_ctx = ctx.clone();
+    ctx.background.submit("login recovery request", move || {
+        let (ctx, email, client) = (job_ctx.clone(), email.clone(), client.clone());
+        async move { send_login_reminder(&ctx, &email, &client).await }
+    })
 }
 
 async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
     let now = ctx.now();
     let mut logins = Vec::new();
     let mut first: Option<account::Model> = None;
+    // Looked up before the transaction: holding its connection while
+    // waiting for a second one could starve the pool.
+    let accounts = matching_accounts(ctx, email).await?;
+    if accounts.is_empty() {
+        return Ok(());
+    }
     let txn = ctx.db.begin().await?;
-    for account in matching_accounts(ctx, email).await? {
+    for account in accounts {
         lock_account(&txn, account.id).await?;
         if recent_events(&txn, account.id, EventKind::LoginRecoveryRequested, now).await?
             >= u64::from(ctx.config.reset.max_requests_per_hour)

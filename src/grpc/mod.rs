@@ -10,7 +10,10 @@ pub mod validate;
 
 use tonic::{Request, Status};
 
-use crate::domain::principal::{ClientInfo, CustomerSession, Principal};
+use crate::{
+    domain::principal::{ClientInfo, CustomerSession, Principal},
+    middleware::client_address::ClientAddress,
+};
 
 /// The caller the auth layer resolved.
 pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
@@ -29,7 +32,8 @@ pub fn customer<T>(request: &Request<T>) -> Result<CustomerSession, Status> {
     }
 }
 
-/// Where the call came from: the peer address and the `user-agent`
+/// Where the call came from: the client address the middleware resolved
+/// (the peer, or what a trusted proxy vouches for) and the `user-agent`
 /// metadata (printable characters only, at most 256).
 pub fn client_info<T>(request: &Request<T>) -> ClientInfo {
     let user_agent = request
@@ -38,7 +42,11 @@ pub fn client_info<T>(request: &Request<T>) -> ClientInfo {
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect());
     ClientInfo {
-        address: request.remote_addr().map(|addr| addr.ip().to_string()),
+        address: request
+            .extensions()
+            .get::<ClientAddress>()
+            .and_then(|address| address.0)
+            .map(|ip| ip.to_string()),
         user_agent,
     }
 }

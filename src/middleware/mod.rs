@@ -1,9 +1,11 @@
 //! tower middleware, one concern per file, assembled in one `ServiceBuilder`
-//! in `server.rs`: CORS (browsers only) → gRPC-Web → request id → language → trace → catch-panic → load shedding →
-//! rate limit per address → authentication → rate limit per principal.
+//! in `server.rs`: CORS (browsers only) → gRPC-Web → request id → language →
+//! client address → trace → catch-panic → load shedding → rate limit per
+//! address → authentication → rate limit per principal.
 
 pub mod auth;
 pub mod catch_panic;
+pub mod client_address;
 pub mod cors;
 pub mod load_shed;
 pub mod locale;

@@ -5,9 +5,8 @@
 //! `RESOURCE_EXHAUSTED` / `RATE_LIMITED` with `RetryInfo`, and the handler
 //! never runs.
 //!
-//! The client address is the TCP peer, or the `x-forwarded-for` entry that a
-//! configured trusted proxy vouches for; an untrusted peer cannot choose its
-//! key by sending the header.
+//! The client address is the one [`super::client_address`] resolved for the
+//! call (the peer, or what a trusted proxy vouches for).
 
 mod limiter;
 mod redis_store;
@@ -19,11 +18,9 @@ use std::{
 };
 
 use http::{Request, Response};
-use ipnet::IpNet;
-use tonic::transport::server::TcpConnectInfo;
 use tower::{Layer, Service};
 
-use super::BoxFuture;
+use super::{client_address::ClientAddress, BoxFuture};
 use crate::{domain::principal::Principal, grpc::status};
 
 pub use limiter::{
@@ -61,36 +58,6 @@ pub fn classify(path: &str) -> Class {
     } else {
         Class::Write
     }
-}
-
-/// The client address of a call: the peer, or, when the peer is a trusted
-/// proxy, the right-most `x-forwarded-for` entry that is not itself trusted.
-pub fn client_address(
-    peer: Option<IpAddr>,
-    forwarded_for: &[&str],
-    trusted: &[IpNet],
-) -> Option<IpAddr> {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut client = peer.map(|ip| ip.to_canonical())?;
-    if !is_trusted(&client) {
-        return Some(client);
-    }
-    let hops = forwarded_for
-        .iter()
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    for hop in hops.into_iter().rev() {
-        let Ok(ip) = hop.parse::<IpAddr>() else {
-            // A hop we cannot read: keep the last address vouched for.
-            break;
-        };
-        client = ip.to_canonical();
-        if !is_trusted(&client) {
-            break;
-        }
-    }
-    Some(client)
 }
 
 /// The key of an address: IPv4 as is, IPv6 by its /64 (one subscriber's
@@ -177,18 +144,10 @@ impl<S> RateLimitService<S> {
     fn scope<B>(&self, request: &Request<B>) -> Option<Scope> {
         match self.stage {
             Stage::Address => {
-                let peer = request
+                let client = request
                     .extensions()
-                    .get::<TcpConnectInfo>()
-                    .and_then(|info| info.remote_addr())
-                    .map(|addr| addr.ip());
-                let forwarded: Vec<&str> = request
-                    .headers()
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .filter_map(|value| value.to_str().ok())
-                    .collect();
-                let client = client_address(peer, &forwarded, &self.limiter.trusted_proxies);
+                    .get::<ClientAddress>()
+                    .and_then(|address| address.0);
                 Some(Scope::Address(address_key(client)))
             }
             Stage::Principal => request
@@ -277,39 +236,12 @@ mod tests {
     }
 
     #[test]
-    fn an_untrusted_peer_cannot_choose_its_address() {
-        let trusted = [IpNet::from(ip("10.0.0.1"))];
-        let client = client_address(Some(ip("198.51.100.7")), &["203.0.113.9"], &trusted);
-        assert_eq!(client, Some(ip("198.51.100.7")));
-    }
-
-    #[test]
-    fn a_trusted_proxy_names_the_right_most_untrusted_hop() {
-        let trusted = ["10.0.0.0/8".parse::<IpNet>().unwrap()];
-        let client = client_address(
-            Some(ip("10.0.0.1")),
-            &["6.6.6.6, 203.0.113.9", "10.1.2.3"],
-            &trusted,
-        );
-        assert_eq!(
-            client,
-            Some(ip("203.0.113.9")),
-            "the spoofed 6.6.6.6 is ignored"
-        );
-        let garbage = client_address(Some(ip("10.0.0.1")), &["not an ip"], &trusted);
-        assert_eq!(garbage, Some(ip("10.0.0.1")));
-        let none = client_address(Some(ip("10.0.0.1")), &[], &trusted);
-        assert_eq!(none, Some(ip("10.0.0.1")));
-    }
-
-    #[test]
     fn ipv6_addresses_share_a_key_per_64_and_mapped_ipv4_is_ipv4() {
         let a = address_key(Some(ip("2001:db8:1:2::1")));
         let b = address_key(Some(ip("2001:db8:1:2:ffff::9")));
         let c = address_key(Some(ip("2001:db8:1:3::1")));
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let mapped = client_address(Some(ip("::ffff:192.0.2.1")), &[], &[]);
-        assert_eq!(address_key(mapped), "192.0.2.1");
+        assert_eq!(address_key(Some(ip("192.0.2.1"))), "192.0.2.1");
     }
 }

@@ -1,4 +1,5 @@
-//! One tracing span per RPC (method, request id, principal) and one log
+//! One tracing span per RPC (method, request id, client address, principal)
+//! and one log
 //! line when it ends (gRPC status, latency). Nothing from the request body
 //! is logged, so no secret can reach the log from here.
 
@@ -11,7 +12,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::{request_id::RequestId, BoxFuture};
+use super::{client_address::ClientAddress, request_id::RequestId, BoxFuture};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TraceLayer;
@@ -48,10 +49,17 @@ where
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
+        let client = request
+            .extensions()
+            .get::<ClientAddress>()
+            .and_then(|address| address.0)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         let span = tracing::info_span!(
             "rpc",
             method = %request.uri().path().escape_debug(),
             request_id = %request_id,
+            client_address = %client,
             principal = tracing::field::Empty,
         );
         let method = request.uri().path().to_string();

@@ -1172,3 +1172,286 @@ pub async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
         .await
         .unwrap();
 }
+
+/// `message` as sent by a trusted proxy on behalf of `address`.
+fn forwarded_for<T>(address: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-forwarded-for",
+        tonic::metadata::MetadataValue::try_from(address).unwrap(),
+    );
+    request
+}
+
+/// How many e-mails each of `recipients` has on disk, in one pass.
+fn mail_counts(app: &TestApp, recipients: &[String]) -> Vec<usize> {
+    let mut counts = vec![0; recipients.len()];
+    let Ok(entries) = std::fs::read_dir(&app.mail_dir) else {
+        return counts;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let Some(to) = text.lines().find(|l| l.starts_with("To:")) else {
+            continue;
+        };
+        let to = to.to_string();
+        if let Some(i) = recipients.iter().position(|r| to.contains(r.as_str())) {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
+/// A `Login` (from a new forwarded address each time) and a
+/// `GetAccountStatus`, each timed.
+async fn probe(app: &TestApp, n: usize, probe_id: &str) -> (Duration, Duration) {
+    let started = Instant::now();
+    app.client()
+        .await
+        .login(forwarded_for(
+            &format!("192.0.2.{}", n % 250),
+            pb::LoginRequest {
+                login: "prober".into(),
+                password: STRONG_PASSWORD.into(),
+            },
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("Login failed: {status:?}"));
+    let login_took = started.elapsed();
+    let started = Instant::now();
+    app.client()
+        .await
+        .get_account_status(authed(
+            &app.service_token,
+            pb::GetAccountStatusRequest {
+                account_id: probe_id.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("GetAccountStatus failed: {status:?}"));
+    (login_took, started.elapsed())
+}
+
+/// Issue 20 item 2: 80 anonymous `RequestPasswordReset` / `RecoverLogin`
+/// calls for 40 known accounts, back to back from 10 addresses each within
+/// its limit, once held the whole connection pool (a transaction waiting
+/// for a second connection, unbounded tasks): a concurrent `Login` and
+/// `GetAccountStatus` waited 5 s and e-mails were lost.
+#[tokio::test]
+async fn anonymous_reset_burst_starving_the_pool() {
+    const ACCOUNTS: usize = 40;
+    const ADDRESSES: usize = 10;
+    const ROUNDS: usize = 3;
+    let app = spawn_app_with(|config| {
+        config.rate_limit.trusted_proxies = vec!["127.0.0.1".into()];
+        // The production limit on credential endpoints: 8 calls per address
+        // and round stay within its burst of 10.
+        config.rate_limit.credential.per_address = gardien::config::Limit::new(30, 10);
+    })
+    .await;
+    let mut logins = Vec::new();
+    let mut emails = Vec::new();
+    for i in 0..ACCOUNTS {
+        let (login, email) = (format!("burst{i:02}"), format!("burst{i:02}@example.fr"));
+        app.create_account(&login, &email, STRONG_PASSWORD).await;
+        logins.push(login);
+        emails.push(email);
+    }
+    let probe_id = app
+        .create_account("prober", "prober@example.fr", STRONG_PASSWORD)
+        .await;
+    let clients: Vec<AsClient> =
+        futures::future::join_all((0..ADDRESSES).map(|_| app.client())).await;
+
+    let mut probes = 0;
+    let mut slowest = Duration::ZERO;
+    // The same calls with no burst running, for comparison.
+    let quiet = probe(&app, 250, &probe_id).await;
+    for round in 1..=ROUNDS {
+        // A fresh hour: per-address and per-account limits start over.
+        app.clock.advance(Duration::from_secs(3600));
+        let calls = (0..ACCOUNTS).flat_map(|i| {
+            let address = format!("198.51.100.{}", 10 * round + i % ADDRESSES);
+            let mut reset_client = clients[i % ADDRESSES].clone();
+            let mut recover_client = reset_client.clone();
+            let (login, email, reset_from) =
+                (logins[i].clone(), emails[i].clone(), address.clone());
+            let reset = async move {
+                reset_client
+                    .request_password_reset(forwarded_for(
+                        &reset_from,
+                        pb::RequestPasswordResetRequest {
+                            login_or_email: login,
+                        },
+                    ))
+                    .await
+                    .map(|_| ())
+            };
+            let recover = async move {
+                recover_client
+                    .recover_login(forwarded_for(&address, pb::RecoverLoginRequest { email }))
+                    .await
+                    .map(|_| ())
+            };
+            [
+                Box::pin(reset) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>,
+                Box::pin(recover),
+            ]
+        });
+        for answer in futures::future::join_all(calls).await {
+            answer
+                .unwrap_or_else(|status| panic!("round {round}: a burst call failed: {status:?}"));
+        }
+
+        // While the burst is worked off, other calls answer promptly.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let counts = mail_counts(&app, &emails);
+            if counts.iter().all(|&n| n >= 2 * round) {
+                assert!(
+                    counts.iter().all(|&n| n == 2 * round),
+                    "round {round}: one link and one reminder per account: {counts:?}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: e-mails missing after 30 s: {} of {} sent",
+                counts.iter().map(|&n| n.min(2 * round)).sum::<usize>(),
+                2 * round * ACCOUNTS
+            );
+            probes += 1;
+            let (login_took, status_took) = probe(&app, probes, &probe_id).await;
+            slowest = slowest.max(login_took.max(status_took));
+            assert!(
+                login_took < Duration::from_millis(500) && status_took < Duration::from_millis(500),
+                "round {round}: Login took {login_took:?}, GetAccountStatus {status_took:?} \
+                 during the burst (before it: {quiet:?})"
+            );
+        }
+    }
+    assert!(
+        probes >= ROUNDS,
+        "the probes ran while the burst was worked off"
+    );
+    eprintln!("{probes} probes during the bursts, slowest {slowest:?}; with no burst {quiet:?}");
+    // Every link and reminder went out: the texts say so.
+    for email in &emails {
+        let mails = app.mails_to(email);
+        assert_eq!(
+            mails.iter().filter(|m| m.contains("token=gdr_")).count(),
+            ROUNDS
+        );
+    }
+}
+
+/// Issue 20 item 5: behind a trusted proxy, sessions, security events and
+/// the new-address notice recorded the proxy's address, so the notice never
+/// fired. An untrusted peer's `x-forwarded-for` stays ignored everywhere.
+#[tokio::test]
+async fn forwarded_client_address_behind_a_trusted_proxy() {
+    async fn login_from(app: &TestApp, address: &str) -> String {
+        let answer = app
+            .client()
+            .await
+            .login(forwarded_for(
+                address,
+                pb::LoginRequest {
+                    login: "jean".into(),
+                    password: STRONG_PASSWORD.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        match answer.result {
+            Some(pb::login_response::Result::Session(grant)) => grant.session_token,
+            other => panic!("expected a session, got {other:?}"),
+        }
+    }
+    async fn addresses_seen(app: &TestApp, token: &str) -> (Vec<String>, Vec<String>) {
+        let mut client = app.client().await;
+        let sessions = client
+            .list_sessions(authed(token, pb::ListSessionsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions
+            .into_iter()
+            .map(|s| s.client_address)
+            .collect();
+        let events = client
+            .list_security_events(authed(
+                token,
+                pb::ListSecurityEventsRequest {
+                    page_size: 100,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+            .into_iter()
+            .filter(|e| e.kind() == pb::SecurityEventKind::LoginSucceeded)
+            .map(|e| e.client_address)
+            .collect();
+        (sessions, events)
+    }
+
+    // Behind a trusted proxy: the forwarded address, everywhere.
+    let app = spawn_app_with(|config| {
+        config.rate_limit.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let token = login_from(&app, "203.0.113.7").await;
+    let (sessions, events) = addresses_seen(&app, &token).await;
+    assert_eq!(sessions, ["203.0.113.7"]);
+    assert_eq!(events, ["203.0.113.7"]);
+
+    let token = login_from(&app, "198.51.100.23").await;
+    let mails = app.wait_for_mails("jean@example.fr", 1).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("198.51.100.23") && m.contains("token=gdx_")),
+        "the new-address notice names the client"
+    );
+    assert!(
+        mails.iter().all(|m| !m.contains("127.0.0.1")),
+        "no notice names the proxy"
+    );
+    let (sessions, events) = addresses_seen(&app, &token).await;
+    assert_eq!(sessions, ["198.51.100.23", "203.0.113.7"]);
+    assert_eq!(events.len(), 2);
+    assert!(events.contains(&"198.51.100.23".to_string()));
+
+    // No trusted proxy: the header is ignored, the peer is recorded, and a
+    // "new" forwarded address is no new address.
+    let direct = spawn_app().await;
+    direct
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    login_from(&direct, "203.0.113.7").await;
+    let token = login_from(&direct, "198.51.100.23").await;
+    let (sessions, events) = addresses_seen(&direct, &token).await;
+    assert_eq!(sessions, ["127.0.0.1", "127.0.0.1"]);
+    assert_eq!(events, ["127.0.0.1", "127.0.0.1"]);
+    // A notice would have been queued with the login, before this reminder.
+    direct
+        .client()
+        .await
+        .recover_login(pb::RecoverLoginRequest {
+            email: "jean@example.fr".into(),
+        })
+        .await
+        .unwrap();
+    let mails = direct.wait_for_mails("jean@example.fr", 1).await;
+    assert_eq!(mails.len(), 1, "only the reminder: no new-address notice");
+    assert!(!mails[0].contains("token=gdx_"));
+}

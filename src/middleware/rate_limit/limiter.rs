@@ -186,7 +186,6 @@ pub struct RateLimiter {
     credential: ClassLimits,
     read: ClassLimits,
     write: ClassLimits,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<RateLimitMetrics>,
 }
 
@@ -208,7 +207,6 @@ impl RateLimiter {
             credential: config.credential,
             read: config.read,
             write: config.write,
-            trusted_proxies: config.trusted_networks(),
             metrics: Arc::new(RateLimitMetrics::default()),
         })
     }
