@@ -237,7 +237,9 @@ pub async fn complete_reset(
         .one(&ctx.db)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let checked = check_policy(ctx, &account, &request.new_password, None).await?;
+    // On a 2FA account the attempt is counted before the password checks:
+    // the refusal of a known-compromised password must not become an
+    // unthrottled oracle for someone holding the link but not the factor.
     let factor = match (&account.totp_secret, &request.second_factor) {
         (None, _) => None,
         (Some(_), None) => {
@@ -250,6 +252,7 @@ pub async fn complete_reset(
             Some(factor)
         }
     };
+    let checked = check_policy(ctx, &account, &request.new_password, None).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
 
     let now = ctx.now();
