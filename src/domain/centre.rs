@@ -243,6 +243,15 @@ async fn secure_account<C: ConnectionTrait>(
     via: &Via,
     now: i64,
 ) -> Result<Disputed> {
+    // A reported e-mail change gives the address back first, so that what
+    // follows reaches the customer.
+    let restored = match event {
+        Some(event) => {
+            super::contacts::restore_disowned_email(txn, now, account, event.id, client).await?
+        }
+        None => None,
+    };
+    let account = restored.as_ref().unwrap_or(account);
     let kind = event.map(|e| e.kind.clone()).unwrap_or_default();
     let summary = events::summary(EventKind::parse(&kind), super::types::Locale::En);
     let body = if comment.is_empty() {

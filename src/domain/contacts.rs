@@ -304,6 +304,70 @@ async fn request_email_change<C: ConnectionTrait>(
 /// Messages that must not reach an address the customer has left.
 const WITHDRAWN_ON_EMAIL_CHANGE: &[&str] = &["reset_link", "login_recovery"];
 
+/// Undoes a reported e-mail change: the address it replaced (where the
+/// report link was sent) is the contact e-mail again, so the notices of the
+/// report and the next reset link reach the customer rather than the
+/// address they disowned. Links and queued reset or reminder e-mails sent
+/// to the disowned address die with it. Only while the address the change
+/// set is still the contact e-mail; returns the account as it now is.
+pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    account: &account::Model,
+    event_id: Uuid,
+    client: &ClientInfo,
+) -> Result<Option<account::Model>> {
+    let Some(change) = contact_change::Entity::find()
+        .filter(contact_change::Column::EventId.eq(event_id))
+        .filter(contact_change::Column::AccountId.eq(account.id))
+        .filter(contact_change::Column::Field.eq(Field::Email.as_str()))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if change.new_value != account.email {
+        return Ok(None);
+    }
+    let restored = account::Entity::update_many()
+        .col_expr(
+            account::Column::Email,
+            Expr::value(change.old_value.clone()),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::Email.eq(change.new_value.clone()))
+        .exec(conn)
+        .await?;
+    if restored.rows_affected != 1 {
+        return Ok(None);
+    }
+    super::suspension::invalidate_reset_tokens(conn, now, account.id, None).await?;
+    notices::invalidate_report_tokens(conn, now, account.id).await?;
+    outbox::withdraw(
+        conn,
+        account.id,
+        &change.new_value,
+        WITHDRAWN_ON_EMAIL_CHANGE,
+    )
+    .await?;
+    record_change(
+        conn,
+        now,
+        account,
+        Field::Email,
+        &change.new_value,
+        &change.old_value,
+        &Actor::customer(),
+        client,
+    )
+    .await?;
+    Ok(Some(account::Model {
+        email: change.old_value,
+        ..account.clone()
+    }))
+}
+
 /// `ConfirmEmailChange`: the link sent to the new address makes it the
 /// contact e-mail. In the same transaction, what was mailed to the old
 /// address stops working (reset links, "this wasn't me" links, messages

@@ -1326,8 +1326,13 @@ async fn anonymous_reset_burst_starving_the_pool() {
             probes += 1;
             let (login_took, status_took) = probe(&app, probes, &probe_id).await;
             slowest = slowest.max(login_took.max(status_took));
+            // 500 ms on a quiet machine; the quiet baseline measured above
+            // is added so that a test process sharing its cores with others
+            // (a login's hash runs at idle priority) is not taken for a
+            // stall. The defect stalled calls for 5 s.
+            let bound = |quiet: Duration| Duration::from_millis(500) + 2 * quiet;
             assert!(
-                login_took < Duration::from_millis(500) && status_took < Duration::from_millis(500),
+                login_took < bound(quiet.0) && status_took < bound(quiet.1),
                 "round {round}: Login took {login_took:?}, GetAccountStatus {status_took:?} \
                  during the burst (before it: {quiet:?})"
             );
@@ -1454,4 +1459,92 @@ async fn forwarded_client_address_behind_a_trusted_proxy() {
     let mails = direct.wait_for_mails("jean@example.fr", 1).await;
     assert_eq!(mails.len(), 1, "only the reminder: no new-address notice");
     assert!(!mails[0].contains("token=gdx_"));
+}
+
+/// Someone holding a session moves the contact e-mail to their own mailbox;
+/// the customer reports it with the link the old address received. The
+/// report must give the contact e-mail back to the reporter, so the
+/// suspension notice and the next reset link reach the customer, not the
+/// mailbox of the one who took the account.
+#[tokio::test]
+pub async fn a_reported_e_mail_change_gives_the_address_back_to_the_reporter() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let stolen = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    app.client()
+        .await
+        .update_contact_details(authed(
+            &stolen.session_token,
+            pb::UpdateContactDetailsRequest {
+                email: "thief@example.net".into(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["email".into()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let confirmation = app.wait_for_mails("thief@example.net", 1).await;
+    app.client()
+        .await
+        .confirm_email_change(pb::ConfirmEmailChangeRequest {
+            confirmation_token: token_after(&confirmation[0], "token=gde_"),
+        })
+        .await
+        .unwrap();
+    let old = app.wait_for_mails("jean@example.fr", 2).await;
+    let report_token = token_after(&old[1], "token=gdx_");
+    app.client()
+        .await
+        .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
+            report_token,
+            comment: "I did not change my e-mail".into(),
+        })
+        .await
+        .unwrap();
+
+    // The reporter's address is the contact e-mail again: the notices of
+    // the report and the reset link go there, none to the thief.
+    let thief_before = app.mails_to("thief@example.net").len();
+    request_reset(&app, "jean").await;
+    let link = next_reset_token(&app, "jean@example.fr", &[]).await;
+    assert!(link.starts_with("gdr_"));
+    assert_eq!(
+        app.mails_to("thief@example.net").len(),
+        thief_before,
+        "a mail went to the address the report disowned"
+    );
+    assert!(
+        app.mails_to("thief@example.net")
+            .iter()
+            .all(|m| !m.contains("token=gdr_")),
+        "a reset link reached the thief"
+    );
+    complete_reset(&app, &link, NEW_PASSWORD, None)
+        .await
+        .unwrap();
+    let back = app.login("jean", NEW_PASSWORD).await.unwrap();
+    let contact = app
+        .client()
+        .await
+        .get_contact_details(authed(&back.session_token, pb::GetContactDetailsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(contact.contact_details.unwrap().email, "jean@example.fr");
+}
+
+/// The token following `marker` (e.g. "token=gdx_") in a mail, marker's
+/// prefix included.
+fn token_after(mail: &str, marker: &str) -> String {
+    let start = mail
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {mail}"))
+        + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
 }

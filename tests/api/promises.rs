@@ -2708,14 +2708,14 @@ pub async fn the_journal_is_newest_first_filters_and_acknowledges_all_or_nothing
             .map(|e| e.event_id.clone())
             .collect::<Vec<_>>()
     );
-    let middle = recorded[1].occurred_at.clone();
+    let middle = recorded[1].occurred_at;
     let window = journal(
         &app,
         &token,
         pb::ListSecurityEventsRequest {
             kinds: vec![pb::SecurityEventKind::OrderPlaced.into()],
             start_time: middle,
-            end_time: recorded[2].occurred_at.clone(),
+            end_time: recorded[2].occurred_at,
             ..Default::default()
         },
     )
