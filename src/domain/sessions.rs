@@ -3,7 +3,7 @@
 
 use sea_orm::{
     sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -219,6 +219,7 @@ pub async fn revoke_all<C: ConnectionTrait>(
 }
 
 /// Ends one session of the caller's account (`NotFound` for another's).
+/// A session of the caller's that has already ended succeeds unchanged.
 pub async fn revoke(
     ctx: &Context,
     caller: &CustomerSession,
@@ -227,7 +228,7 @@ pub async fn revoke(
     client: &ClientInfo,
 ) -> Result<()> {
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let result = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .col_expr(session::Column::RevokeReason, Expr::value(kind.as_str()))
@@ -237,7 +238,14 @@ pub async fn revoke(
         .exec(&txn)
         .await?;
     if result.rows_affected != 1 {
-        return Err(Error::NotFound("session"));
+        let own = session::Entity::find_by_id(session_id)
+            .filter(session::Column::AccountId.eq(caller.account_id))
+            .one(&txn)
+            .await?;
+        return match own {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound("session")),
+        };
     }
     auth_cache::bump(&txn).await?;
     events::record(
