@@ -6,8 +6,9 @@ use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    sea_query::Values, sqlx, ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DbErr,
-    RuntimeErr, Statement,
+    sea_query::Values, sqlx, ConnAcquireErr, ConnectOptions, Database, DatabaseConnection,
+    DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use sea_query_sqlx::SqlxValues;
 use secrecy::ExposeSecret;
@@ -58,6 +59,19 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options)
         .await
         .map_err(|error| anyhow::anyhow!("cannot connect to the database: {error}"))
+}
+
+/// Begins a transaction that may write. On SQLite it takes the write lock
+/// at `BEGIN` (waiting up to the busy timeout): a deferred transaction that
+/// read first could not upgrade to a writer once another connection had
+/// committed, and failed at once with `SQLITE_BUSY` whatever the timeout.
+/// PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Applies pending migrations; returns how many ran.
@@ -156,6 +170,40 @@ mod tests {
             .map(|row| row.try_get("", "x").unwrap())
             .collect();
         assert_eq!(xs, vec![2, 3]);
+    }
+
+    /// A write transaction that reads first still writes when another
+    /// connection wrote in between: it holds the write lock from `BEGIN`,
+    /// so the other writer waits (here, with no busy timeout, gives up)
+    /// instead of making the transaction fail with `SQLITE_BUSY`.
+    #[tokio::test]
+    async fn a_write_transaction_that_reads_first_is_not_made_busy_by_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let connect = |busy: Duration| {
+            let mut options = ConnectOptions::new(url.clone());
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(move |opts| {
+                    opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                        .busy_timeout(busy)
+                });
+            Database::connect(options)
+        };
+        let db = connect(Duration::from_secs(10)).await.unwrap();
+        let other = connect(Duration::ZERO).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+
+        let txn = begin_write(&db).await.unwrap();
+        txn.query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT x FROM t"))
+            .await
+            .unwrap();
+        let _ = other.execute_unprepared("UPDATE t SET x = 2").await;
+        txn.execute_unprepared("UPDATE t SET x = 3").await.unwrap();
+        txn.commit().await.unwrap();
     }
 
     /// `.cargo/config.toml` builds SQLite with its query planner stability

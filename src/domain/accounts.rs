@@ -1,9 +1,7 @@
 //! Customer accounts: creation by an onboarding service, and the status view
 //! for services, agents and the security team.
 
-use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -108,7 +106,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let active: account::ActiveModel = model.clone().into();
     account::Entity::insert(active)
         .exec_without_returning(&txn)
@@ -159,9 +157,9 @@ pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<account::
     query.one(&ctx.db).await?.ok_or(Error::NotFound("account"))
 }
 
-pub async fn status(ctx: &Context, selector: &AccountSelector) -> Result<AccountStatus> {
+/// The account and its live state as at `now`.
+pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Result<AccountStatus> {
     let account = find(ctx, selector).await?;
-    let now = ctx.now();
     let active_suspension = suspension::Entity::find()
         .filter(suspension::Column::AccountId.eq(account.id))
         .filter(suspension::Column::LiftedAt.is_null())

@@ -4,7 +4,6 @@
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -142,7 +141,7 @@ async fn find_source(
 /// customer's, or none) is `NotFound` and nothing changes.
 pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) -> Result<u64> {
     let wanted: std::collections::BTreeSet<Uuid> = event_ids.iter().copied().collect();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let own = security_event::Entity::find()
         .filter(security_event::Column::AccountId.eq(account_id))
         .filter(security_event::Column::Id.is_in(wanted.iter().copied()))
@@ -203,7 +202,7 @@ pub async fn dispute(
         .filter(|e| e.account_id == account_id)
         .ok_or(Error::NotFound("security event"))?;
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let marked = security_event::Entity::update_many()
         .col_expr(security_event::Column::DisputedAt, Expr::value(now))
         .filter(security_event::Column::Id.eq(event.id))
@@ -383,7 +382,7 @@ pub async fn report_unauthorized_change(
         None => None,
     };
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let used = report_token::Entity::update_many()
         .col_expr(report_token::Column::UsedAt, Expr::value(now))
         .filter(report_token::Column::Id.eq(row.id))

@@ -7,7 +7,7 @@
 
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -57,7 +57,9 @@ impl ContactView {
     }
 }
 
-pub async fn get(ctx: &Context, account_id: Uuid) -> Result<ContactView> {
+/// The contact details, their last changes and the e-mail change pending
+/// at `now`.
+pub async fn get(ctx: &Context, account_id: Uuid, now: i64) -> Result<ContactView> {
     let account = account::Entity::find_by_id(account_id)
         .one(&ctx.db)
         .await?
@@ -78,7 +80,7 @@ pub async fn get(ctx: &Context, account_id: Uuid) -> Result<ContactView> {
         .filter(email_change::Column::AccountId.eq(account_id))
         .filter(email_change::Column::ConfirmedAt.is_null())
         .filter(email_change::Column::CancelledAt.is_null())
-        .filter(email_change::Column::ExpiresAt.gt(ctx.now()))
+        .filter(email_change::Column::ExpiresAt.gt(now))
         .order_by_desc(email_change::Column::Id)
         .one(&ctx.db)
         .await?;
@@ -97,18 +99,27 @@ pub struct Update {
     pub address: Option<PostalAddress>,
 }
 
+/// One line, as the proto renders it: "line1, line2, postal_code city,
+/// country_code", empty parts omitted.
 pub fn address_text(address: &PostalAddress) -> String {
-    [
-        &address.line1,
-        &address.line2,
-        &address.postal_code,
-        &address.city,
-        &address.country_code,
-    ]
-    .iter()
-    .filter_map(|p| p.as_deref())
-    .collect::<Vec<_>>()
-    .join(", ")
+    fn join<'a>(parts: impl IntoIterator<Item = &'a Option<String>>, separator: &str) -> String {
+        parts
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+    let locality = Some(join([&address.postal_code, &address.city], " "));
+    join(
+        [
+            &address.line1,
+            &address.line2,
+            &locality,
+            &address.country_code,
+        ],
+        ", ",
+    )
 }
 
 fn stored_address(account: &account::Model) -> String {
@@ -145,7 +156,7 @@ pub async fn update(
     }
     let now = ctx.now();
     let actor = Actor::customer();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let mut change = account::Entity::update_many()
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account.id));
@@ -394,7 +405,7 @@ pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) 
         .await?
         .ok_or(Error::TokenInvalid)?;
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let confirmed = email_change::Entity::update_many()
         .col_expr(email_change::Column::ConfirmedAt, Expr::value(now))
         .filter(email_change::Column::Id.eq(row.id))

@@ -3,7 +3,6 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -86,7 +85,7 @@ pub async fn revoke(
     now: i64,
     name: &str,
 ) -> Result<credential::Model> {
-    let txn = conn.begin().await?;
+    let txn = crate::db::begin_write(conn).await?;
     let found = credential::Entity::find()
         .filter(credential::Column::Name.eq(name))
         .one(&txn)

@@ -9,7 +9,7 @@
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -197,7 +197,7 @@ pub async fn verify_identity(
         evidence_reference: evidence_reference.to_string(),
         verified_at: now,
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     identity_verification::Entity::insert(identity_verification::ActiveModel::from(model.clone()))
         .exec_without_returning(&txn)
         .await?;
@@ -291,7 +291,7 @@ pub async fn request(
         cancelled_via: None,
         completed_at: None,
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     if let Err(error) = factor_reset::Entity::insert(factor_reset::ActiveModel::from(reset.clone()))
         .exec_without_returning(&txn)
         .await
@@ -417,7 +417,7 @@ pub async fn cancel_by_link(ctx: &Context, presented: &str, client: &ClientInfo)
         .one(&ctx.db)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     if !cancel(
         &txn,
         &reset,
@@ -486,7 +486,7 @@ pub async fn complete_due(ctx: &Context) -> Result<usize> {
 /// enrolment it was requested against is gone.
 #[tracing::instrument(skip_all, fields(factor_reset_id = %reset.id, account_id = %reset.account_id))]
 async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Result<bool> {
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let Some(account) = account::Entity::find_by_id(reset.account_id)
         .one(&txn)
         .await?

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, Order, Query},
-    ConnectionTrait, DatabaseConnection, DbErr, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbErr, Statement,
 };
 use secrecy::{ExposeSecret, SecretSlice};
 use tokio_util::sync::CancellationToken;
@@ -275,7 +275,7 @@ async fn write_batch(
     if writes.is_empty() {
         return Ok(done);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for (id, old, new) in writes {
         let update = Query::update()
             .table(Alias::new(sealed.table))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sea_orm::{
     sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryResult, Statement, TransactionTrait,
+    QueryFilter, QueryResult, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -235,7 +235,7 @@ pub async fn login(
     // Two factors: the password is accepted, the second factor finishes the
     // login. The failure count is cleared only once it passes: a new
     // challenge must not give a code guesser a fresh allowance.
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let mut update = account::Entity::update_many()
         .col_expr(
             account::Column::UpdatedAt,
@@ -310,7 +310,7 @@ async fn open_session(
         // SQLite: the batch and its transaction in one trip.
         crate::db::sqlite_in_transaction(&ctx.db, writes).await? > 0
     } else {
-        let txn = ctx.db.begin().await?;
+        let txn = ctx.begin_write().await?;
         let opened = txn.execute_raw(writes).await?.rows_affected() > 0;
         if opened {
             if notice_due {

@@ -60,6 +60,13 @@ impl Context {
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// Begins a transaction that may write (see [`crate::db::begin_write`]).
+    pub async fn begin_write(
+        &self,
+    ) -> std::result::Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        crate::db::begin_write(&self.db).await
+    }
 }
 
 /// One page of rows fetched with `LIMIT page_size + 1`: the rows to return,

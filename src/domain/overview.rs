@@ -26,6 +26,10 @@ pub enum Action {
 /// Recovery codes at or below this count call for new ones.
 const FEW_RECOVERY_CODES: u64 = 2;
 
+/// A contact change this recent calls for a check: as long as the link to
+/// report it as unauthorized stays valid.
+const RECENT_CONTACT_CHANGE_MS: i64 = super::notices::REPORT_TTL_MS;
+
 pub struct Overview {
     pub account: account::Model,
     pub active_suspension: Option<suspension::Model>,
@@ -39,7 +43,8 @@ pub struct Overview {
 }
 
 pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overview> {
-    let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id)).await?;
+    let now = ctx.now();
+    let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id), now).await?;
     let account = status.account;
     let events =
         || security_event::Entity::find().filter(security_event::Column::AccountId.eq(account.id));
@@ -57,7 +62,7 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
         .filter(ticket::Column::Status.is_not_in(["resolved", "closed"]))
         .count(&ctx.db)
         .await?;
-    let contacts = super::contacts::get(ctx, account.id).await?;
+    let contacts = super::contacts::get(ctx, account.id, now).await?;
     let totp_enabled = account.totp_secret.is_some();
     let recovery_codes_remaining = if totp_enabled {
         super::two_factor::recovery_codes_left(&ctx.db, account.id).await?
@@ -65,11 +70,18 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
         0
     };
     let suspended = account.password_state == STATE_SUSPENDED;
+    let contacts_changed = contacts.pending_email.is_some()
+        || contacts
+            .last_changes
+            .iter()
+            .any(|c| c.changed_at > now - RECENT_CONTACT_CHANGE_MS);
     let locale = Locale::parse(&account.locale);
     let mut actions = Vec::new();
     let mut recommend = |action| actions.push((action, explanation(action, locale)));
     if suspended {
         recommend(Action::ResetPassword);
+    }
+    if suspended || contacts_changed {
         recommend(Action::VerifyContactDetails);
     }
     if unacknowledged_events > 0 {

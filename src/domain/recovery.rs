@@ -6,7 +6,7 @@
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -62,7 +62,7 @@ pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) 
 async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
     for account in matching_accounts(ctx, login_or_email).await? {
         let now = ctx.now();
-        let txn = ctx.db.begin().await?;
+        let txn = ctx.begin_write().await?;
         lock_account(&txn, account.id).await?;
         if recent_events(&txn, account.id, EventKind::PasswordResetRequested, now).await?
             >= u64::from(ctx.config.reset.max_requests_per_hour)
@@ -167,7 +167,7 @@ async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) ->
     if accounts.is_empty() {
         return Ok(());
     }
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     for account in accounts {
         lock_account(&txn, account.id).await?;
         if recent_events(&txn, account.id, EventKind::LoginRecoveryRequested, now).await?
@@ -257,7 +257,7 @@ pub async fn complete_reset(
 
     let now = ctx.now();
     let actor = Actor::customer();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     // Of concurrent uses of one token exactly one passes this line.
     let consumed = reset_token::Entity::update_many()
         .col_expr(reset_token::Column::UsedAt, Expr::value(now))
@@ -341,7 +341,7 @@ pub async fn change_password(
     let checked = check_policy(ctx, &account, &new_password, Some(&current)).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let changed = account::Entity::update_many()
         .col_expr(account::Column::PasswordHash, Expr::value(hash))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))

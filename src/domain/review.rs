@@ -33,14 +33,15 @@ pub async fn review(
     account_id: Uuid,
     ticket_id: Option<Uuid>,
 ) -> Result<Review> {
-    let status = accounts::status(ctx, &AccountSelector::Id(account_id)).await?;
+    let now = ctx.now();
+    let status = accounts::status(ctx, &AccountSelector::Id(account_id), now).await?;
     let actor = Actor {
         kind: ActorKind::SupportAgent,
         name: Some(agent.to_string()),
     };
     events::record(
         &ctx.db,
-        ctx.now(),
+        now,
         account_id,
         EventKind::SupportAccountReviewed,
         &actor,
@@ -48,7 +49,6 @@ pub async fn review(
         serde_json::json!({ "ticket_id": ticket_id.map(|id| id.to_string()) }),
     )
     .await?;
-    let now = ctx.now();
     let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
     let suspensions = suspension::Entity::find()
         .filter(suspension::Column::AccountId.eq(account_id))
@@ -78,7 +78,7 @@ pub async fn review(
         .all(&ctx.db)
         .await?;
     let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
-    let contacts = super::contacts::get(ctx, account_id).await?;
+    let contacts = super::contacts::get(ctx, account_id, now).await?;
     let (contact_changes, _) = super::contacts::changes(ctx, account_id, 100, None).await?;
     let pending_factor_reset = super::factor_reset::pending(&ctx.db, account_id).await?;
     Ok(Review {

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -288,8 +288,8 @@ pub async fn revoke_all<C: ConnectionTrait>(
     Ok(revoked)
 }
 
-/// Ends one session of the caller's account (`NotFound` for another's):
-/// `Logout` for the calling session, `Customer` for `RevokeSession`.
+/// Ends one session of the caller's account (`NotFound` for another's).
+/// A session of the caller's that has already ended succeeds unchanged.
 pub async fn revoke(
     ctx: &Context,
     caller: &CustomerSession,
@@ -302,7 +302,7 @@ pub async fn revoke(
         _ => EventKind::SessionRevoked,
     };
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let result = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .col_expr(session::Column::RevokeReason, Expr::value(cause.as_str()))
@@ -312,7 +312,14 @@ pub async fn revoke(
         .exec(&txn)
         .await?;
     if result.rows_affected != 1 {
-        return Err(Error::NotFound("session"));
+        let own = session::Entity::find_by_id(session_id)
+            .filter(session::Column::AccountId.eq(caller.account_id))
+            .one(&txn)
+            .await?;
+        return match own {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound("session")),
+        };
     }
     auth_cache::bump(&txn).await?;
     events::record(

@@ -7,7 +7,6 @@
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -208,7 +207,7 @@ pub async fn create_ticket(
         message_count: 1,
         public_message_count: 1,
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let active: ticket::ActiveModel = model.clone().into();
     if let Err(error) = ticket::Entity::insert(active)
         .exec_without_returning(&txn)
@@ -342,7 +341,7 @@ pub async fn create_recovery_ticket(
         message_count: 1,
         public_message_count: 1,
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let active: ticket::ActiveModel = model.clone().into();
     ticket::Entity::insert(active)
         .exec_without_returning(&txn)
@@ -454,6 +453,7 @@ pub async fn list_tickets(
 }
 
 pub struct QueueFilter {
+    /// Empty means every status but `Resolved` and `Closed`.
     pub statuses: Vec<Status>,
     pub categories: Vec<Category>,
     pub assignee: Option<String>,
@@ -472,10 +472,13 @@ pub async fn queue(
     let mut query = ticket::Entity::find()
         .order_by_asc(ticket::Column::Id)
         .limit(page_size + 1);
-    if !filter.statuses.is_empty() {
-        query =
-            query.filter(ticket::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
-    }
+    query = if filter.statuses.is_empty() {
+        query.filter(
+            ticket::Column::Status.is_not_in([Status::Resolved.as_str(), Status::Closed.as_str()]),
+        )
+    } else {
+        query.filter(ticket::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())))
+    };
     if !filter.categories.is_empty() {
         query = query
             .filter(ticket::Column::Category.is_in(filter.categories.iter().map(|c| c.as_str())));
@@ -513,7 +516,7 @@ pub async fn add_message(
         ));
     }
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let found = visible_ticket(&txn, viewer, ticket_id).await?;
     if found.status == Status::Closed.as_str() {
         return Err(Error::InvalidStateTransition("the ticket is closed".into()));
@@ -651,7 +654,7 @@ pub async fn assign(
     }
     let viewer = Viewer::Agent(agent.to_string());
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let changed = ticket::Entity::update_many()
         .col_expr(ticket::Column::Assignee, Expr::value(assignee.as_str()))
         .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
@@ -699,7 +702,7 @@ pub async fn set_status(
         )));
     }
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let changed = ticket::Entity::update_many()
         .col_expr(ticket::Column::Status, Expr::value(status.as_str()))
         .col_expr(ticket::Column::UpdatedAt, Expr::value(now))

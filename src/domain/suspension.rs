@@ -4,7 +4,7 @@
 
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -107,7 +107,7 @@ pub async fn suspend(
         }
     }
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let done = suspend_in(&txn, ctx, &account, actor, client, &request, now).await?;
     if done.already_suspended {
         return Ok(done);
@@ -238,7 +238,7 @@ pub async fn lift(
     } else {
         STATE_UNSET
     };
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let changed = account::Entity::update_many()
         .col_expr(account::Column::PasswordState, Expr::value(restored))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))

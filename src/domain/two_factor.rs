@@ -9,7 +9,7 @@
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -174,7 +174,7 @@ pub async fn confirm_enrollment(
     let step = totp::verify(&secret, code.expose_secret(), now).ok_or(Error::InvalidCredentials)?;
 
     let codes = new_recovery_codes();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let mut pending = pending.clone();
     loop {
         let activated = account::Entity::update_many()
@@ -254,7 +254,7 @@ pub async fn disable(
     login::check_password(ctx, &account, password).await?;
     login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &factor, client, now).await?;
     turn_off(&txn, now, account.id).await?;
     let revoked = sessions::revoke_all(
@@ -343,7 +343,7 @@ pub async fn regenerate_recovery_codes(
     login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
     let now = ctx.now();
     let codes = new_recovery_codes();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &SecondFactor::Totp(code), client, now).await?;
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::AccountId.eq(account.id))
@@ -522,7 +522,7 @@ pub async fn verify_challenge(
     let account = load(ctx, challenge.account_id).await?;
     login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     let consumed = login_challenge::Entity::update_many()
         .col_expr(login_challenge::Column::UsedAt, Expr::value(now))
         .filter(login_challenge::Column::Id.eq(challenge.id))
@@ -578,7 +578,7 @@ async fn record_wrong_code(
     client: &ClientInfo,
 ) -> Result<()> {
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = ctx.begin_write().await?;
     login_challenge::Entity::update_many()
         .col_expr(
             login_challenge::Column::WrongCodes,

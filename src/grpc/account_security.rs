@@ -68,7 +68,7 @@ impl AccountSecurityService for AccountSecurity {
         request: Request<pb::GetAccountStatusRequest>,
     ) -> Reply<pb::GetAccountStatusResponse> {
         let selector = request.into_inner().validate(self.ctx.now())?;
-        let status = accounts::status(&self.ctx, &selector).await?;
+        let status = accounts::status(&self.ctx, &selector, self.ctx.now()).await?;
         Ok(Response::new(pb::GetAccountStatusResponse {
             account: Some(convert::account(&status.account)),
             active_suspension: status.active_suspension.as_ref().map(convert::suspension),
@@ -333,7 +333,10 @@ impl AccountSecurityService for AccountSecurity {
         let account = convert::account(&overview.account);
         Ok(Response::new(pb::GetSecurityOverviewResponse {
             password_state: account.password_state,
-            active_suspension: overview.active_suspension.as_ref().map(convert::suspension),
+            active_suspension: overview
+                .active_suspension
+                .as_ref()
+                .map(convert::customer_suspension),
             totp_enabled: account.totp_enabled,
             recovery_codes_remaining: count(overview.recovery_codes_remaining),
             contact_details: Some(convert::contact_details(&overview.contacts)),
@@ -448,7 +451,7 @@ impl AccountSecurityService for AccountSecurity {
         request: Request<pb::GetContactDetailsRequest>,
     ) -> Reply<pb::GetContactDetailsResponse> {
         let caller = customer(&request)?;
-        let view = contacts::get(&self.ctx, caller.account_id).await?;
+        let view = contacts::get(&self.ctx, caller.account_id, self.ctx.now()).await?;
         Ok(Response::new(pb::GetContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
         }))
@@ -462,7 +465,7 @@ impl AccountSecurityService for AccountSecurity {
         let client = client_info(&request);
         let (update, password) = request.into_inner().validate(self.ctx.now())?;
         let pending = contacts::update(&self.ctx, &caller, &client, password, update).await?;
-        let view = contacts::get(&self.ctx, caller.account_id).await?;
+        let view = contacts::get(&self.ctx, caller.account_id, self.ctx.now()).await?;
         Ok(Response::new(pb::UpdateContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
             email_change_pending: pending,

@@ -105,6 +105,14 @@ pub fn reason_to_proto(value: &str) -> pb::SuspensionReason {
     }
 }
 
+/// A suspension as the customer sees it: without the staff note.
+pub fn customer_suspension(model: &suspension::Model) -> pb::Suspension {
+    pb::Suspension {
+        note: String::new(),
+        ..suspension(model)
+    }
+}
+
 pub fn suspension(model: &suspension::Model) -> pb::Suspension {
     pb::Suspension {
         suspension_id: model.id.to_string(),

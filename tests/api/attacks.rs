@@ -169,6 +169,7 @@ pub async fn parallel_password_guessing_beyond_the_back_off_limit() {
     let status = gardien::domain::accounts::status(
         &app.ctx,
         &gardien::domain::accounts::AccountSelector::Id(uuid::Uuid::parse_str(&id).unwrap()),
+        app.ctx.now(),
     )
     .await
     .unwrap();

@@ -348,6 +348,11 @@ pub const PROMISES: &[Promise] = &[
         promise: "may be the current one; records SESSION_REVOKED",
         test: sessions_are_listed_newest_first_and_the_current_one_can_be_revoked,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RevokeSession",
+        promise: "idempotent: an already ended session succeeds; another account's ended session stays NOT_FOUND",
+        test: revoking_an_ended_session_succeeds_and_another_customers_stays_not_found,
+    },
     // IntrospectSession
     Promise {
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/IntrospectSession",
@@ -740,6 +745,16 @@ pub const PROMISES: &[Promise] = &[
         promise: "explanations are in the account's locale",
         test: a_french_account_reads_its_journal_and_advice_in_french,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.RecommendedActionKind",
+        promise: "VERIFY_CONTACT_DETAILS when contact details changed recently or await confirmation",
+        test: the_overview_asks_to_check_contact_details_after_a_change_or_while_an_email_change_waits,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.Suspension",
+        promise: "the note is shown to staff only; the customer sees the reason",
+        test: the_customer_never_reads_the_staff_note_of_a_suspension,
+    },
     // ListSecurityEvents
     Promise {
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/ListSecurityEvents",
@@ -959,6 +974,11 @@ pub const PROMISES: &[Promise] = &[
         promise: "summary in the account's locale",
         test: a_french_account_reads_its_journal_and_advice_in_french,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.ContactChange",
+        promise: "a postal address reads \"line1, line2, postal_code city, country_code\", empty parts omitted",
+        test: a_postal_address_change_reads_as_the_proto_renders_it,
+    },
     // Support
     Promise {
         rpc: "gardien.support.v1.SupportService",
@@ -1099,6 +1119,16 @@ pub const PROMISES: &[Promise] = &[
         rpc: "gardien.support.v1.SupportService/ListTicketQueue",
         promise: "oldest first; filters by status, assignee, reference",
         test: ticket_lists_are_ordered_and_filtered_as_documented,
+    },
+    Promise {
+        rpc: "gardien.support.v1.ListTicketQueueRequest",
+        promise: "no statuses means all but RESOLVED and CLOSED",
+        test: the_queue_without_statuses_leaves_out_resolved_and_closed_tickets,
+    },
+    Promise {
+        rpc: "gardien.support.v1.ListTicketQueueRequest",
+        promise: "unassigned_only together with assignee is INVALID_ARGUMENT",
+        test: the_queue_refuses_unassigned_only_with_an_assignee,
     },
     Promise {
         rpc: "gardien.support.v1.SupportService/AssignTicket",
@@ -3642,4 +3672,300 @@ pub async fn a_french_account_reads_its_journal_and_advice_in_french() {
         .unwrap_err();
     use tonic_types::StatusExt;
     assert_eq!(status.get_details_error_info().unwrap().domain, "gardien");
+}
+
+/// RevokeSession is idempotent: a session of the caller's that has already
+/// ended succeeds (and records nothing more); another customer's session,
+/// live or ended, stays NOT_FOUND.
+#[tokio::test]
+pub async fn revoking_an_ended_session_succeeds_and_another_customers_stays_not_found() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    app.create_account("paul", "paul@example.fr", STRONG_PASSWORD)
+        .await;
+    let jean = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let other = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let paul = app.login("paul", STRONG_PASSWORD).await.unwrap();
+    let revoke = |token: String, session_id: String| {
+        let app = &app;
+        async move {
+            app.client()
+                .await
+                .revoke_session(authed(&token, pb::RevokeSessionRequest { session_id }))
+                .await
+        }
+    };
+    for _ in 0..2 {
+        revoke(jean.session_token.clone(), other.session_id.clone())
+            .await
+            .expect("an ended session of the caller's succeeds");
+    }
+    let revoked = app
+        .events_of(&id)
+        .await
+        .iter()
+        .filter(|kind| kind.as_str() == "session_revoked")
+        .count();
+    assert_eq!(revoked, 1);
+
+    let live = revoke(jean.session_token.clone(), paul.session_id.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(live.code(), Code::NotFound);
+    revoke(paul.session_token.clone(), paul.session_id.clone())
+        .await
+        .unwrap();
+    let ended = revoke(jean.session_token.clone(), paul.session_id.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(ended.code(), Code::NotFound);
+}
+
+/// ListTicketQueue without statuses lists every ticket but RESOLVED and
+/// CLOSED ones.
+#[tokio::test]
+pub async fn the_queue_without_statuses_leaves_out_resolved_and_closed_tickets() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let token = app
+        .login("jean", STRONG_PASSWORD)
+        .await
+        .unwrap()
+        .session_token;
+    let open = open_ticket(&app, &token, "open").await;
+    let resolved = open_ticket(&app, &token, "resolved").await;
+    let closed = open_ticket(&app, &token, "closed").await;
+    app.support()
+        .await
+        .set_ticket_status(authed(
+            &app.agent_token,
+            spb::SetTicketStatusRequest {
+                ticket_id: resolved.ticket_id.clone(),
+                status: spb::TicketStatus::Resolved.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    app.support()
+        .await
+        .close_ticket(authed(
+            &token,
+            spb::CloseTicketRequest {
+                ticket_id: closed.ticket_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let queue: Vec<_> = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets
+        .into_iter()
+        .map(|t| t.ticket_id)
+        .collect();
+    assert_eq!(queue, [open.ticket_id]);
+}
+
+/// ListTicketQueue refuses unassigned_only together with assignee.
+#[tokio::test]
+pub async fn the_queue_refuses_unassigned_only_with_an_assignee() {
+    let app = spawn_app().await;
+    let status = app
+        .support()
+        .await
+        .list_ticket_queue(authed(
+            &app.agent_token,
+            spb::ListTicketQueueRequest {
+                assignee: "agent-alice".into(),
+                unassigned_only: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(bad_fields(&status), ["unassigned_only"]);
+}
+
+/// A postal address in ContactChange reads "line1, line2, postal_code city,
+/// country_code", empty parts omitted.
+#[tokio::test]
+pub async fn a_postal_address_change_reads_as_the_proto_renders_it() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let token = app
+        .login("jean", STRONG_PASSWORD)
+        .await
+        .unwrap()
+        .session_token;
+    for address in [
+        pb::PostalAddress {
+            line1: "2 rue Kellermann".into(),
+            line2: "Bât. B".into(),
+            postal_code: "59100".into(),
+            city: "Roubaix".into(),
+            country_code: "FR".into(),
+        },
+        pb::PostalAddress {
+            line1: "1 place du Général de Gaulle".into(),
+            city: "Lille".into(),
+            country_code: "FR".into(),
+            ..Default::default()
+        },
+    ] {
+        app.client()
+            .await
+            .update_contact_details(authed(
+                &token,
+                pb::UpdateContactDetailsRequest {
+                    postal_address: Some(address),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["postal_address".into()],
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let changes = app
+        .client()
+        .await
+        .list_contact_changes(authed(&token, pb::ListContactChangesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    assert_eq!(
+        changes[0].old_value,
+        "2 rue Kellermann, Bât. B, 59100 Roubaix, FR"
+    );
+    assert_eq!(
+        changes[0].new_value,
+        "1 place du Général de Gaulle, Lille, FR"
+    );
+}
+
+/// The overview recommends checking the contact details after a recent
+/// change and while an e-mail change awaits confirmation, not otherwise.
+#[tokio::test]
+pub async fn the_overview_asks_to_check_contact_details_after_a_change_or_while_an_email_change_waits(
+) {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let asks = |token: String| {
+        let app = &app;
+        async move {
+            app.client()
+                .await
+                .get_security_overview(authed(&token, pb::GetSecurityOverviewRequest {}))
+                .await
+                .unwrap()
+                .into_inner()
+                .recommended_actions
+                .iter()
+                .any(|a| a.kind() == pb::RecommendedActionKind::VerifyContactDetails)
+        }
+    };
+    let update = |token: String, request: pb::UpdateContactDetailsRequest| {
+        let app = &app;
+        async move {
+            app.client()
+                .await
+                .update_contact_details(authed(&token, request))
+                .await
+                .unwrap()
+        }
+    };
+    let mask = |path: &str| {
+        Some(prost_types::FieldMask {
+            paths: vec![path.into()],
+        })
+    };
+    let token = app
+        .login("jean", STRONG_PASSWORD)
+        .await
+        .unwrap()
+        .session_token;
+    assert!(!asks(token.clone()).await, "nothing changed yet");
+    update(
+        token.clone(),
+        pb::UpdateContactDetailsRequest {
+            phone: "+33612345678".into(),
+            update_mask: mask("phone"),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(asks(token).await, "right after a phone change");
+
+    app.clock.advance(Duration::from_secs(8 * 24 * 3600));
+    let token = app
+        .login("jean", STRONG_PASSWORD)
+        .await
+        .unwrap()
+        .session_token;
+    assert!(!asks(token.clone()).await, "the change is old");
+    update(
+        token.clone(),
+        pb::UpdateContactDetailsRequest {
+            email: "jean.new@example.org".into(),
+            update_mask: mask("email"),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(asks(token).await, "while the e-mail change waits");
+}
+
+/// The suspension a customer reads in GetSecurityOverview carries the
+/// reason, never the staff note.
+#[tokio::test]
+pub async fn the_customer_never_reads_the_staff_note_of_a_suspension() {
+    let app = spawn_app().await;
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let suspended = app.suspend(&id).await;
+    assert!(!suspended.suspension.unwrap().note.is_empty());
+    // No login opens a session while suspended; one is made directly, as a
+    // session would be if any path let one through.
+    let grant = gardien::domain::sessions::create(
+        &app.ctx.db,
+        &app.ctx,
+        uuid::Uuid::parse_str(&id).unwrap(),
+        &Default::default(),
+        false,
+        app.ctx.now(),
+    )
+    .await
+    .unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&grant.token).to_string();
+    register_secret(&token);
+    let suspension = app
+        .client()
+        .await
+        .get_security_overview(authed(&token, pb::GetSecurityOverviewRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .active_suspension
+        .unwrap();
+    assert_eq!(
+        suspension.reason(),
+        pb::SuspensionReason::SuspectedCompromise
+    );
+    assert_eq!(suspension.note, "");
 }

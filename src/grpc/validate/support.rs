@@ -200,6 +200,12 @@ impl Validate for spb::ListTicketQueueRequest {
     type Valid = (QueueFilter, Page);
     fn validate(self, _now_ms: i64) -> Result<Self::Valid, Error> {
         let categories = categories(&self.categories)?;
+        if self.unassigned_only && !self.assignee.is_empty() {
+            return Err(Error::invalid(
+                "unassigned_only",
+                "cannot be combined with assignee",
+            ));
+        }
         let filter = QueueFilter {
             statuses: statuses(&self.statuses)?,
             categories,
