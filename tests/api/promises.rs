@@ -1295,6 +1295,11 @@ pub const PROMISES: &[Promise] = &[
         promise: "the mailed link is never stored in clear in the database files",
         test: at_rest::mailed_links_cannot_be_carved_from_the_database_files,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ReportUnauthorizedChange",
+        promise: "a reported e-mail change gives the replaced address back; what follows reaches it, not the disowned one",
+        test: attacks::a_reported_e_mail_change_gives_the_address_back_to_the_reporter,
+    },
 
 ];
 
