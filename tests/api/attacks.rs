@@ -1491,12 +1491,12 @@ pub async fn a_reported_e_mail_change_gives_the_address_back_to_the_reporter() {
     app.client()
         .await
         .confirm_email_change(pb::ConfirmEmailChangeRequest {
-            confirmation_token: token_after(&confirmation[0], "token=gde_"),
+            confirmation_token: crate::centre::link_token(&confirmation[0], "gde_"),
         })
         .await
         .unwrap();
     let old = app.wait_for_mails("jean@example.fr", 2).await;
-    let report_token = token_after(&old[1], "token=gdx_");
+    let report_token = crate::centre::link_token(&old[1], "gdx_");
     app.client()
         .await
         .report_unauthorized_change(pb::ReportUnauthorizedChangeRequest {
@@ -1535,17 +1535,4 @@ pub async fn a_reported_e_mail_change_gives_the_address_back_to_the_reporter() {
         .unwrap()
         .into_inner();
     assert_eq!(contact.contact_details.unwrap().email, "jean@example.fr");
-}
-
-/// The token following `marker` (e.g. "token=gdx_") in a mail, marker's
-/// prefix included.
-fn token_after(mail: &str, marker: &str) -> String {
-    let start = mail
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in {mail}"))
-        + "token=".len();
-    mail[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
 }

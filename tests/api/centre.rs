@@ -323,7 +323,8 @@ pub async fn the_wasnt_me_link_of_a_password_notice_suspends_once_and_expires() 
         .contains(&"password_suspended".to_string()));
 }
 
-fn link_token(mail: &str, prefix: &str) -> String {
+/// The token of the first link with `prefix` (e.g. "gdx_") in a mail.
+pub fn link_token(mail: &str, prefix: &str) -> String {
     let start = mail
         .find(&format!("token={prefix}"))
         .expect("no link in the e-mail")
