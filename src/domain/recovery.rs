@@ -64,6 +64,11 @@ async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientIn
         let now = ctx.now();
         let txn = ctx.begin_write().await?;
         lock_account(&txn, account.id).await?;
+        // The account as it is under the lock: an e-mail change confirmed
+        // since the lookup must not get a live link sent to the old address.
+        let Some(account) = account::Entity::find_by_id(account.id).one(&txn).await? else {
+            continue;
+        };
         if recent_events(&txn, account.id, EventKind::PasswordResetRequested, now).await?
             >= u64::from(ctx.config.reset.max_requests_per_hour)
         {
