@@ -10,6 +10,10 @@ use super::{
 };
 use crate::entity::security_event;
 
+/// Keys of an event's details kept for staff (GetAccountReview) and never
+/// shown to the customer: the security team's note of a lift.
+pub const STAFF_ONLY_DETAILS: &[&str] = &["note"];
+
 /// Kinds of events; the string is what the database keeps and the proto's
 /// `SecurityEventKind` mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -202,18 +202,36 @@ pub fn revocation_cause(
         .unwrap_or(pb::SessionRevocationCause::Other)
 }
 
-/// A journal entry as the customer (or an agent) sees it.
+/// A journal entry as the customer sees it: without the details kept for
+/// staff only (a security team's note).
 pub fn security_event(
     model: &crate::entity::security_event::Model,
     locale: Locale,
 ) -> pb::SecurityEvent {
-    use crate::domain::events::{self, EventKind};
+    journal_entry(model, locale, false)
+}
+
+/// A journal entry as an agent sees it (GetAccountReview): every detail.
+pub fn security_event_for_staff(
+    model: &crate::entity::security_event::Model,
+    locale: Locale,
+) -> pb::SecurityEvent {
+    journal_entry(model, locale, true)
+}
+
+fn journal_entry(
+    model: &crate::entity::security_event::Model,
+    locale: Locale,
+    for_staff: bool,
+) -> pb::SecurityEvent {
+    use crate::domain::events::{self, EventKind, STAFF_ONLY_DETAILS};
     let kind = EventKind::parse(&model.kind);
     let details =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&model.details)
             .unwrap_or_default()
             .into_iter()
             .filter(|(_, value)| !value.is_null())
+            .filter(|(key, _)| for_staff || !STAFF_ONLY_DETAILS.contains(&key.as_str()))
             .map(|(key, value)| {
                 let text = match value {
                     serde_json::Value::String(text) => text,

@@ -210,7 +210,7 @@ impl SupportService for Support {
             recent_events: review
                 .recent_events
                 .iter()
-                .map(|e| convert::security_event(e, locale))
+                .map(|e| convert::security_event_for_staff(e, locale))
                 .collect(),
             contact_changes: review
                 .contact_changes

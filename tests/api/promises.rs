@@ -786,6 +786,11 @@ pub const PROMISES: &[Promise] = &[
         promise: "summaries are in the account's locale",
         test: a_french_account_reads_its_journal_and_advice_in_french,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ListSecurityEvents",
+        promise: "details never carry a staff note (only GetAccountReview shows it)",
+        test: support::customers_never_read_a_staff_note_an_audit_reason_or_a_secret,
+    },
     // AcknowledgeSecurityEvents
     Promise {
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/AcknowledgeSecurityEvents",

@@ -1154,3 +1154,195 @@ async fn a_reset_whose_factor_was_turned_off_meanwhile_never_takes_effect() {
         pb::ActorKind::System
     );
 }
+
+/// Issue 21: nothing a customer receives (every e-mail, ticket system
+/// message, information-centre item and error, in both languages) carries a
+/// staff note, an audit reason, an identity-verification reference, an
+/// internal ticket note, or a secret. Every staff-written text is given here
+/// with a marker, through each path that takes one; then everything the
+/// customer can read is searched for the markers.
+#[tokio::test]
+pub async fn customers_never_read_a_staff_note_an_audit_reason_or_a_secret() {
+    const MARKERS: [&str; 6] = [
+        "AUDIT-ONLY",
+        "KYC-CASE",
+        "STAFF-SUSPENSION-NOTE",
+        "STAFF-LIFT-NOTE",
+        "STAFF-INTERNAL-NOTE",
+        "STAFF-SECOND-NOTE",
+    ];
+    let app = spawn_factor_reset_app().await;
+    for (login, locale, own_word) in [
+        ("jeanne", pb::Locale::Fr, "Bonjour"),
+        ("john", pb::Locale::En, "Hello"),
+    ] {
+        // A scheduled support reset of the factor under the customer's own
+        // ticket (evidence "KYC-CASE-…", audit reason "AUDIT-ONLY …").
+        let pending = pending_reset(&app, login, locale).await;
+        let mut support = app.support().await;
+        for (body, internal_note) in [
+            (
+                "STAFF-INTERNAL-NOTE caller seemed to read from a script",
+                true,
+            ),
+            ("We are looking into it.", false),
+        ] {
+            support
+                .add_ticket_message(authed(
+                    &app.agent_token,
+                    spb::AddTicketMessageRequest {
+                        ticket_id: pending.ticket_id.clone(),
+                        body: body.into(),
+                        internal_note,
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        // The reset takes effect.
+        app.clock.advance(DAY + std::time::Duration::from_secs(1));
+        app.wait_until_totp_off(&pending.id).await;
+        // Suspended with a staff note, lifted with one, suspended again.
+        let mut client = app.client().await;
+        for (reason, note) in [
+            (
+                pb::SuspensionReason::SuspectedCompromise,
+                "STAFF-SUSPENSION-NOTE seen in a paste",
+            ),
+            (
+                pb::SuspensionReason::FraudAlert,
+                "STAFF-SECOND-NOTE chargeback ring",
+            ),
+        ] {
+            client
+                .suspend_password(authed(
+                    &app.security_token,
+                    pb::SuspendPasswordRequest {
+                        account_id: pending.id.clone(),
+                        reason: reason.into(),
+                        note: note.into(),
+                        evidence_event_ids: vec![],
+                    },
+                ))
+                .await
+                .unwrap();
+            if reason == pb::SuspensionReason::SuspectedCompromise {
+                client
+                    .lift_suspension(authed(
+                        &app.security_token,
+                        pb::LiftSuspensionRequest {
+                            account_id: pending.id.clone(),
+                            note: "STAFF-LIFT-NOTE customer called".into(),
+                        },
+                    ))
+                    .await
+                    .unwrap();
+            }
+        }
+        support
+            .set_ticket_status(authed(
+                &app.agent_token,
+                spb::SetTicketStatusRequest {
+                    ticket_id: pending.ticket_id.clone(),
+                    status: spb::TicketStatus::Resolved.into(),
+                },
+            ))
+            .await
+            .unwrap();
+
+        // What the customer can read: the login refusal…
+        let mut readable: Vec<(String, String)> = Vec::new();
+        let refused = app.login(login, STRONG_PASSWORD).await.unwrap_err();
+        assert_eq!(reason(&refused), "PASSWORD_SUSPENDED");
+        readable.push((
+            "Login error".into(),
+            format!("{refused:?} {:?}", refused.details()),
+        ));
+        // …their session's reads (a session made directly: none opens while
+        // suspended)…
+        let grant = gardien::domain::sessions::create(
+            &app.ctx.db,
+            &app.ctx,
+            uuid::Uuid::parse_str(&pending.id).unwrap(),
+            &Default::default(),
+            false,
+            app.ctx.now(),
+        )
+        .await
+        .unwrap();
+        let token = secrecy::ExposeSecret::expose_secret(&grant.token).to_string();
+        register_secret(&token);
+        let overview = client
+            .get_security_overview(authed(&token, pb::GetSecurityOverviewRequest {}))
+            .await
+            .unwrap()
+            .into_inner();
+        readable.push(("GetSecurityOverview".into(), format!("{overview:?}")));
+        let events = client
+            .list_security_events(authed(
+                &token,
+                pb::ListSecurityEventsRequest {
+                    page_size: 100,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(events.events.len() >= 8, "{login}: {events:?}");
+        readable.push(("ListSecurityEvents".into(), format!("{events:?}")));
+        let changes = client
+            .list_contact_changes(authed(&token, pb::ListContactChangesRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        readable.push(("ListContactChanges".into(), format!("{changes:?}")));
+        let tickets = support
+            .list_tickets(authed(&token, spb::ListTicketsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        readable.push(("ListTickets".into(), format!("{tickets:?}")));
+        let ticket = support
+            .get_ticket(authed(
+                &token,
+                spb::GetTicketRequest {
+                    ticket_id: pending.ticket_id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let system = ticket
+            .messages
+            .iter()
+            .filter(|m| m.author_kind() == spb::MessageAuthorKind::System)
+            .count();
+        assert_eq!(
+            system, 2,
+            "{login}: the reset's scheduled and done messages"
+        );
+        readable.push(("GetTicket".into(), format!("{ticket:?}")));
+        // …and every e-mail, in the account's language.
+        let mails = app.mails_to(&pending.email);
+        assert!(mails.len() >= 5, "{login}: {} e-mails", mails.len());
+        assert!(
+            mails.iter().all(|mail| mail.contains(own_word)),
+            "{login}: an e-mail not in the account's language"
+        );
+        readable.extend(mails.into_iter().map(|mail| ("e-mail".into(), mail)));
+
+        for (what, text) in &readable {
+            for marker in MARKERS {
+                assert!(
+                    !text.to_uppercase().contains(marker),
+                    "{login}: {what} carries {marker}:\n{text}"
+                );
+            }
+            for secret in [STRONG_PASSWORD, pending.secret.as_str()] {
+                assert!(!text.contains(secret), "{login}: {what} carries a secret");
+            }
+        }
+    }
+}
