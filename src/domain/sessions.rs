@@ -14,11 +14,12 @@ use super::{
     events::{self, EventKind},
     principal::{Actor, ClientInfo, CustomerSession},
     revocation::{self, RevocationCause},
+    types::Locale,
     Context,
 };
 use crate::{
     crypto::token::{self, TokenKind},
-    entity::session,
+    entity::{account, session},
 };
 
 /// Idle sessions are touched at most this often, to spare a write per call.
@@ -98,10 +99,15 @@ fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
 pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<CustomerSession>> {
     let live = match find_live(ctx, presented).await? {
         Lookup::Live(live) => live,
-        Lookup::Revoked(cause) => {
+        Lookup::Revoked { cause, account_id } => {
             let help_url =
                 (cause == RevocationCause::Suspension).then(|| ctx.config.mail.help_url.clone());
-            return Err(Error::SessionRevoked { cause, help_url });
+            let error = Error::SessionRevoked { cause, help_url };
+            // Told in the account's language: the account is known.
+            return Err(match account_language(ctx, account_id).await? {
+                Some(locale) => error.for_account(locale),
+                None => error,
+            });
         }
         Lookup::NotLive => return Ok(None),
     };
@@ -113,11 +119,26 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<Custo
     }))
 }
 
+/// The language of account `account_id` (`None` if it is gone): what a
+/// customer is told in, on every call made with their session.
+pub async fn account_language(ctx: &Context, account_id: Uuid) -> Result<Option<Locale>> {
+    let locale: Option<String> = account::Entity::find_by_id(account_id)
+        .select_only()
+        .column(account::Column::Locale)
+        .into_tuple()
+        .one(&ctx.db)
+        .await?;
+    Ok(locale.as_deref().map(Locale::parse))
+}
+
 /// What a presented session token is.
 enum Lookup {
     Live(LiveSession),
     /// Revoked while live, and still within its absolute lifetime.
-    Revoked(RevocationCause),
+    Revoked {
+        cause: RevocationCause,
+        account_id: Uuid,
+    },
     /// Unknown, malformed, expired, or revoked too long ago to tell.
     NotLive,
 }
@@ -155,8 +176,13 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Lookup> {
                 return Ok(Lookup::NotLive);
             };
             if row.revoked_at.is_some() {
-                return Ok(revocation::reported(&row, idle_ms(ctx), now)
-                    .map_or(Lookup::NotLive, Lookup::Revoked));
+                return Ok(revocation::reported(&row, idle_ms(ctx), now).map_or(
+                    Lookup::NotLive,
+                    |cause| Lookup::Revoked {
+                        cause,
+                        account_id: row.account_id,
+                    },
+                ));
             }
             let live = LiveSession::from(&row);
             if !is_live(ctx, &live, now) {
@@ -211,7 +237,7 @@ pub struct Introspection {
 pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
     let (session, revoked) = match find_live(ctx, presented).await? {
         Lookup::Live(live) => (Some(live), None),
-        Lookup::Revoked(cause) => (None, Some(cause)),
+        Lookup::Revoked { cause, .. } => (None, Some(cause)),
         Lookup::NotLive => (None, None),
     };
     let idle_expires_at = session

@@ -19,6 +19,7 @@ use crate::{
         sessions,
     },
     grpc::status,
+    middleware::locale,
 };
 
 use Role::{Agent, Anonymous, Customer, Security, Service as Svc};
@@ -208,7 +209,11 @@ where
         Presented::Malformed => return Ok(status::unauthenticated().into_http()),
         Presented::Token(secret) => match resolve(&ctx, &secret).await {
             Ok(Some(principal)) => principal,
-            Ok(None) | Err(domain::Error::SessionRevoked { .. }) if anonymous_allowed => {
+            Ok(None) if anonymous_allowed => Principal::Anonymous,
+            Err(error)
+                if anonymous_allowed
+                    && matches!(error.kind(), domain::Error::SessionRevoked { .. }) =>
+            {
                 Principal::Anonymous
             }
             Ok(None) => return Ok(status::unauthenticated().into_http()),
@@ -226,6 +231,23 @@ where
         }
     }
     tracing::Span::current().record("principal", principal.log_label());
+    // A customer is told in their account's language, whatever the
+    // request's `accept-language`.
+    let language = match &principal {
+        Principal::Customer(session) => {
+            match sessions::account_language(&ctx, session.account_id).await {
+                Ok(language) => language,
+                Err(error) => return Ok(tonic::Status::from(error).into_http()),
+            }
+        }
+        _ => None,
+    };
     request.extensions_mut().insert(principal);
-    inner.call(request).await
+    match language {
+        Some(language) => {
+            let call = locale::in_language(language, || inner.call(request));
+            locale::scope(language, call).await
+        }
+        None => inner.call(request).await,
+    }
 }

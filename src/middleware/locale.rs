@@ -29,6 +29,11 @@ pub fn in_language<R>(locale: Locale, f: impl FnOnce() -> R) -> R {
     LANGUAGE.sync_scope(locale, f)
 }
 
+/// Runs `future` with `locale` as the current language.
+pub async fn scope<F: std::future::Future>(locale: Locale, future: F) -> F::Output {
+    LANGUAGE.scope(locale, future).await
+}
+
 /// The supported language the header prefers (RFC 9110 §12.5.4): the
 /// highest weight wins, the first listed on a tie; `*`, unsupported
 /// languages and `q=0` count for nothing. English when none is supported.

@@ -740,6 +740,75 @@ mod known_compromised_passwords {
         assert!(message.contains("suspendu"), "{message}");
     }
 
+    /// Issue 21 item 8: a call made with a customer's session is told in
+    /// the account's language, not the browser's: the errors of the
+    /// session's own calls and the SESSION_REVOKED of a revoked session.
+    #[tokio::test]
+    async fn session_calls_are_told_in_the_account_language_not_the_browser_one() {
+        let app = spawn_app().await;
+        let jean = app
+            .create_account_in("jean", "jean@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
+            .await;
+        app.create_account_in("john", "john@example.com", STRONG_PASSWORD, pb::Locale::En)
+            .await;
+        let in_browser = |token: &str, language: &'static str| {
+            let token = token.to_string();
+            move |request: pb::RevokeSessionRequest| {
+                let mut request = authed(&token, request);
+                request
+                    .metadata_mut()
+                    .insert("accept-language", MetadataValue::from_static(language));
+                request
+            }
+        };
+        let unknown_session = || pb::RevokeSessionRequest {
+            session_id: uuid::Uuid::now_v7().to_string(),
+        };
+        let malformed = || pb::RevokeSessionRequest {
+            session_id: "not-a-uuid".into(),
+        };
+
+        let mut told = Vec::new();
+        for (login, account_language, browser) in
+            [("jean", "fr", "en-GB,en"), ("john", "en", "fr-FR,fr")]
+        {
+            let session = app.login(login, STRONG_PASSWORD).await.unwrap();
+            let request = in_browser(&session.session_token, browser);
+            let mut client = app.client().await;
+            for refused in [
+                client
+                    .revoke_session(request(malformed()))
+                    .await
+                    .unwrap_err(),
+                client
+                    .revoke_session(request(unknown_session()))
+                    .await
+                    .unwrap_err(),
+            ] {
+                let (locale, message) = localized(&refused);
+                assert_eq!(locale, account_language, "{login}: {refused:?}");
+                told.push((login, refused.code(), message));
+            }
+        }
+        // The same errors, worded apart in each language.
+        assert_eq!(told.len(), 4);
+        for i in 0..2 {
+            assert_eq!(told[i].1, told[i + 2].1);
+            assert_ne!(told[i].2, told[i + 2].2, "{told:?}");
+        }
+
+        // A session ended by a suspension says so in French to jean.
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        app.suspend(&jean).await;
+        let mut request = authed(&session.session_token, pb::ListSessionsRequest::default());
+        request
+            .metadata_mut()
+            .insert("accept-language", MetadataValue::from_static("en-GB,en"));
+        let revoked = app.client().await.list_sessions(request).await.unwrap_err();
+        assert_eq!(reason(&revoked), "SESSION_REVOKED");
+        assert_eq!(localized(&revoked).0, "fr", "{revoked:?}");
+    }
+
     #[tokio::test]
     async fn anonymous_errors_follow_accept_language_and_default_to_english() {
         let app = spawn_app().await;
