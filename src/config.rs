@@ -99,9 +99,13 @@ pub struct BackgroundConfig {
     /// Workers, each on at most one pooled connection at a time; fewer than
     /// `database.max_connections`, so calls always find a connection.
     pub workers: usize,
-    /// Jobs allowed to wait; beyond it `RequestPasswordReset` and
-    /// `RecoverLogin` answer `RESOURCE_EXHAUSTED` / `OVERLOADED`.
+    /// Jobs allowed to wait in memory. Reset and reminder requests are
+    /// recorded in the database first: beyond it they wait there, and the
+    /// sweeper hands them over as room frees up.
     pub queue_capacity: usize,
+    /// How often each instance looks for recorded requests nobody works on
+    /// (left by a crash, a full queue or a failed attempt).
+    pub rescan_ms: u64,
 }
 
 impl Default for BackgroundConfig {
@@ -109,6 +113,7 @@ impl Default for BackgroundConfig {
         Self {
             workers: 2,
             queue_capacity: 1024,
+            rescan_ms: 2000,
         }
     }
 }
@@ -493,6 +498,9 @@ impl Config {
         }
         if self.background.queue_capacity == 0 {
             return fail("background.queue_capacity", "must be at least 1");
+        }
+        if self.background.rescan_ms < 10 {
+            return fail("background.rescan_ms", "must be at least 10");
         }
         if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
             return fail("session", "lifetimes must be positive");

@@ -231,6 +231,7 @@ impl Application {
         let background_task = tokio::spawn(async move {
             background.run(background_workers, background_stopped).await;
         });
+        let sweeper = tokio::spawn(domain::pending::run(ctx.clone(), background_stop.clone()));
 
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))
@@ -297,6 +298,7 @@ impl Application {
         // the outbox worker stops (their e-mails wait in the outbox if the
         // worker is gone by then).
         background_stop.cancel();
+        let _ = sweeper.await;
         if tokio::time::timeout(grace, background_task).await.is_err() {
             tracing::error!("background work not finished within the grace period");
         }

@@ -17,6 +17,7 @@ mod m20261203_000001_outbox_secret_sealed;
 mod m20261203_000003_factor_reset;
 mod m20261203_000004_compromised_passwords;
 mod m20261203_000005_report_token_invalidation;
+mod m20261203_000006_pending_requests;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_factor_reset::Migration),
             Box::new(m20261203_000004_compromised_passwords::Migration),
             Box::new(m20261203_000005_report_token_invalidation::Migration),
+            Box::new(m20261203_000006_pending_requests::Migration),
         ]
     }
 }

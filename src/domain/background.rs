@@ -5,9 +5,11 @@
 //! a time: a burst of anonymous calls can neither grow memory nor take the
 //! connection pool from the other calls. A job that fails (a database that
 //! is restarting, a busy lock) is retried with growing pauses; one that
-//! still fails is logged as an error. A job that cannot be queued is refused
-//! to its caller (`RESOURCE_EXHAUSTED` / `OVERLOADED`), never dropped behind
-//! an OK.
+//! still fails is logged as an error.
+//!
+//! Reset and reminder requests are recorded in the database before their
+//! caller is told OK ([`super::pending`]): for them this queue only runs the
+//! work, and a full queue or a restart delays it without losing it.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -72,6 +74,27 @@ impl Background {
                         what = queued.what,
                         "background queue closed: request refused"
                     );
+                    Error::Unavailable(anyhow::anyhow!("the background queue is closed"))
+                }
+            })
+    }
+
+    /// [`Background::submit`] for work whose refusal the caller handles
+    /// itself (a recorded request the sweeper hands over later): a full
+    /// queue is not logged.
+    pub fn submit_quietly<F, Fut>(&self, what: &'static str, job: F) -> Result<()>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let job: Job = Box::new(move || -> JobFuture { Box::pin(job()) });
+        self.sender
+            .try_send(Queued { what, job })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => Error::Overloaded {
+                    retry_after: Duration::from_secs(1),
+                },
+                mpsc::error::TrySendError::Closed(_) => {
                     Error::Unavailable(anyhow::anyhow!("the background queue is closed"))
                 }
             })

@@ -60,6 +60,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         column: "secret_sealed",
         aad: crate::mail::outbox::aad,
     },
+    SealedColumn {
+        table: "pending_requests",
+        id: "id",
+        column: "input_sealed",
+        aad: super::pending::aad,
+    },
 ];
 
 /// A pass gives up looking for values a concurrent write replaced after

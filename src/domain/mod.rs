@@ -17,6 +17,7 @@ pub mod login;
 pub mod notices;
 pub mod overview;
 pub mod password;
+pub mod pending;
 pub mod principal;
 pub mod recovery;
 pub mod review;

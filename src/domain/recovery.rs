@@ -17,7 +17,7 @@ use super::{
     compromised,
     error::{Error, Result},
     events::{self, EventKind},
-    login, notices, password,
+    login, notices, password, pending,
     principal::{Actor, ClientInfo, CustomerSession},
     sessions, suspension, two_factor,
     types::Locale,
@@ -47,22 +47,28 @@ async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<ac
 }
 
 /// Answers at once; the matching accounts (if any) get a link shortly. The
-/// work is queued before anything is looked up, so the answer and its
-/// timing are the same whether or not an account matches; a full queue
-/// refuses the request ([`Error::Overloaded`]) rather than drop it.
-pub fn request_reset(ctx: &Context, login_or_email: String, client: ClientInfo) -> Result<()> {
-    let job_ctx = ctx.clone();
-    ctx.background.submit("password reset request", move || {
-        let (ctx, login_or_email, client) =
-            (job_ctx.clone(), login_or_email.clone(), client.clone());
-        async move { send_reset_links(&ctx, &login_or_email, &client).await }
-    })
+/// request is recorded (sealed) before anything is looked up, so the answer
+/// and its timing are the same whether or not an account matches, and a
+/// request answered OK survives a full queue or a restart.
+pub async fn request_reset(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
+    pending::record(ctx, pending::Kind::PasswordReset, login_or_email, client).await
 }
 
-async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
-    for account in matching_accounts(ctx, login_or_email).await? {
-        let now = ctx.now();
-        let txn = ctx.begin_write().await?;
+/// The work of a recorded reset request: a link to every matching account
+/// under its hourly limit, in one transaction that also deletes the request.
+pub(super) async fn send_reset_links(
+    ctx: &Context,
+    login_or_email: &str,
+    client: &ClientInfo,
+    claim: pending::Claim,
+) -> Result<()> {
+    // Looked up before the transaction: holding its connection while
+    // waiting for a second one could starve the pool.
+    let accounts = matching_accounts(ctx, login_or_email).await?;
+    let now = ctx.now();
+    let txn = ctx.begin_write().await?;
+    let mut queued = Vec::new();
+    for account in accounts {
         lock_account(&txn, account.id).await?;
         // The account as it is under the lock: an e-mail change confirmed
         // since the lookup must not get a live link sent to the old address.
@@ -116,9 +122,15 @@ async fn send_reset_links(ctx: &Context, login_or_email: &str, client: &ClientIn
             },
         )
         .await?;
-        txn.commit().await?;
+        queued.push(account.id);
+    }
+    claim.finish(&txn).await?;
+    txn.commit().await?;
+    if !queued.is_empty() {
         ctx.outbox_signal.notify_one();
-        tracing::info!(account_id = %account.id, "reset link queued");
+    }
+    for account_id in queued {
+        tracing::info!(%account_id, "reset link queued");
     }
     Ok(())
 }
@@ -153,25 +165,25 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
 }
 
 /// Answers at once; the address gets its login identifiers if any account
-/// has it. Queued like [`request_reset`].
-pub fn recover_login(ctx: &Context, email: String, client: ClientInfo) -> Result<()> {
-    let job_ctx = ctx.clone();
-    ctx.background.submit("login recovery request", move || {
-        let (ctx, email, client) = (job_ctx.clone(), email.clone(), client.clone());
-        async move { send_login_reminder(&ctx, &email, &client).await }
-    })
+/// has it. Recorded like [`request_reset`].
+pub async fn recover_login(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
+    pending::record(ctx, pending::Kind::LoginRecovery, email, client).await
 }
 
-async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
-    let now = ctx.now();
+/// The work of a recorded reminder request, in one transaction that also
+/// deletes the request.
+pub(super) async fn send_login_reminder(
+    ctx: &Context,
+    email: &str,
+    client: &ClientInfo,
+    claim: pending::Claim,
+) -> Result<()> {
     let mut logins = Vec::new();
     let mut first: Option<account::Model> = None;
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
     let accounts = matching_accounts(ctx, email).await?;
-    if accounts.is_empty() {
-        return Ok(());
-    }
+    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     for account in accounts {
         lock_account(&txn, account.id).await?;
@@ -193,6 +205,7 @@ async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) ->
         logins.push(account.login.clone());
         first.get_or_insert(account);
     }
+    let queued = first.is_some();
     if let Some(account) = first {
         outbox::enqueue(
             &txn,
@@ -206,8 +219,11 @@ async fn send_login_reminder(ctx: &Context, email: &str, client: &ClientInfo) ->
         )
         .await?;
     }
+    claim.finish(&txn).await?;
     txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    if queued {
+        ctx.outbox_signal.notify_one();
+    }
     Ok(())
 }
 

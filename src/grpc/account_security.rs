@@ -217,7 +217,7 @@ impl AccountSecurityService for AccountSecurity {
     ) -> Reply<pb::RequestPasswordResetResponse> {
         let client = client_info(&request);
         let typed = request.into_inner().validate(self.ctx.now())?;
-        recovery::request_reset(&self.ctx, typed, client)?;
+        recovery::request_reset(&self.ctx, &typed, &client).await?;
         Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
 
@@ -237,7 +237,7 @@ impl AccountSecurityService for AccountSecurity {
     ) -> Reply<pb::RecoverLoginResponse> {
         let client = client_info(&request);
         let email = request.into_inner().validate(self.ctx.now())?;
-        recovery::recover_login(&self.ctx, email, client)?;
+        recovery::recover_login(&self.ctx, &email, &client).await?;
         Ok(Response::new(pb::RecoverLoginResponse {}))
     }
 

@@ -1354,6 +1354,161 @@ async fn anonymous_reset_burst_starving_the_pool() {
     }
 }
 
+/// Issue 20 item 2: a reset or reminder request answered OK lived only in
+/// memory until a worker took it, so a crash (SIGKILL, OOM kill) lost it.
+/// Now it is recorded before the answer: killed with requests still
+/// waiting, the restarted real binary sends every link and reminder, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub async fn requests_answered_ok_survive_a_sigkill() {
+    use gardien::entity::pending_request;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+
+    use crate::faults::process::Deployment;
+
+    const ACCOUNTS: usize = 120;
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), fresh_postgres_url().await);
+    // One worker and a small queue, so that a burst outruns them and the
+    // kill finds work left: requests handed to the worker, and requests
+    // the full queue left to the sweeper.
+    deployment.set("GARDIEN_BACKGROUND__WORKERS", 1);
+    deployment.set("GARDIEN_BACKGROUND__QUEUE_CAPACITY", 8);
+    deployment.set("GARDIEN_BACKGROUND__RESCAN_MS", 200);
+    let service = deployment.credential("service", "billing").await;
+    let mut server = deployment.start().await;
+    let client =
+        pb::account_security_service_client::AccountSecurityServiceClient::new(server.channel());
+
+    // Rounds of fresh accounts until a kill lands with requests waiting.
+    let mut requested: Vec<(String, String)> = Vec::new();
+    let mut left_at_kill = 0;
+    for round in 0..3 {
+        let accounts: Vec<(String, String)> = (0..ACCOUNTS)
+            .map(|i| {
+                (
+                    format!("crash{round}x{i:03}"),
+                    format!("crash{round}x{i:03}@example.fr"),
+                )
+            })
+            .collect();
+        for (login, email) in &accounts {
+            client
+                .clone()
+                .create_account(authed(
+                    &service,
+                    pb::CreateAccountRequest {
+                        login: login.clone(),
+                        email: email.clone(),
+                        locale: pb::Locale::En.into(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        // Half ask for a reset link, half for their login.
+        let calls = accounts.iter().enumerate().map(|(i, (login, email))| {
+            let mut client = client.clone();
+            let (login, email) = (login.clone(), email.clone());
+            async move {
+                if i % 2 == 0 {
+                    client
+                        .request_password_reset(pb::RequestPasswordResetRequest {
+                            login_or_email: login,
+                        })
+                        .await
+                        .map(|_| ())
+                } else {
+                    client
+                        .recover_login(pb::RecoverLoginRequest { email })
+                        .await
+                        .map(|_| ())
+                }
+            }
+        });
+        for answer in futures::future::join_all(calls).await {
+            answer.unwrap_or_else(|status| panic!("a request was refused: {status:?}"));
+        }
+        // Every caller was told OK: kill at once.
+        server.kill().await;
+        requested.extend(accounts);
+        let db = deployment.connect_db().await;
+        left_at_kill = pending_request::Entity::find().count(&db).await.unwrap();
+        if left_at_kill > 0 {
+            break;
+        }
+        server = deployment.start().await;
+    }
+    assert!(
+        left_at_kill > 0,
+        "every request was done before the kill, three times"
+    );
+
+    let server = deployment.start().await;
+    let db = deployment.connect_db().await;
+    // A request is done when its e-mail is in the outbox (committed with the
+    // request's deletion); the outbox's own crash safety is tested in
+    // `faults::crash` (a message leased by the killed process is sent once
+    // its lease ends).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let counts = loop {
+        let queued: Vec<String> = gardien::entity::outbox::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.recipient)
+            .collect();
+        let counts: Vec<usize> = requested
+            .iter()
+            .map(|(_, email)| queued.iter().filter(|to| *to == email).count())
+            .collect();
+        let waiting = pending_request::Entity::find().count(&db).await.unwrap();
+        if waiting == 0 && counts.iter().all(|&n| n >= 1) {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "60 s after the restart {waiting} requests wait and {} of {} e-mails are queued:\n{}",
+            counts.iter().filter(|&&n| n >= 1).count(),
+            requested.len(),
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        counts.iter().all(|&n| n == 1),
+        "each request is done once: {counts:?}"
+    );
+    // And they go out.
+    let sent = requested
+        .iter()
+        .filter(|(_, email)| mails_in(&deployment.mail_dir, email) == 1)
+        .count();
+    eprintln!(
+        "killed with {left_at_kill} of {} requests waiting; all done once after the restart, \
+         {sent} e-mails already sent",
+        requested.len()
+    );
+    assert!(sent > 0, "the restarted outbox sends");
+}
+
+/// How many `.eml` files in `dir` are addressed to `email`.
+fn mails_in(dir: &std::path::Path, email: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter(|mail| {
+            mail.lines()
+                .any(|line| line.starts_with("To:") && line.contains(email))
+        })
+        .count()
+}
+
 /// Issue 20 item 5: behind a trusted proxy, sessions, security events and
 /// the new-address notice recorded the proxy's address, so the notice never
 /// fired. An untrusted peer's `x-forwarded-for` stays ignored everywhere.

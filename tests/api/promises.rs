@@ -23,7 +23,7 @@ use tonic::{
 };
 
 use crate::{
-    at_rest, attacks, centre, foundation, helpers::*, hostile, login, rate_limit, recovery,
+    at_rest, attacks, centre, faults, foundation, helpers::*, hostile, login, rate_limit, recovery,
     scale_out, sessions, support, two_factor,
 };
 
@@ -507,6 +507,16 @@ pub const PROMISES: &[Promise] = &[
         promise: "the link is still valid at 29 minutes",
         test: a_shared_e_mail_gets_a_link_per_account_and_a_reminder_naming_each_login,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RequestPasswordReset",
+        promise: "an OK request is never dropped, not even by a restart (SIGKILL)",
+        test: attacks::requests_answered_ok_survive_a_sigkill,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RequestPasswordReset",
+        promise: "UNAVAILABLE when it cannot be recorded (database down), never OK",
+        test: faults::postgres_outage::a_postgresql_outage_answers_unavailable_and_the_same_server_recovers,
+    },
     // CompletePasswordReset
     Promise {
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/CompletePasswordReset",
@@ -583,6 +593,11 @@ pub const PROMISES: &[Promise] = &[
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/RecoverLogin",
         promise: "e-mails the login of every account using the e-mail; records LOGIN_RECOVERY_REQUESTED",
         test: a_shared_e_mail_gets_a_link_per_account_and_a_reminder_naming_each_login,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RecoverLogin",
+        promise: "recorded and worked off like RequestPasswordReset: never dropped, not even by a restart",
+        test: attacks::requests_answered_ok_survive_a_sigkill,
     },
     // ChangePassword
     Promise {

@@ -1,0 +1,336 @@
+//! Anonymous requests answered OK whose work is still to be done: a reset
+//! link to send ([`Kind::PasswordReset`]) or a login reminder
+//! ([`Kind::LoginRecovery`]).
+//!
+//! A request is recorded in `pending_requests` before the caller is told OK
+//! (what they typed is sealed: it may be a password typed in the wrong
+//! field), then handed to the bounded in-memory queue
+//! ([`super::background`]). The row is deleted in the transaction that does
+//! the work, so a request is done exactly once, and never lost:
+//! - a full queue only delays it: the sweeper ([`run`]) hands over recorded
+//!   requests nobody has taken, as the queue has room;
+//! - a crash or a restart leaves the row, and the sweeper of any instance
+//!   takes it up once its lease is over;
+//! - a failed attempt is tried again with growing pauses, and after
+//!   [`MAX_ATTEMPTS`] kept with `failed_at` set and logged as an error.
+//!
+//! Several instances may sweep one database: a worker claims a row with a
+//! compare-and-set on its `attempts` count, and deletes it only while that
+//! claim is still its own.
+
+use std::time::Duration;
+
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{
+    error::{Error, Result},
+    principal::ClientInfo,
+    recovery, Context,
+};
+use crate::entity::pending_request;
+
+/// How long a claimed request belongs to the worker that claimed it; far
+/// longer than its work takes.
+pub const LEASE_MS: i64 = 15_000;
+/// A request just recorded is left to the in-memory queue this long before
+/// the sweeper hands it over again.
+pub const HANDOFF_MS: i64 = 5_000;
+/// Attempts before a request is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// Requests handed over per sweep at most.
+const SWEEP_BATCH: u64 = 64;
+
+/// What a recorded request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `RequestPasswordReset`: the input is a login or a contact e-mail.
+    PasswordReset,
+    /// `RecoverLogin`: the input is a contact e-mail.
+    LoginRecovery,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::PasswordReset => "password_reset",
+            Kind::LoginRecovery => "login_recovery",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        [Kind::PasswordReset, Kind::LoginRecovery]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+}
+
+/// The associated data the input of row `id` is sealed with.
+pub fn aad(id: Uuid) -> Vec<u8> {
+    let mut aad = b"pending_requests:".to_vec();
+    aad.extend_from_slice(id.as_bytes());
+    aad
+}
+
+/// Pause before attempt `attempts + 1` after a failure: 1 s, doubling, at
+/// most 15 min.
+fn retry_pause_ms(attempts: i32) -> i64 {
+    let exponent = attempts.clamp(1, 11) - 1;
+    (1_000_i64 << exponent).min(15 * 60_000)
+}
+
+/// Records the request (the caller may be told OK once this returns), then
+/// hands it to a worker. Costs the same whether or not an account matches:
+/// nothing is looked up here.
+pub async fn record(ctx: &Context, kind: Kind, input: &str, client: &ClientInfo) -> Result<()> {
+    let id = Uuid::now_v7();
+    let now = ctx.now();
+    let input_sealed = ctx
+        .sealer
+        .seal(input.as_bytes(), &aad(id))
+        .map_err(|error| Error::Internal(anyhow::anyhow!("pending request: {error}")))?;
+    pending_request::Entity::insert(pending_request::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.as_str().to_string()),
+        input_sealed: Set(input_sealed),
+        client_address: Set(client.address.clone()),
+        user_agent: Set(client.user_agent.clone()),
+        created_at: Set(now),
+        run_after: Set(now + HANDOFF_MS),
+        attempts: Set(0),
+        failed_at: Set(None),
+        last_error: Set(None),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    if hand_over(ctx, id, 0).is_err() {
+        // Recorded: the sweeper hands it over when the queue has room.
+        tracing::info!(%id, "background queue full: request recorded, to be worked off later");
+    }
+    Ok(())
+}
+
+/// Queues the work of row `id`, to be claimed while its count of attempts
+/// is still `attempts`.
+fn hand_over(ctx: &Context, id: Uuid, attempts: i32) -> Result<()> {
+    let job_ctx = ctx.clone();
+    ctx.background.submit_quietly("pending request", move || {
+        let ctx = job_ctx.clone();
+        async move {
+            work(&ctx, id, attempts).await;
+            Ok(())
+        }
+    })
+}
+
+/// Claims row `id` if its count of attempts is still `attempts`, and does
+/// its work; a failure is recorded on the row for a later attempt.
+async fn work(ctx: &Context, id: Uuid, attempts: i32) {
+    let claimed = match claim(ctx, id, attempts).await {
+        Ok(Some(row)) => row,
+        // Done, or claimed by another worker meanwhile.
+        Ok(None) => return,
+        Err(error) => {
+            // The lease was not taken: the sweeper tries again.
+            tracing::warn!(%id, %error, "pending request: cannot claim");
+            return;
+        }
+    };
+    let result = perform(ctx, &claimed).await;
+    if let Err(error) = result {
+        let attempt = claimed.attempts;
+        let now = ctx.now();
+        let give_up = attempt >= MAX_ATTEMPTS;
+        let message = format!("{error:#}");
+        if give_up {
+            tracing::error!(%id, kind = %claimed.kind, attempts = attempt, error = %message.escape_debug(), "pending request given up");
+        } else {
+            tracing::warn!(%id, kind = %claimed.kind, attempts = attempt, error = %message.escape_debug(), "pending request failed; to be retried");
+        }
+        let update = pending_request::Entity::update_many()
+            .col_expr(
+                pending_request::Column::RunAfter,
+                Expr::value(now + retry_pause_ms(attempt)),
+            )
+            .col_expr(pending_request::Column::LastError, Expr::value(message))
+            .col_expr(
+                pending_request::Column::FailedAt,
+                Expr::value(give_up.then_some(now)),
+            )
+            .filter(pending_request::Column::Id.eq(id))
+            .filter(pending_request::Column::Attempts.eq(attempt))
+            .exec(&ctx.db)
+            .await;
+        if let Err(error) = update {
+            // The lease runs out and the sweeper tries again.
+            tracing::warn!(%id, %error, "pending request: cannot record the failure");
+        }
+    }
+}
+
+/// Takes the lease of row `id` while its count is still `attempts`; the
+/// row as claimed, or `None` when it is gone or someone else's.
+async fn claim(ctx: &Context, id: Uuid, attempts: i32) -> Result<Option<pending_request::Model>> {
+    let now = ctx.now();
+    let taken = pending_request::Entity::update_many()
+        .col_expr(pending_request::Column::Attempts, Expr::value(attempts + 1))
+        .col_expr(
+            pending_request::Column::RunAfter,
+            Expr::value(now + LEASE_MS),
+        )
+        .filter(pending_request::Column::Id.eq(id))
+        .filter(pending_request::Column::Attempts.eq(attempts))
+        .filter(pending_request::Column::FailedAt.is_null())
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    if taken != 1 {
+        return Ok(None);
+    }
+    Ok(pending_request::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .filter(|row| row.attempts == attempts + 1))
+}
+
+/// A claimed request, done: the caller's transaction deletes the row with
+/// [`Claim::finish`].
+pub struct Claim {
+    id: Uuid,
+    attempts: i32,
+}
+
+impl Claim {
+    /// Deletes the row in the caller's transaction, which must then roll
+    /// back if the claim was lost (another worker took the row over).
+    pub async fn finish<C: ConnectionTrait>(&self, conn: &C) -> Result<()> {
+        let deleted = pending_request::Entity::delete_many()
+            .filter(pending_request::Column::Id.eq(self.id))
+            .filter(pending_request::Column::Attempts.eq(self.attempts))
+            .exec(conn)
+            .await?
+            .rows_affected;
+        if deleted == 1 {
+            Ok(())
+        } else {
+            Err(Error::Internal(anyhow::anyhow!(
+                "pending request {}: claim lost to another worker",
+                self.id
+            )))
+        }
+    }
+}
+
+async fn perform(ctx: &Context, row: &pending_request::Model) -> Result<()> {
+    let opened = ctx
+        .sealer
+        .open(&row.input_sealed, &aad(row.id))
+        .map_err(|error| Error::Internal(anyhow::anyhow!("pending request: {error}")))?;
+    let input = String::from_utf8(opened)
+        .map_err(|_| Error::Internal(anyhow::anyhow!("pending request: input is not UTF-8")))?;
+    let client = ClientInfo {
+        address: row.client_address.clone(),
+        user_agent: row.user_agent.clone(),
+    };
+    let claim = Claim {
+        id: row.id,
+        attempts: row.attempts,
+    };
+    match Kind::parse(&row.kind) {
+        Some(Kind::PasswordReset) => recovery::send_reset_links(ctx, &input, &client, claim).await,
+        Some(Kind::LoginRecovery) => {
+            recovery::send_login_reminder(ctx, &input, &client, claim).await
+        }
+        None => Err(Error::Internal(anyhow::anyhow!(
+            "pending request of unknown kind {:?}",
+            row.kind
+        ))),
+    }
+}
+
+/// Hands over, as the queue has room, the recorded requests nobody works
+/// on (left by a crash, a full queue or a failed attempt), every
+/// `background.rescan_ms` until `stop`.
+pub async fn run(ctx: Context, stop: CancellationToken) {
+    let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
+    loop {
+        if let Err(error) = sweep(&ctx).await {
+            tracing::warn!(%error, "pending requests: cannot look for due requests");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// One sweep; returns how many requests were handed over.
+pub async fn sweep(ctx: &Context) -> Result<usize> {
+    let due = pending_request::Entity::find()
+        .select_only()
+        .column(pending_request::Column::Id)
+        .column(pending_request::Column::Attempts)
+        .filter(pending_request::Column::RunAfter.lte(ctx.now()))
+        .filter(pending_request::Column::FailedAt.is_null())
+        .order_by_asc(pending_request::Column::RunAfter)
+        .limit(SWEEP_BATCH)
+        .into_tuple::<(Uuid, i32)>()
+        .all(&ctx.db)
+        .await?;
+    let mut handed = 0;
+    for (id, attempts) in due {
+        if hand_over(ctx, id, attempts).is_err() {
+            break;
+        }
+        handed += 1;
+    }
+    if handed > 0 {
+        tracing::info!(
+            handed,
+            "pending requests handed over to the background workers"
+        );
+    }
+    Ok(handed)
+}
+
+/// Requests recorded and not done: waiting or running, and given up.
+pub async fn counts<C: ConnectionTrait>(conn: &C) -> Result<(u64, u64)> {
+    use sea_orm::PaginatorTrait;
+    let waiting = pending_request::Entity::find()
+        .filter(pending_request::Column::FailedAt.is_null())
+        .count(conn)
+        .await?;
+    let failed = pending_request::Entity::find()
+        .filter(pending_request::Column::FailedAt.is_not_null())
+        .count(conn)
+        .await?;
+    Ok((waiting, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_pauses_grow_and_are_capped() {
+        assert_eq!(retry_pause_ms(1), 1_000);
+        assert_eq!(retry_pause_ms(2), 2_000);
+        assert_eq!(retry_pause_ms(5), 16_000);
+        assert_eq!(retry_pause_ms(MAX_ATTEMPTS), 128_000);
+        assert_eq!(retry_pause_ms(40), 15 * 60_000);
+    }
+
+    #[test]
+    fn kinds_round_trip_and_aad_is_bound_to_the_table() {
+        for kind in [Kind::PasswordReset, Kind::LoginRecovery] {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(Kind::parse("other"), None);
+        let id = Uuid::now_v7();
+        assert_ne!(aad(id), crate::mail::outbox::aad(id));
+    }
+}
