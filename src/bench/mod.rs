@@ -19,10 +19,11 @@ pub use load::Stats;
 pub use report::Report;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 7] = [
     "login",
     "introspect",
     "isolation",
+    "reset-burst",
     "flood-memory",
     "flood-limited",
     "mixed",
@@ -81,6 +82,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             "login" => scenarios::login(&bench, options, &mut report).await?,
             "introspect" => scenarios::introspect(&bench, options, &mut report).await?,
             "isolation" => scenarios::isolation(&bench, options).await?,
+            "reset-burst" => scenarios::reset_burst(&bench, options).await?,
             "flood-memory" => scenarios::flood_memory(&bench, options).await?,
             "flood-limited" => scenarios::flood_limited(options).await?,
             "mixed" => scenarios::mixed(&bench, options).await?,

@@ -1327,11 +1327,12 @@ async fn anonymous_reset_burst_starving_the_pool() {
             probes += 1;
             let (login_took, status_took) = probe(&app, probes, &probe_id).await;
             slowest = slowest.max(login_took.max(status_took));
-            // 500 ms on a quiet machine; the quiet baseline measured above
-            // is added so that a test process sharing its cores with others
-            // (a login's hash runs at idle priority) is not taken for a
-            // stall. The defect stalled calls for 5 s.
-            let bound = |quiet: Duration| Duration::from_millis(500) + 2 * quiet;
+            // The defect stalled calls for 5 s (the pool's acquire timeout)
+            // and then failed them. This bound catches that on a test
+            // machine shared with the rest of the suite; the 500 ms target
+            // itself is measured by the benchmark (`gardien-bench
+            // reset-burst`), as timings are on these shared machines.
+            let bound = |quiet: Duration| Duration::from_millis(2_000) + 2 * quiet;
             assert!(
                 login_took < bound(quiet.0) && status_took < bound(quiet.1),
                 "round {round}: Login took {login_took:?}, GetAccountStatus {status_took:?} \
