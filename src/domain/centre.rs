@@ -251,6 +251,10 @@ async fn secure_account<C: ConnectionTrait>(
         None => None,
     };
     let account = restored.as_ref().unwrap_or(account);
+    // A disputed scheduling of a support reset of the factor stops it.
+    if let Some(event) = event {
+        super::factor_reset::cancel_on_dispute(txn, account, event, client, now).await?;
+    }
     let kind = event.map(|e| e.kind.clone()).unwrap_or_default();
     let summary = events::summary(EventKind::parse(&kind), super::types::Locale::En);
     let body = if comment.is_empty() {

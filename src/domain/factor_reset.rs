@@ -81,6 +81,9 @@ pub enum Cancellation {
     CancelLink,
     SecondFactorLogin,
     FactorChanged,
+    /// The customer disputed the FACTOR_RESET_REQUESTED event ("this was
+    /// not me") in the information centre.
+    Dispute,
 }
 
 impl Cancellation {
@@ -89,12 +92,15 @@ impl Cancellation {
             Cancellation::CancelLink => "cancel_link",
             Cancellation::SecondFactorLogin => "second_factor_login",
             Cancellation::FactorChanged => "factor_changed",
+            Cancellation::Dispute => "dispute",
         }
     }
 
     fn actor(self) -> Actor {
         match self {
-            Cancellation::CancelLink | Cancellation::SecondFactorLogin => Actor::customer(),
+            Cancellation::CancelLink | Cancellation::SecondFactorLogin | Cancellation::Dispute => {
+                Actor::customer()
+            }
             Cancellation::FactorChanged => Actor::system(),
         }
     }
@@ -461,6 +467,35 @@ pub async fn cancel_on_second_factor_login<C: ConnectionTrait>(
         .await?;
     }
     Ok(())
+}
+
+/// In the dispute's transaction: a customer who says the scheduling of a
+/// reset of their factor (`event`, FACTOR_RESET_REQUESTED) was not them
+/// stops it, as the e-mailed cancel link would. Whether one was stopped.
+pub async fn cancel_on_dispute<C: ConnectionTrait>(
+    conn: &C,
+    account: &account::Model,
+    event: &crate::entity::security_event::Model,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<bool> {
+    if EventKind::parse(&event.kind) != Some(EventKind::FactorResetRequested) {
+        return Ok(false);
+    }
+    let reset_id = serde_json::from_str::<serde_json::Value>(&event.details)
+        .ok()
+        .and_then(|details| details["factor_reset_id"].as_str()?.parse::<Uuid>().ok());
+    let Some(reset_id) = reset_id else {
+        return Ok(false);
+    };
+    let Some(reset) = factor_reset::Entity::find_by_id(reset_id)
+        .filter(factor_reset::Column::AccountId.eq(account.id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    cancel(conn, &reset, account, Cancellation::Dispute, client, now).await
 }
 
 /// Completes every reset that is due; returns how many took effect.

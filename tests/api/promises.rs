@@ -1217,6 +1217,11 @@ pub const PROMISES: &[Promise] = &[
     },
     Promise {
         rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "a dispute of the FACTOR_RESET_REQUESTED event cancels it (FACTOR_RESET_CANCELLED, via dispute)",
+        test: support::disputing_the_scheduled_reset_in_the_information_centre_stops_it,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
         promise: "ticket messages in the account's language, never the audit reason",
         test: support::factor_reset_ticket_messages_speak_the_account_language_without_the_audit_reason,
     },

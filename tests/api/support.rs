@@ -2,6 +2,7 @@
 //! agent queue, account review and the agent's 2FA reset.
 
 use gardien::proto::{accountsecurity::v1 as pb, support::v1 as spb};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Code;
 
 use crate::helpers::*;
@@ -945,6 +946,65 @@ pub async fn the_cancel_link_stops_the_reset_and_works_once() {
     // A malformed token is refused the same way.
     let junk = cancel_factor_reset(&app, "gdf_nope").await.unwrap_err();
     assert_eq!(reason(&junk), "TOKEN_INVALID");
+}
+
+/// "This was not me" on the FACTOR_RESET_REQUESTED event in the
+/// information centre stops the reset, as the e-mailed link does: the
+/// customer still holds a session, so they were not the one asking.
+#[tokio::test]
+pub async fn disputing_the_scheduled_reset_in_the_information_centre_stops_it() {
+    let app = spawn_factor_reset_app().await;
+    let pending = pending_reset(&app, "jean", pb::Locale::En).await;
+    let requested = events(&app, &pending.session)
+        .await
+        .into_iter()
+        .find(|e| e.kind() == pb::SecurityEventKind::FactorResetRequested)
+        .expect("the scheduled reset is in the journal");
+    app.client()
+        .await
+        .dispute_security_event(authed(
+            &pending.session,
+            pb::DisputeSecurityEventRequest {
+                event_id: requested.event_id.clone(),
+                comment: "I never called support".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(
+        review(&app, &pending.id)
+            .await
+            .pending_factor_reset
+            .is_none(),
+        "the reset is no longer pending"
+    );
+    app.clock.advance(DAY * 2);
+    gardien::domain::factor_reset::complete_due(&app.ctx)
+        .await
+        .unwrap();
+    assert!(app.totp_enabled(&pending.id).await, "2FA was removed");
+    let kinds = app.events_of(&pending.id).await;
+    assert!(
+        kinds.contains(&"factor_reset_cancelled".to_string()),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"factor_reset_completed".to_string()));
+    // The e-mailed link no longer works either.
+    let token = cancel_link_token(&app, &pending.email).await;
+    let refused = cancel_factor_reset(&app, &token).await.unwrap_err();
+    assert_eq!(reason(&refused), "TOKEN_INVALID");
+    // The cancellation says how.
+    let journal = gardien::entity::security_event::Entity::find()
+        .filter(gardien::entity::security_event::Column::Kind.eq("factor_reset_cancelled"))
+        .all(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(journal.len(), 1);
+    assert!(
+        journal[0].details.contains("\"via\":\"dispute\""),
+        "{}",
+        journal[0].details
+    );
 }
 
 #[tokio::test]
