@@ -33,13 +33,43 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// One finished RPC.
-pub fn rpc(method: &str, code: tonic::Code, seconds: f64) {
+/// The `method` label of a request path: the path of a method the server
+/// has, else "unknown". A label never takes what a caller made up, so made-up
+/// paths cannot grow the endpoint without bound.
+pub fn method_label(path: &str) -> &'static str {
+    crate::middleware::auth::POLICY
+        .iter()
+        .find(|(service, method, _)| {
+            path.len() == service.len() + method.len()
+                && path.starts_with(service)
+                && path.ends_with(method)
+        })
+        .map(|(service, method, _)| method_path(service, method))
+        .unwrap_or("unknown")
+}
+
+/// "/package.Service/Method", built once per method.
+fn method_path(service: &'static str, method: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static PATHS: OnceLock<Mutex<HashMap<(&'static str, &'static str), &'static str>>> =
+        OnceLock::new();
+    let mut paths = PATHS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    paths
+        .entry((service, method))
+        .or_insert_with(|| Box::leak(format!("{service}{method}").into_boxed_str()))
+}
+
+/// One finished RPC (`path` as the caller sent it).
+pub fn rpc(path: &str, code: tonic::Code, seconds: f64) {
+    let method = method_label(path);
     let code = format!("{code:?}");
-    metrics::counter!("gardien_rpc_requests_total", "method" => method.to_string(), "code" => code)
+    metrics::counter!("gardien_rpc_requests_total", "method" => method, "code" => code)
         .increment(1);
-    metrics::histogram!("gardien_rpc_duration_seconds", "method" => method.to_string())
-        .record(seconds);
+    metrics::histogram!("gardien_rpc_duration_seconds", "method" => method).record(seconds);
 }
 
 /// The outcome of a `Login` call.

@@ -42,8 +42,8 @@ const ODD_UNICODE: &str = "\u{301}abc\u{202e}gnp.exe\u{200b}\u{200d}\u{feff}\u{f
 
 /// Passes bytes through: the cases are encoded by hand.
 #[derive(Clone, Copy)]
-struct RawCodec;
-struct Raw;
+pub(crate) struct RawCodec;
+pub(crate) struct Raw;
 
 impl Encoder for Raw {
     type Item = Vec<u8>;

@@ -74,3 +74,58 @@ async fn metrics_count_logins_suspensions_and_resets() {
     assert!(response.contains("gardien_db_pool_connections"));
     assert!(!response.contains(STRONG_PASSWORD) && !response.contains("gdr_"));
 }
+
+/// Issue 23 item 2: the `method` label took the path the caller sent, so
+/// made-up methods grew the endpoint without bound (200 paths: 16 KB to
+/// 243 KB). They now count under one "unknown" label.
+#[tokio::test]
+async fn made_up_methods_cannot_grow_the_metrics() {
+    let port = free_port();
+    let app =
+        spawn_app_with(|c| c.metrics_addr = Some(format!("127.0.0.1:{port}").parse().unwrap()))
+            .await;
+    let channel = app.channel().await;
+    for i in 0..200 {
+        let path = format!("/gardien.accountsecurity.v1.AccountSecurityService/MadeUp{i:03}x");
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let refused = grpc
+            .unary(
+                tonic::Request::new(Vec::new()),
+                http::uri::PathAndQuery::try_from(path.as_str()).unwrap(),
+                crate::hostile::RawCodec,
+            )
+            .await
+            .unwrap_err();
+        assert_ne!(refused.code(), tonic::Code::Ok);
+    }
+    let response = scrape(port).await;
+    assert!(
+        !response.contains("MadeUp"),
+        "a made-up method became a label"
+    );
+    assert!(
+        value(&response, "gardien_rpc_requests_total{method=\"unknown\"") >= 200.0,
+        "{response}"
+    );
+    // The methods the server has keep their own label.
+    app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
+    let response = scrape(port).await;
+    assert!(
+        response.contains("method=\"/gardien.accountsecurity.v1.AccountSecurityService/Login\"")
+    );
+}
+
+async fn scrape(port: u16) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
