@@ -153,10 +153,16 @@ impl Cli {
         }
         if let Command::CheckConfig = self.command {
             println!("{config:#?}");
+            for variable in &config.ignored_env {
+                eprintln!("warning: {variable} sets no configuration key; ignored");
+            }
             eprintln!("configuration is valid");
             return Ok(());
         }
         telemetry::init(config.log_format, &config.log_level);
+        for variable in &config.ignored_env {
+            tracing::warn!(%variable, "environment variable sets no configuration key; ignored");
+        }
         match self.command {
             Command::CheckConfig => Ok(()),
             Command::HealthCheck => health_check(&config).await,

@@ -70,6 +70,10 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub support: SupportConfig,
     pub background: BackgroundConfig,
+    /// `GARDIEN_*` variables that set no known key, left out (warned about
+    /// at start-up).
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +361,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             support: SupportConfig::default(),
             background: BackgroundConfig::default(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -451,20 +456,43 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let env = Env::prefixed("GARDIEN_")
-            .filter(|key| {
-                let upper = key.as_str().to_ascii_uppercase();
-                !RESERVED_ENV
-                    .iter()
-                    .any(|reserved| upper.starts_with(reserved))
-            })
-            .split("__");
-        let config: Config = figment
-            .merge(env)
-            .extract()
-            .map_err(|error| ConfigError(describe(error)))?;
-        config.validate()?;
-        Ok(config)
+        // Unknown `GARDIEN_*` variables are set by others too (Kubernetes
+        // gives every pod `GARDIEN_PORT`, `GARDIEN_SERVICE_HOST`… for a
+        // Service named gardien): they are left out with a warning, while an
+        // unknown key in the file stays an error.
+        let mut ignored: Vec<String> = Vec::new();
+        loop {
+            let skip = ignored.clone();
+            let env = Env::prefixed("GARDIEN_")
+                .filter(move |key| {
+                    let upper = key.as_str().to_ascii_uppercase();
+                    !RESERVED_ENV
+                        .iter()
+                        .any(|reserved| upper.starts_with(reserved))
+                        && !skip.contains(&upper)
+                })
+                .split("__");
+            match figment.clone().merge(env).extract::<Config>() {
+                Ok(mut config) => {
+                    config.validate()?;
+                    config.ignored_env =
+                        ignored.iter().map(|key| format!("GARDIEN_{key}")).collect();
+                    return Ok(config);
+                }
+                Err(error) => {
+                    let unknown: Vec<String> = error
+                        .clone()
+                        .into_iter()
+                        .filter_map(|error| unknown_env_key(&error))
+                        .filter(|key| !ignored.contains(key))
+                        .collect();
+                    if unknown.is_empty() || ignored.len() > 256 {
+                        return Err(ConfigError(describe(error)));
+                    }
+                    ignored.extend(unknown);
+                }
+            }
+        }
     }
 
     /// Checks the values serde cannot, naming the key.
@@ -678,6 +706,26 @@ impl Config {
     }
 }
 
+/// The variable (after `GARDIEN_`, upper case, `__` between levels) of an
+/// unknown key that came from the environment; `None` for any other error.
+fn unknown_env_key(error: &figment::Error) -> Option<String> {
+    let figment::error::Kind::UnknownField(field, _) = &error.kind else {
+        return None;
+    };
+    let from_env = error
+        .metadata
+        .as_ref()
+        .is_some_and(|metadata| metadata.name.contains("environment"));
+    if !from_env {
+        return None;
+    }
+    let mut path = error.path.clone();
+    if path.last() != Some(field) {
+        path.push(field.clone());
+    }
+    Some(path.join("__").to_ascii_uppercase())
+}
+
 /// figment's message, with the key path spelled as in the file
 /// (`password.min_chars`) and the environment variable that sets it.
 fn describe(error: figment::Error) -> String {
@@ -756,9 +804,43 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("minimum"), "{error}");
-            jail.set_env("GARDIEN_LISTEN_PORT", "1");
+            Ok(())
+        });
+    }
+
+    /// Issue 23 item 3: a Kubernetes Service named gardien gives every pod
+    /// of its namespace `GARDIEN_PORT=tcp://…` and the like, which stopped
+    /// the server. Unknown variables are now left out and named; known ones
+    /// still apply, and a bad value of a known one is still refused.
+    #[test]
+    fn unknown_environment_variables_are_ignored_and_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GARDIEN_PORT", "tcp://10.0.0.1:50051");
+            jail.set_env("GARDIEN_SERVICE_HOST", "10.0.0.1");
+            jail.set_env("GARDIEN_PORT_50051_TCP_ADDR", "10.0.0.1");
+            jail.set_env("GARDIEN_PASSWORD__MINIMUM", "3");
+            jail.set_env("GARDIEN_PASSWORD__MIN_CHARS", "20");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.password.min_chars, 20);
+            let mut ignored = config.ignored_env.clone();
+            ignored.sort();
+            assert_eq!(
+                ignored,
+                [
+                    "GARDIEN_PASSWORD__MINIMUM",
+                    "GARDIEN_PORT",
+                    "GARDIEN_PORT_50051_TCP_ADDR",
+                    "GARDIEN_SERVICE_HOST"
+                ]
+            );
+            // The file's unknown keys stay errors, with such variables set.
+            let error = load_in(jail, "listen_adr = \"127.0.0.1:1\"\n")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("listen_adr"), "{error}");
+            jail.set_env("GARDIEN_SESSION__IDLE_TTL_SECS", "soon");
             let error = Config::load(None).unwrap_err().to_string();
-            assert!(error.contains("listen_port"), "{error}");
+            assert!(error.contains("session.idle_ttl_secs"), "{error}");
             Ok(())
         });
     }
