@@ -252,38 +252,86 @@ async fn perform(ctx: &Context, row: &pending_request::Model) -> Result<()> {
     }
 }
 
+/// How soon the sweeper looks again while a backlog is being worked off
+/// (the last sweep filled the queue or a whole batch).
+const BACKLOG_PAUSE: Duration = Duration::from_millis(50);
+
 /// Hands over, as the queue has room, the recorded requests nobody works
-/// on (left by a crash, a full queue or a failed attempt), every
-/// `background.rescan_ms` until `stop`.
+/// on (left by a crash, a full queue or a failed attempt): every
+/// `background.rescan_ms`, and again soon while a backlog lasts, until
+/// `stop`.
 pub async fn run(ctx: Context, stop: CancellationToken) {
     let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
     loop {
-        if let Err(error) = sweep(&ctx).await {
-            tracing::warn!(%error, "pending requests: cannot look for due requests");
-        }
+        let pause = match sweep(&ctx).await {
+            Ok(sweep) if sweep.backlog => BACKLOG_PAUSE.min(every),
+            Ok(_) => every,
+            Err(error) => {
+                tracing::warn!(%error, "pending requests: cannot look for due requests");
+                every
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(pause) => {}
             () = stop.cancelled() => return,
         }
     }
 }
 
-/// One sweep; returns how many requests were handed over.
-pub async fn sweep(ctx: &Context) -> Result<usize> {
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    pub handed: usize,
+    /// More may be due: the queue was full, or a whole batch was due.
+    pub backlog: bool,
+}
+
+/// One sweep. A request handed over is not due again for [`LEASE_MS`], so
+/// that the next sweeps do not queue it twice while it waits for a worker
+/// (the worker that takes it still claims it; if none does, it is due again
+/// then).
+pub async fn sweep(ctx: &Context) -> Result<Sweep> {
+    let now = ctx.now();
     let due = pending_request::Entity::find()
         .select_only()
         .column(pending_request::Column::Id)
         .column(pending_request::Column::Attempts)
-        .filter(pending_request::Column::RunAfter.lte(ctx.now()))
+        .filter(pending_request::Column::RunAfter.lte(now))
         .filter(pending_request::Column::FailedAt.is_null())
         .order_by_asc(pending_request::Column::RunAfter)
         .limit(SWEEP_BATCH)
         .into_tuple::<(Uuid, i32)>()
         .all(&ctx.db)
         .await?;
+    let whole_batch = due.len() as u64 == SWEEP_BATCH;
     let mut handed = 0;
+    let mut full = false;
     for (id, attempts) in due {
+        // Put off first: a worker may take it the moment it is queued.
+        let put_off = pending_request::Entity::update_many()
+            .col_expr(
+                pending_request::Column::RunAfter,
+                Expr::value(now + LEASE_MS),
+            )
+            .filter(pending_request::Column::Id.eq(id))
+            .filter(pending_request::Column::Attempts.eq(attempts))
+            .filter(pending_request::Column::RunAfter.lte(now))
+            .exec(&ctx.db)
+            .await?
+            .rows_affected;
+        if put_off != 1 {
+            // Taken meanwhile (another instance's sweeper, or a worker).
+            continue;
+        }
         if hand_over(ctx, id, attempts).is_err() {
+            // No room: due again at once, for the next sweep.
+            pending_request::Entity::update_many()
+                .col_expr(pending_request::Column::RunAfter, Expr::value(now))
+                .filter(pending_request::Column::Id.eq(id))
+                .filter(pending_request::Column::Attempts.eq(attempts))
+                .exec(&ctx.db)
+                .await?;
+            full = true;
             break;
         }
         handed += 1;
@@ -294,7 +342,10 @@ pub async fn sweep(ctx: &Context) -> Result<usize> {
             "pending requests handed over to the background workers"
         );
     }
-    Ok(handed)
+    Ok(Sweep {
+        handed,
+        backlog: full || whole_batch,
+    })
 }
 
 /// Requests recorded and not done: waiting or running, and given up.

@@ -1494,6 +1494,61 @@ pub async fn requests_answered_ok_survive_a_sigkill() {
     assert!(sent > 0, "the restarted outbox sends");
 }
 
+/// Requests the full queue left in the database are worked off at the
+/// workers' pace, not one sweep (`background.rescan_ms`, 2 s) at a time,
+/// and each is done once although the sweeper hands them over repeatedly.
+#[tokio::test]
+async fn a_backlog_beyond_the_queue_is_worked_off_promptly_and_once() {
+    const ACCOUNTS: usize = 40;
+    let app = spawn_app_with(|config| {
+        config.background.workers = 1;
+        config.background.queue_capacity = 2;
+    })
+    .await;
+    let emails: Vec<String> = (0..ACCOUNTS)
+        .map(|i| format!("backlog{i:02}@example.fr"))
+        .collect();
+    for (i, email) in emails.iter().enumerate() {
+        app.create_account(&format!("backlog{i:02}"), email, STRONG_PASSWORD)
+            .await;
+    }
+    let client = app.client().await;
+    let calls = emails.iter().map(|email| {
+        let mut client = client.clone();
+        let email = email.clone();
+        async move {
+            client
+                .recover_login(pb::RecoverLoginRequest { email })
+                .await
+                .map(|_| ())
+        }
+    });
+    for answer in futures::future::join_all(calls).await {
+        answer.unwrap();
+    }
+    // What the queue could not take is handed over once its hand-off time
+    // has passed.
+    app.clock.advance(Duration::from_secs(6));
+    let started = Instant::now();
+    loop {
+        let sent: Vec<usize> = emails.iter().map(|e| app.mails_to(e).len()).collect();
+        if sent.iter().all(|&n| n >= 1) {
+            assert!(sent.iter().all(|&n| n == 1), "{sent:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{} of {ACCOUNTS} reminders sent after 15 s",
+            sent.iter().filter(|&&n| n >= 1).count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "backlog of {ACCOUNTS} worked off in {:?}",
+        started.elapsed()
+    );
+}
+
 /// How many `.eml` files in `dir` are addressed to `email`.
 fn mails_in(dir: &std::path::Path, email: &str) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
