@@ -221,18 +221,9 @@ where
             Err(error) => return Ok(tonic::Status::from(error).into_http()),
         },
     };
-    if !roles.contains(&principal.role()) {
-        if principal == Principal::Anonymous {
-            return Ok(status::unauthenticated().into_http());
-        }
-        if !anonymous_allowed {
-            tracing::Span::current().record("principal", principal.log_label());
-            return Ok(status::permission_denied(&path).into_http());
-        }
-    }
-    tracing::Span::current().record("principal", principal.log_label());
     // A customer is told in their account's language, whatever the
-    // request's `accept-language`.
+    // request's `accept-language`, from here on (a refusal of the method
+    // included).
     let language = match &principal {
         Principal::Customer(session) => {
             match sessions::account_language(&ctx, session.account_id).await {
@@ -242,6 +233,21 @@ where
         }
         _ => None,
     };
+    if !roles.contains(&principal.role()) {
+        if principal == Principal::Anonymous {
+            return Ok(status::unauthenticated().into_http());
+        }
+        if !anonymous_allowed {
+            tracing::Span::current().record("principal", principal.log_label());
+            let denied = || status::permission_denied(&path);
+            let denied = match language {
+                Some(language) => locale::in_language(language, denied),
+                None => denied(),
+            };
+            return Ok(denied.into_http());
+        }
+    }
+    tracing::Span::current().record("principal", principal.log_label());
     request.extensions_mut().insert(principal);
     match language {
         Some(language) => {

@@ -790,6 +790,27 @@ mod known_compromised_passwords {
                 told.push((login, refused.code(), message));
             }
         }
+        // A staff method called with jean's session is refused in French.
+        let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+        let mut request = authed(
+            &session.session_token,
+            pb::GetAccountStatusRequest {
+                account_id: jean.clone(),
+                ..Default::default()
+            },
+        );
+        request
+            .metadata_mut()
+            .insert("accept-language", MetadataValue::from_static("en-GB,en"));
+        let denied = app
+            .client()
+            .await
+            .get_account_status(request)
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(localized(&denied).0, "fr", "{denied:?}");
+
         // The same errors, worded apart in each language.
         assert_eq!(told.len(), 4);
         for i in 0..2 {
