@@ -226,6 +226,19 @@ fn journal_entry(
 ) -> pb::SecurityEvent {
     use crate::domain::events::{self, EventKind, STAFF_ONLY_DETAILS};
     let kind = EventKind::parse(&model.kind);
+    // Where staff worked from (their workstation's address and browser) is
+    // not the customer's business.
+    let by_staff = matches!(
+        ActorKind::parse(&model.actor_kind),
+        ActorKind::SupportAgent | ActorKind::SecurityTeam
+    );
+    let shown = |value: &Option<String>| {
+        if by_staff && !for_staff {
+            String::new()
+        } else {
+            value.clone().unwrap_or_default()
+        }
+    };
     let details =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&model.details)
             .unwrap_or_default()
@@ -250,8 +263,8 @@ fn journal_entry(
         .into(),
         occurred_at: Some(to_timestamp(model.occurred_at)),
         actor: Some(stored_actor(&model.actor_kind, &model.actor_name)),
-        client_address: model.client_address.clone().unwrap_or_default(),
-        user_agent: model.user_agent.clone().unwrap_or_default(),
+        client_address: shown(&model.client_address),
+        user_agent: shown(&model.user_agent),
         summary: events::summary(kind, locale).to_string(),
         details,
         acknowledged: model.acknowledged_at.is_some(),

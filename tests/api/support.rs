@@ -1350,6 +1350,27 @@ pub async fn customers_never_read_a_staff_note_an_audit_reason_or_a_secret() {
             .unwrap()
             .into_inner();
         assert!(events.events.len() >= 8, "{login}: {events:?}");
+        // Where staff worked from is not shown to the customer, only to staff.
+        let by_staff = |e: &pb::SecurityEvent| {
+            matches!(
+                e.actor.as_ref().map(|a| a.kind()),
+                Some(pb::ActorKind::SupportAgent | pb::ActorKind::SecurityTeam)
+            )
+        };
+        for event in events.events.iter().filter(|e| by_staff(e)) {
+            assert_eq!(
+                (event.client_address.as_str(), event.user_agent.as_str()),
+                ("", ""),
+                "{login}: {event:?}"
+            );
+        }
+        let reviewed = review(&app, &pending.id).await.recent_events;
+        assert!(
+            reviewed
+                .iter()
+                .any(|e| by_staff(e) && !e.client_address.is_empty() && !e.user_agent.is_empty()),
+            "{login}: staff see where staff worked from"
+        );
         readable.push(("ListSecurityEvents".into(), format!("{events:?}")));
         let changes = client
             .list_contact_changes(authed(&token, pb::ListContactChangesRequest::default()))
