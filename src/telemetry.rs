@@ -7,6 +7,31 @@ use tracing_subscriber::{fmt::MakeWriter, EnvFilter};
 
 use crate::config::LogFormat;
 
+/// What stands in the logs for a login or an e-mail address as a caller
+/// typed it (which may be a password typed in the wrong field): a keyed
+/// hash, the same for the same text (case and surrounding spaces aside)
+/// for the life of the process, so that lines can be correlated without
+/// the text being written. The key is drawn at random when the process
+/// starts and never leaves it.
+pub fn pseudonym(typed: &str) -> String {
+    use hmac::{Mac, SimpleHmac};
+    use rand::RngCore;
+    use sha2::Sha256;
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        key
+    });
+    // HMAC takes a key of any length: this never fails.
+    let Ok(mut mac) = <SimpleHmac<Sha256> as Mac>::new_from_slice(key) else {
+        return "h:-".into();
+    };
+    mac.update(typed.trim().to_lowercase().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    format!("h:{}", hex::encode(&digest[..8]))
+}
+
 /// Installs the global subscriber writing to standard error, in colour only
 /// when that is a terminal and `NO_COLOR` is unset: a log file or a
 /// collector gets plain text. Safe to call more than once (later calls do
@@ -61,5 +86,20 @@ mod tests {
         assert!(colour(true, Some(OsStr::new(""))));
         assert!(!colour(true, Some(OsStr::new("1"))));
         assert!(!colour(false, None));
+    }
+}
+
+#[cfg(test)]
+mod pseudonym_tests {
+    use super::pseudonym;
+
+    #[test]
+    fn a_pseudonym_correlates_without_the_text() {
+        let typed = "MySecretPassw0rd-2039620849";
+        let hashed = pseudonym(typed);
+        assert!(!hashed.contains("MySecret") && hashed.starts_with("h:"));
+        assert_eq!(hashed.len(), 2 + 16);
+        assert_eq!(pseudonym(" mysecretpassw0rd-2039620849 "), hashed);
+        assert_ne!(pseudonym("jean"), hashed);
     }
 }

@@ -61,7 +61,7 @@ pub async fn check_new_password(
         })
 }
 
-#[tracing::instrument(skip_all, fields(login = %new.login.as_str()))]
+#[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(new.login.as_str())))]
 pub async fn create(
     ctx: &Context,
     actor: &Actor,

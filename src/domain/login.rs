@@ -137,7 +137,9 @@ pub fn throttle_key(login: &str) -> String {
     token::hash(&format!("login:{}", login.trim().to_lowercase()))
 }
 
-#[tracing::instrument(skip_all, fields(login = %login.escape_debug()))]
+// The login as typed may be a password typed in the wrong field: the span
+// carries its pseudonym, never the text.
+#[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(login)))]
 pub async fn login(
     ctx: &Context,
     login: &str,
@@ -196,7 +198,7 @@ pub async fn login(
                 }
             }
             // Authentication failures are logged (ASVS V16.3.1); the span
-            // carries the login as typed, escaped.
+            // carries the pseudonym of the login as typed.
             tracing::info!("login refused: invalid credentials");
             return Err(Error::InvalidCredentials);
         }

@@ -249,3 +249,34 @@ pub async fn empty_login_fields_are_invalid_argument_naming_the_field() {
     let status = app.login("jean", "").await.unwrap_err();
     assert_eq!(bad_fields(&status), ["password"]);
 }
+
+/// Found by the black-box probe: what a caller typed as the login (which
+/// may be their password, typed in the wrong field) was written in clear in
+/// the refusal's log line. The logs carry a pseudonym: the same for the
+/// same text, so lines still correlate.
+#[tokio::test]
+async fn a_login_as_typed_never_reaches_the_logs() {
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let start = log_position();
+    let typed = "Typed-Password-In-Login-9131";
+    for _ in 0..2 {
+        app.login(typed, STRONG_PASSWORD).await.unwrap_err();
+    }
+    app.login("jean", "not the password at all 55")
+        .await
+        .unwrap_err();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let logs = captured_logs()[start..].to_string();
+    assert!(logs.contains("login refused"), "logs were not captured");
+    for text in [typed, "Typed-Password", "typed-password"] {
+        assert!(!logs.contains(text), "the typed login is in the logs");
+    }
+    let pseudonym = gardien::telemetry::pseudonym(typed);
+    assert!(
+        logs.matches(pseudonym.as_str()).count() >= 2,
+        "the two refusals correlate"
+    );
+    assert!(!logs.contains("login=jean") && !logs.contains("\"login\":\"jean\""));
+}
