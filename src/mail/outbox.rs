@@ -234,7 +234,7 @@ impl Worker {
                 outbox_id = %row.id,
                 kind = %row.kind,
                 attempt = row.attempts,
-                recipient = %row.recipient.escape_debug(),
+                recipient = %crate::telemetry::pseudonym(&row.recipient),
                 "e-mail delivery attempt"
             );
             let delivered = match reveal(&self.sealer, &row) {
@@ -250,7 +250,7 @@ impl Worker {
                         outbox_id = %row.id,
                         kind = %row.kind,
                         attempt = row.attempts,
-                        recipient = %row.recipient.escape_debug(),
+                        recipient = %crate::telemetry::pseudonym(&row.recipient),
                         "e-mail delivered"
                     );
                 }
@@ -374,7 +374,7 @@ impl Worker {
         tracing::warn!(
             outbox_id = %row.id,
             kind = %row.kind,
-            recipient = %row.recipient.escape_debug(),
+            recipient = %crate::telemetry::pseudonym(&row.recipient),
             attempts,
             give_up,
             retry_in_ms = if give_up { 0 } else { backoff_ms },

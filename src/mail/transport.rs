@@ -115,7 +115,7 @@ impl Transport {
                 tracing::info!(
                     outbox_id = %row.id,
                     kind = %row.kind,
-                    recipient = %row.recipient.escape_debug(),
+                    recipient = %crate::telemetry::pseudonym(&row.recipient),
                     "e-mail delivered to the log transport"
                 );
                 Ok(())

@@ -279,4 +279,26 @@ async fn a_login_as_typed_never_reaches_the_logs() {
         "the two refusals correlate"
     );
     assert!(!logs.contains("login=jean") && !logs.contains("\"login\":\"jean\""));
+
+    // Nor the address a mail goes to (found by the second probe: the
+    // outbox logged each delivery's recipient).
+    let start = log_position();
+    let address = "typed-mail-4417@example.org";
+    app.create_account("mailcheck", address, STRONG_PASSWORD)
+        .await;
+    app.client()
+        .await
+        .request_password_reset(pb::RequestPasswordResetRequest {
+            login_or_email: address.into(),
+        })
+        .await
+        .unwrap();
+    app.reset_token_from_mail(address, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let logs = captured_logs()[start..].to_string();
+    assert!(logs.contains("e-mail delivered"), "logs were not captured");
+    assert!(
+        !logs.contains("typed-mail-4417"),
+        "an e-mail address is in the logs"
+    );
 }
