@@ -226,12 +226,25 @@ fn journal_entry(
 ) -> pb::SecurityEvent {
     use crate::domain::events::{self, EventKind, STAFF_ONLY_DETAILS};
     let kind = EventKind::parse(&model.kind);
-    // Where staff worked from (their workstation's address and browser) is
-    // not the customer's business.
-    let by_staff = matches!(
-        ActorKind::parse(&model.actor_kind),
-        ActorKind::SupportAgent | ActorKind::SecurityTeam
+    // Where staff or a calling service worked from (a workstation's or a
+    // server's address and user agent) is not the customer's business; the
+    // end client's address a service reports with an activity
+    // (RecordActivity) is.
+    let reported_activity = matches!(
+        kind,
+        Some(
+            EventKind::OrderPlaced
+                | EventKind::ServiceOrdered
+                | EventKind::ServiceCancelled
+                | EventKind::DomainTransfer
+                | EventKind::ApiKeyCreated
+        )
     );
+    let by_staff = match ActorKind::parse(&model.actor_kind) {
+        ActorKind::SupportAgent | ActorKind::SecurityTeam => true,
+        ActorKind::Service => !reported_activity,
+        _ => false,
+    };
     let shown = |value: &Option<String>| {
         if by_staff && !for_staff {
             String::new()

@@ -1350,13 +1350,25 @@ pub async fn customers_never_read_a_staff_note_an_audit_reason_or_a_secret() {
             .unwrap()
             .into_inner();
         assert!(events.events.len() >= 8, "{login}: {events:?}");
-        // Where staff worked from is not shown to the customer, only to staff.
+        // Where staff (or the calling service) worked from is not shown to
+        // the customer, only to staff.
         let by_staff = |e: &pb::SecurityEvent| {
             matches!(
                 e.actor.as_ref().map(|a| a.kind()),
-                Some(pb::ActorKind::SupportAgent | pb::ActorKind::SecurityTeam)
+                Some(
+                    pb::ActorKind::SupportAgent
+                        | pb::ActorKind::SecurityTeam
+                        | pb::ActorKind::Service
+                )
             )
         };
+        assert!(
+            events
+                .events
+                .iter()
+                .any(|e| e.kind() == pb::SecurityEventKind::AccountCreated && by_staff(e)),
+            "{login}: the account was created by a service"
+        );
         for event in events.events.iter().filter(|e| by_staff(e)) {
             assert_eq!(
                 (event.client_address.as_str(), event.user_agent.as_str()),
