@@ -33,41 +33,18 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// The `method` label of a request path: the path of a method the server
-/// has, else "unknown". A label never takes what a caller made up, so made-up
-/// paths cannot grow the endpoint without bound.
-pub fn method_label(path: &str) -> &'static str {
-    crate::middleware::auth::POLICY
-        .iter()
-        .find(|(service, method, _)| {
-            path.len() == service.len() + method.len()
-                && path.starts_with(service)
-                && path.ends_with(method)
-        })
-        .map(|(service, method, _)| method_path(service, method))
-        .unwrap_or("unknown")
-}
-
-/// "/package.Service/Method", built once per method.
-fn method_path(service: &'static str, method: &'static str) -> &'static str {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static PATHS: OnceLock<Mutex<HashMap<(&'static str, &'static str), &'static str>>> =
-        OnceLock::new();
-    let mut paths = PATHS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    paths
-        .entry((service, method))
-        .or_insert_with(|| Box::leak(format!("{service}{method}").into_boxed_str()))
-}
-
-/// One finished RPC (`path` as the caller sent it).
+/// One finished RPC (`path` as the caller sent it). The `method` label is
+/// the path of a method the server has, else "unknown": a label never takes
+/// what a caller made up, so made-up paths cannot grow the endpoint without
+/// bound.
 pub fn rpc(path: &str, code: tonic::Code, seconds: f64) {
-    let method = method_label(path);
+    let method = if crate::middleware::auth::allowed_roles(path).is_some() {
+        path.to_string()
+    } else {
+        "unknown".to_string()
+    };
     let code = format!("{code:?}");
-    metrics::counter!("gardien_rpc_requests_total", "method" => method, "code" => code)
+    metrics::counter!("gardien_rpc_requests_total", "method" => method.clone(), "code" => code)
         .increment(1);
     metrics::histogram!("gardien_rpc_duration_seconds", "method" => method).record(seconds);
 }

@@ -279,7 +279,7 @@ pub async fn reset_burst(bench: &Bench, options: &Options) -> anyhow::Result<Out
     let drain_started = std::time::Instant::now();
     let mut waiting = u64::MAX;
     while drain_started.elapsed() < Duration::from_secs(120) {
-        waiting = crate::domain::pending::counts(&bench.ctx.db).await?.0;
+        waiting = crate::domain::pending::waiting(&bench.ctx.db).await?;
         if waiting == 0 {
             break;
         }

@@ -53,35 +53,24 @@ impl Background {
     }
 
     /// Queues `job` (a closure called once per attempt); answers
-    /// [`Error::Overloaded`] at once when the queue is full.
+    /// [`Error::Overloaded`] at once when the queue is full, and logs it.
     pub fn submit<F, Fut>(&self, what: &'static str, job: F) -> Result<()>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
-        let job: Job = Box::new(move || -> JobFuture { Box::pin(job()) });
-        self.sender
-            .try_send(Queued { what, job })
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(queued) => {
-                    tracing::warn!(what = queued.what, "background queue full: request refused");
-                    Error::Overloaded {
-                        retry_after: Duration::from_secs(1),
-                    }
+        self.submit_quietly(what, job)
+            .inspect_err(|error| match error {
+                Error::Overloaded { .. } => {
+                    tracing::warn!(what, "background queue full: request refused");
                 }
-                mpsc::error::TrySendError::Closed(queued) => {
-                    tracing::error!(
-                        what = queued.what,
-                        "background queue closed: request refused"
-                    );
-                    Error::Unavailable(anyhow::anyhow!("the background queue is closed"))
-                }
+                _ => tracing::error!(what, "background queue closed: request refused"),
             })
     }
 
     /// [`Background::submit`] for work whose refusal the caller handles
-    /// itself (a recorded request the sweeper hands over later): a full
-    /// queue is not logged.
+    /// itself (a recorded request the sweeper hands over later): nothing is
+    /// logged.
     pub fn submit_quietly<F, Fut>(&self, what: &'static str, job: F) -> Result<()>
     where
         F: Fn() -> Fut + Send + Sync + 'static,

@@ -264,8 +264,8 @@ pub async fn run(ctx: Context, stop: CancellationToken) {
     let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
     loop {
         let pause = match sweep(&ctx).await {
-            Ok(sweep) if sweep.backlog => BACKLOG_PAUSE.min(every),
-            Ok(_) => every,
+            Ok(true) => BACKLOG_PAUSE.min(every),
+            Ok(false) => every,
             Err(error) => {
                 tracing::warn!(%error, "pending requests: cannot look for due requests");
                 every
@@ -278,19 +278,12 @@ pub async fn run(ctx: Context, stop: CancellationToken) {
     }
 }
 
-/// What one sweep did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sweep {
-    pub handed: usize,
-    /// More may be due: the queue was full, or a whole batch was due.
-    pub backlog: bool,
-}
-
-/// One sweep. A request handed over is not due again for [`LEASE_MS`], so
+/// One sweep; whether more may be due (the queue was full, or a whole
+/// batch was due). A request handed over is not due again for [`LEASE_MS`], so
 /// that the next sweeps do not queue it twice while it waits for a worker
 /// (the worker that takes it still claims it; if none does, it is due again
 /// then).
-pub async fn sweep(ctx: &Context) -> Result<Sweep> {
+pub async fn sweep(ctx: &Context) -> Result<bool> {
     let now = ctx.now();
     let due = pending_request::Entity::find()
         .select_only()
@@ -342,24 +335,17 @@ pub async fn sweep(ctx: &Context) -> Result<Sweep> {
             "pending requests handed over to the background workers"
         );
     }
-    Ok(Sweep {
-        handed,
-        backlog: full || whole_batch,
-    })
+    Ok(full || whole_batch)
 }
 
-/// Requests recorded and not done: waiting or running, and given up.
-pub async fn counts<C: ConnectionTrait>(conn: &C) -> Result<(u64, u64)> {
+/// Requests recorded and not done yet (waiting or running; not those
+/// given up).
+pub async fn waiting<C: ConnectionTrait>(conn: &C) -> Result<u64> {
     use sea_orm::PaginatorTrait;
-    let waiting = pending_request::Entity::find()
+    Ok(pending_request::Entity::find()
         .filter(pending_request::Column::FailedAt.is_null())
         .count(conn)
-        .await?;
-    let failed = pending_request::Entity::find()
-        .filter(pending_request::Column::FailedAt.is_not_null())
-        .count(conn)
-        .await?;
-    Ok((waiting, failed))
+        .await?)
 }
 
 #[cfg(test)]
