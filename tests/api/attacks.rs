@@ -1484,7 +1484,7 @@ pub async fn requests_answered_ok_survive_a_sigkill() {
     // And they go out.
     let sent = requested
         .iter()
-        .filter(|(_, email)| mails_in(&deployment.mail_dir, email) == 1)
+        .filter(|(_, email)| mails_in_dir(&deployment.mail_dir, email).len() == 1)
         .count();
     eprintln!(
         "killed with {left_at_kill} of {} requests waiting; all done once after the restart, \
@@ -1547,22 +1547,6 @@ async fn a_backlog_beyond_the_queue_is_worked_off_promptly_and_once() {
         "backlog of {ACCOUNTS} worked off in {:?}",
         started.elapsed()
     );
-}
-
-/// How many `.eml` files in `dir` are addressed to `email`.
-fn mails_in(dir: &std::path::Path, email: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .filter(|mail| {
-            mail.lines()
-                .any(|line| line.starts_with("To:") && line.contains(email))
-        })
-        .count()
 }
 
 /// Issue 20 item 5: behind a trusted proxy, sessions, security events and

@@ -357,31 +357,7 @@ impl TestApp {
     }
 
     pub fn mails_to(&self, recipient: &str) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
-            return Vec::new();
-        };
-        let mut mails: Vec<(String, String)> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .filter_map(|e| {
-                Some((
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(e.path()).ok()?,
-                ))
-            })
-            .filter(|(_, text)| {
-                text.lines()
-                    .any(|l| l.starts_with("To:") && l.contains(recipient))
-            })
-            .collect();
-        mails.sort();
-        mails
-            .into_iter()
-            .map(|(_, text)| {
-                register_tokens_in(&text);
-                text
-            })
-            .collect()
+        mails_in_dir(&self.mail_dir, recipient)
     }
 
     /// The reset token from the newest reset e-mail to `recipient`.
@@ -411,6 +387,36 @@ impl TestApp {
             .map(|e| e.kind)
             .collect()
     }
+}
+
+/// The `.eml` files in `dir` addressed to `recipient`, oldest first (by
+/// file name); the tokens they carry are registered as secrets.
+pub fn mails_in_dir(dir: &std::path::Path, recipient: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<(String, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).ok()?,
+            ))
+        })
+        .filter(|(_, text)| {
+            text.lines()
+                .any(|l| l.starts_with("To:") && l.contains(recipient))
+        })
+        .collect();
+    mails.sort();
+    mails
+        .into_iter()
+        .map(|(_, text)| {
+            register_tokens_in(&text);
+            text
+        })
+        .collect()
 }
 
 pub fn token_in(mail: &str) -> String {

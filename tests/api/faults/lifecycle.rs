@@ -21,7 +21,7 @@ use tonic::{transport::Channel, Status};
 use uuid::Uuid;
 
 use super::invariants::Ledger;
-use crate::helpers::{authed, token_in, NEW_PASSWORD, STRONG_PASSWORD};
+use crate::helpers::{authed, mails_in_dir, token_in, NEW_PASSWORD, STRONG_PASSWORD};
 
 /// One client of the load.
 pub struct Load {
@@ -155,15 +155,7 @@ impl Load {
 }
 
 fn mail_to(dir: &Path, email: &str) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .find(|text| {
-            text.contains("token=gdr_")
-                && text
-                    .lines()
-                    .any(|l| l.starts_with("To:") && l.contains(email))
-        })
+    mails_in_dir(dir, email)
+        .into_iter()
+        .find(|text| text.contains("token=gdr_"))
 }
