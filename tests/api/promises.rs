@@ -806,6 +806,11 @@ pub const PROMISES: &[Promise] = &[
         promise: "details never carry a staff note (only GetAccountReview shows it)",
         test: support::customers_never_read_a_staff_note_an_audit_reason_or_a_secret,
     },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ListSecurityEvents",
+        promise: "client_address and user_agent are empty when staff or a service acted (GetAccountReview shows them)",
+        test: support::customers_never_read_a_staff_note_an_audit_reason_or_a_secret,
+    },
     // AcknowledgeSecurityEvents
     Promise {
         rpc: "gardien.accountsecurity.v1.AccountSecurityService/AcknowledgeSecurityEvents",
