@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

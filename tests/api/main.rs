@@ -6,7 +6,6 @@ mod helpers;
 
 mod at_rest;
 mod attacks;
-mod bench;
 mod centre;
 mod faults;
 mod foundation;

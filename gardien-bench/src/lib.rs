@@ -4,6 +4,9 @@
 //! every scenario as a ratio to them. The client shares the server's process,
 //! so its CPU and RSS count against the server's.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod baseline;
 mod cpu;
 mod load;

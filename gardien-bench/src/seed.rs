@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{metadata::MetadataValue, transport::Channel, Request};
 
 use super::{load, Options};
-use crate::{
+use gardien::{
     config::{Config, MailTransportKind},
     domain::{credentials, principal::Role, Context},
     proto::accountsecurity::v1::{

@@ -17,7 +17,7 @@ use super::{
     seed::{bearer, login as log_in, Bench},
     Options, Outcome, Report,
 };
-use crate::proto::{
+use gardien::proto::{
     accountsecurity::v1::{
         IntrospectSessionRequest, LiftSuspensionRequest, ListSecurityEventsRequest,
         RequestPasswordResetRequest, SuspendPasswordRequest, SuspensionReason,
@@ -231,7 +231,7 @@ pub async fn isolation(bench: &Bench, options: &Options) -> anyhow::Result<Outco
 /// while a light `Login` load goes on: its p99 must stay under 500 ms, and
 /// every request answered OK must be worked off afterwards.
 pub async fn reset_burst(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
-    use crate::proto::accountsecurity::v1::RecoverLoginRequest;
+    use gardien::proto::accountsecurity::v1::RecoverLoginRequest;
     const BOUND: Duration = Duration::from_millis(500);
     let light = 4;
     let alone = drive(options.duration, light, login_op(bench)).await;
@@ -279,7 +279,7 @@ pub async fn reset_burst(bench: &Bench, options: &Options) -> anyhow::Result<Out
     let drain_started = std::time::Instant::now();
     let mut waiting = u64::MAX;
     while drain_started.elapsed() < Duration::from_secs(120) {
-        waiting = crate::domain::pending::waiting(&bench.ctx.db).await?;
+        waiting = gardien::domain::pending::waiting(&bench.ctx.db).await?;
         if waiting == 0 {
             break;
         }
@@ -317,7 +317,7 @@ pub async fn reset_burst(bench: &Bench, options: &Options) -> anyhow::Result<Out
 /// password is hashed, memory must not grow, the other calls must not fail.
 pub async fn flood_limited(options: &Options) -> anyhow::Result<Outcome> {
     let bench = Bench::start_with(options, 1, |config| {
-        config.rate_limit = crate::config::RateLimitConfig::default();
+        config.rate_limit = gardien::config::RateLimitConfig::default();
     })
     .await?;
     let result = flood_limited_on(&bench, options).await;
@@ -454,7 +454,7 @@ pub async fn flood_memory(bench: &Bench, options: &Options) -> anyhow::Result<Ou
             }
         })
     };
-    let clients: Vec<_> = channels.into_iter().map(crate::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new).collect();
+    let clients: Vec<_> = channels.into_iter().map(gardien::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new).collect();
     let op = load::op(move |worker, n| {
         let account = &accounts[(worker + n as usize) % accounts.len()];
         let mut client = clients[worker % clients.len()].clone();
@@ -512,7 +512,7 @@ pub async fn mixed(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> 
         );
         let (service, security) = (service.clone(), security.clone());
         async move {
-            let mut client = crate::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new(channel.clone());
+            let mut client = gardien::proto::accountsecurity::v1::account_security_service_client::AccountSecurityServiceClient::new(channel.clone());
             let mut session = sessions[worker].lock().await;
             let code = |s: tonic::Status| s.code();
             match n % 6 {

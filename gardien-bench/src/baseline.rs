@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
 
 use super::load::{self, Stats};
-use crate::crypto::password::{Argon2Params, ServiceVerifier};
+use gardien::crypto::password::{Argon2Params, ServiceVerifier};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Argon2Ceiling {

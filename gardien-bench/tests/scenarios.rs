@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gardien::bench::{self, Options};
+use gardien_bench::{self as bench, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_benchmark_scenario_runs_without_unexpected_errors() {

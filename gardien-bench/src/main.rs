@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
-use gardien::bench::{self, Options, SCENARIOS};
+use gardien_bench::{self as bench, Options, SCENARIOS};
 
 /// mimalloc: the request path allocates many small, short-lived objects
 /// across the runtime's threads, where glibc's allocator spent about a fifth
