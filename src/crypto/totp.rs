@@ -1,21 +1,16 @@
 //! Time-based one-time passwords (RFC 6238 over RFC 4226 HOTP): HMAC-SHA-1,
 //! 6 digits, 30-second steps, the server clock ±1 step.
 //!
-//! The functions here are pure: time comes in as Unix milliseconds and the
-//! secret as bytes, so the caller decides where both come from. [`verify`]
-//! only says which step a code matched; accepting each step once per account
-//! is the caller's compare-and-set, because that needs the database.
-//!
-//! HOTP is written out here on top of `hmac` and `sha1` rather than taken
-//! from a TOTP crate: it is a dozen lines, it must accept the 20-byte
-//! RFC test secret, and it has to expose the code of any step.
+//! The codes, the base32 form and the otpauth URI come from `totp-rs`. What
+//! is ours: time comes in as Unix milliseconds and [`verify`] says which step
+//! a code matched, because accepting each step once per account is the
+//! caller's compare-and-set in the database (replay protection).
 
-use hmac::{Hmac, Mac};
 use qrcodegen::{QrCode, QrCodeEcc};
 use rand::{rngs::OsRng, RngCore};
 use secrecy::SecretBox;
-use sha1::Sha1;
 use subtle::ConstantTimeEq;
+use totp_rs::{Algorithm, TOTP};
 
 /// Length of a time step (RFC 6238 default, what authenticator apps assume).
 pub const STEP_SECS: i64 = 30;
@@ -46,26 +41,8 @@ pub fn generate_secret() -> SecretBox<[u8; SECRET_LEN]> {
 
 /// RFC 4648 base32, uppercase, without padding: the form authenticator apps
 /// expect in an otpauth URI and for manual entry.
-pub fn to_base32(secret: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::with_capacity(secret.len().div_ceil(5) * 8);
-    let mut buffer: u16 = 0;
-    let mut bits = 0;
-    for &byte in secret {
-        buffer = (buffer << 8) | u16::from(byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[usize::from((buffer >> bits) & 31)]));
-        }
-    }
-    if bits > 0 {
-        // The last group is padded with zero bits on the right.
-        out.push(char::from(
-            ALPHABET[usize::from((buffer << (5 - bits)) & 31)],
-        ));
-    }
-    out
+pub fn to_base32(bytes: &[u8]) -> String {
+    base32::encode(base32::Alphabet::Rfc4648 { padding: false }, bytes)
 }
 
 /// The time step of a Unix time in milliseconds (floor division, so times
@@ -74,35 +51,37 @@ pub fn step_at(now_ms: i64) -> i64 {
     now_ms.div_euclid(STEP_SECS * 1000)
 }
 
-/// The code of `secret` at time step `step` with `digits` digits
-/// (HMAC-SHA-1, RFC 4226 dynamic truncation), zero-padded.
-///
-/// RFC 4226 allows 6 to 8 digits; more digits than the 31-bit value has
-/// just pad it, so no input panics.
-pub fn code_at_step(secret: &[u8], step: i64, digits: usize) -> String {
-    // HMAC takes keys of any length (longer ones are hashed first), so this
-    // never fails; an empty code matches nothing if it ever did.
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret) else {
-        return String::new();
-    };
-    // The counter is the step as an unsigned big-endian 64-bit integer; steps
-    // before the epoch wrap, and the server clock never produces them.
-    mac.update(&(step as u64).to_be_bytes());
-    let hash = mac.finalize().into_bytes();
+/// The generator for `secret` (its copy is zeroed when dropped). Unchecked:
+/// the RFC test secret and a stored secret of any length must still work.
+fn generator(secret: &[u8], digits: usize, issuer: Option<&str>, label: &str) -> TOTP {
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        digits,
+        1,
+        STEP_SECS.unsigned_abs(),
+        secret.to_vec(),
+        issuer.map(str::to_owned),
+        label.to_owned(),
+    )
+}
 
-    let offset = usize::from(hash[hash.len() - 1] & 0x0f);
-    let binary = u32::from_be_bytes([
-        hash[offset],
-        hash[offset + 1],
-        hash[offset + 2],
-        hash[offset + 3],
-    ]) & 0x7fff_ffff;
-
-    let modulus = u32::try_from(digits)
+/// The code of `generator` at time step `step`, zero-padded; empty (which
+/// matches nothing) before the epoch, where the server clock never is.
+fn code_of(generator: &TOTP, step: i64) -> String {
+    u64::try_from(step)
         .ok()
-        .and_then(|d| 10u64.checked_pow(d))
-        .unwrap_or(u64::MAX);
-    format!("{:0digits$}", u64::from(binary) % modulus)
+        .and_then(|step| step.checked_mul(STEP_SECS.unsigned_abs()))
+        .map(|time| generator.generate(time))
+        .unwrap_or_default()
+}
+
+/// The code of `secret` at time step `step` with `digits` digits. RFC 4226
+/// allows 6 to 8 digits; any other count gives an empty code.
+pub fn code_at_step(secret: &[u8], step: i64, digits: usize) -> String {
+    if !(6..=8).contains(&digits) {
+        return String::new();
+    }
+    code_of(&generator(secret, digits, None, ""), step)
 }
 
 /// Checks a 6-digit code at the step of `now_ms` and the steps either side
@@ -116,12 +95,13 @@ pub fn verify(secret: &[u8], code: &str, now_ms: i64) -> Option<i64> {
     if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    let generator = generator(secret, DIGITS, None, "");
     let now = step_at(now_ms);
     let mut matched = None;
     // Oldest first: on the rare code that matches two steps, the earlier one
     // burns fewer future steps in the caller's compare-and-set.
     for step in [now - 1, now, now + 1] {
-        let candidate = code_at_step(secret, step, DIGITS);
+        let candidate = code_of(&generator, step);
         let equal = bool::from(candidate.as_bytes().ct_eq(code.as_bytes()));
         if equal && matched.is_none() {
             matched = Some(step);
@@ -132,29 +112,10 @@ pub fn verify(secret: &[u8], code: &str, now_ms: i64) -> Option<i64> {
 
 /// The provisioning URI of Google's Key Uri Format, which authenticator apps
 /// read from the QR code. Issuer and label are percent-encoded, so a colon in
-/// either cannot be mistaken for the separator.
+/// either cannot be mistaken for the separator; SHA-1, 6 digits and 30 s are
+/// the format's defaults and so are not written out.
 pub fn otpauth_uri(secret: &[u8], issuer: &str, label: &str) -> String {
-    let issuer = percent_encode(issuer);
-    format!(
-        "otpauth://totp/{issuer}:{label}?secret={secret}&issuer={issuer}\
-         &algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
-        label = percent_encode(label),
-        secret = to_base32(secret),
-    )
-}
-
-/// Every byte but the RFC 3986 unreserved characters is escaped; spaces
-/// become `%20`, since some apps show a `+` literally.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    generator(secret, DIGITS, Some(issuer), label).get_url()
 }
 
 /// The URI as a black-on-white QR code PNG (8-bit greyscale, medium error
@@ -186,7 +147,7 @@ pub fn qr_png(uri: &str) -> Result<Vec<u8>, TotpError> {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
-    use sha1::Digest;
+    use sha1::{Digest, Sha1};
 
     /// The RFC 6238 Appendix B SHA-1 secret.
     const RFC_SECRET: &[u8] = b"12345678901234567890";
@@ -397,10 +358,8 @@ mod tests {
         };
         assert_eq!(base32_decode(param("secret")), secret.expose_secret());
         assert_eq!(percent_decode(param("issuer")), issuer);
-        assert_eq!(param("algorithm"), "SHA1");
-        assert_eq!(param("digits"), "6");
-        assert_eq!(param("period"), "30");
-        assert_eq!(params.len(), 5);
+        // SHA-1, 6 digits and 30 s are the format's defaults: left out.
+        assert_eq!(params.len(), 2, "{query}");
     }
 
     #[test]
