@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     clock::{Clock, SystemClock},
     config::{Config, LogFormat},
-    db,
+    store::db,
     domain::{
         accounts::{self, NewAccount},
         credentials,

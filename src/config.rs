@@ -557,7 +557,7 @@ impl Config {
             .information_centre
             .suspend_on_dispute
             .iter()
-            .find(|kind| crate::domain::events::EventKind::parse(kind).is_none())
+            .find(|kind| crate::kinds::EventKind::parse(kind).is_none())
         {
             return fail(
                 "information_centre.suspend_on_dispute",

@@ -3,21 +3,16 @@
 //! suspensions and resets, rate-limit rejections, hashing-pool queue depth,
 //! outbox gauges and database pool usage.
 //!
-//! Counters are recorded where things happen (`metrics` macros, no-ops
-//! while no recorder is installed); gauges are sampled at each scrape.
+//! Counters are recorded where things happen, through the `metrics` facade
+//! (no-ops while no recorder is installed); gauges are sampled at each
+//! scrape. This module only serves them.
 
 use std::{net::SocketAddr, sync::Arc, sync::OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    domain::{self, Error},
-    entity::outbox,
-    mail::outbox::{FAILED, PENDING, SENDING},
-    middleware::rate_limit::RateLimitMetrics,
-};
+use crate::{domain, middleware::rate_limit::RateLimitMetrics, store};
 
 /// The process-wide recorder, installed on first use.
 fn handle() -> anyhow::Result<PrometheusHandle> {
@@ -31,45 +26,6 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
         ])?
         .install_recorder()?;
     Ok(HANDLE.get_or_init(|| handle).clone())
-}
-
-/// One finished RPC (`path` as the caller sent it). The `method` label is
-/// the path of a method the server has, else "unknown": a label never takes
-/// what a caller made up, so made-up paths cannot grow the endpoint without
-/// bound.
-pub fn rpc(path: &str, code: tonic::Code, seconds: f64) {
-    let method = if crate::middleware::auth::allowed_roles(path).is_some() {
-        path.to_string()
-    } else {
-        "unknown".to_string()
-    };
-    let code = format!("{code:?}");
-    metrics::counter!("gardien_rpc_requests_total", "method" => method.clone(), "code" => code)
-        .increment(1);
-    metrics::histogram!("gardien_rpc_duration_seconds", "method" => method).record(seconds);
-}
-
-/// The outcome of a `Login` call.
-pub fn login_outcome<T>(result: &Result<T, Error>, challenged: impl FnOnce(&T) -> bool) {
-    let outcome = match result {
-        Ok(value) if challenged(value) => "challenged",
-        Ok(_) => "success",
-        Err(error) => match error.kind() {
-            Error::InvalidCredentials => "invalid",
-            Error::PasswordSuspended { .. } => "suspended",
-            Error::LoginBackoff { .. } | Error::Overloaded { .. } => "throttled",
-            _ => "error",
-        },
-    };
-    metrics::counter!("gardien_logins_total", "outcome" => outcome).increment(1);
-}
-
-pub fn suspension(reason: &'static str) {
-    metrics::counter!("gardien_password_suspensions_total", "reason" => reason).increment(1);
-}
-
-pub fn password_reset() {
-    metrics::counter!("gardien_password_resets_total").increment(1);
 }
 
 /// Serves `GET /metrics` on `addr` until `shutdown`.
@@ -106,7 +62,8 @@ pub async fn serve(
     Ok(bound)
 }
 
-/// Gauges read at scrape time.
+/// Gauges read at scrape time, and the counters kept by this instance's
+/// outbox worker and rate limiter.
 async fn sample(ctx: &domain::Context, rate_limits: &RateLimitMetrics) {
     use std::sync::atomic::Ordering::Relaxed;
     metrics::gauge!("gardien_hashing_queue_depth").set(ctx.hasher.queue_depth() as f64);
@@ -114,25 +71,20 @@ async fn sample(ctx: &domain::Context, rate_limits: &RateLimitMetrics) {
     metrics::gauge!("gardien_rate_limited_total").set(rate_limits.limited.load(Relaxed) as f64);
     metrics::gauge!("gardien_rate_limit_backend_errors_total")
         .set(rate_limits.backend_errors.load(Relaxed) as f64);
-    for status in [PENDING, SENDING, FAILED] {
-        if let Ok(count) = outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(status))
-            .count(&ctx.db)
-            .await
-        {
-            metrics::gauge!("gardien_outbox_messages", "status" => status).set(count as f64);
-        }
+    let sent = ctx.outbox_metrics.snapshot();
+    for (name, value) in [
+        ("gardien_outbox_delivery_attempts_total", sent.attempts),
+        ("gardien_outbox_delivered_total", sent.delivered),
+        ("gardien_outbox_delivery_failures_total", sent.failures),
+        ("gardien_outbox_abandoned_total", sent.abandoned),
+    ] {
+        metrics::gauge!(name).set(value as f64);
     }
-    if let Ok(oldest) = outbox::Entity::find()
-        .filter(outbox::Column::Status.is_in([PENDING, SENDING]))
-        .order_by_asc(outbox::Column::CreatedAt)
-        .one(&ctx.db)
-        .await
-    {
-        let age = oldest.map_or(0.0, |row| {
-            (ctx.now() - row.created_at).max(0) as f64 / 1000.0
-        });
-        metrics::gauge!("gardien_outbox_oldest_pending_seconds").set(age);
+    if let Ok(depth) = store::outbox::depth(&ctx.db, ctx.now()).await {
+        metrics::gauge!("gardien_outbox_messages", "status" => "queued").set(depth.queued as f64);
+        metrics::gauge!("gardien_outbox_messages", "status" => "failed").set(depth.failed as f64);
+        metrics::gauge!("gardien_outbox_oldest_pending_seconds")
+            .set(depth.oldest_pending_age_ms as f64 / 1000.0);
     }
     let (size, idle) = match ctx.db.get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => {

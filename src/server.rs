@@ -18,7 +18,7 @@ use crate::{
         password::{Argon2Params, HashingPool},
         secretbox::Sealer,
     },
-    db,
+    store::db,
     domain::{self, password::PasswordPolicy},
     grpc::{account_security::AccountSecurity, support::Support},
     mail::{outbox::Worker, transport::Transport},
@@ -231,7 +231,11 @@ impl Application {
         let background_task = tokio::spawn(async move {
             background.run(background_workers, background_stopped).await;
         });
-        let sweeper = tokio::spawn(domain::pending::run(ctx.clone(), background_stop.clone()));
+        let sweeper = tokio::spawn(domain::pending::run(
+            ctx.clone(),
+            background_stop.clone(),
+            domain::recovery::perform,
+        ));
 
         let max_message = config.max_message_bytes;
         let account_security = AccountSecurityServiceServer::new(AccountSecurity::new(ctx.clone()))

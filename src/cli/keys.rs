@@ -11,7 +11,7 @@ use super::KeysCommand;
 use crate::{
     config::Config,
     crypto::secretbox::{SealedBy, Sealer, KEY_LEN},
-    db,
+    store::db,
     domain::keys::{self, ColumnStatus, Pace},
     server,
 };

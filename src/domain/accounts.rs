@@ -13,7 +13,7 @@ use super::{
     types::{Email, Locale, Login, Phone, PostalAddress},
     Context,
 };
-use crate::entity::{account, login_throttle, session, suspension};
+use crate::entity::{account, session, suspension};
 
 pub const STATE_ACTIVE: &str = "active";
 pub const STATE_SUSPENDED: &str = "suspended";
@@ -174,9 +174,7 @@ pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Resu
         .filter(session::Column::LastSeenAt.gt(now - idle_ms))
         .count(&ctx.db)
         .await?;
-    let throttle = login_throttle::Entity::find_by_id(super::login::throttle_key(&account.login))
-        .one(&ctx.db)
-        .await?;
+    let throttle = crate::store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
     Ok(AccountStatus {
         active_suspension,
         active_sessions,

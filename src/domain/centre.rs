@@ -12,14 +12,14 @@ use super::{
     compromised,
     error::{Error, Result},
     events::{self, EventKind},
-    notices,
+    links, notices,
     principal::{Actor, ClientInfo},
     sessions, support,
     suspension::{self, Reason, SuspendRequest},
     Context,
 };
 use crate::{
-    crypto::token::{self, TokenKind},
+    crypto::token::TokenKind,
     entity::{account, report_token, security_event},
     mail::Mail,
 };
@@ -363,41 +363,15 @@ pub async fn report_unauthorized_change(
     comment: &str,
     client: &ClientInfo,
 ) -> Result<String> {
-    if !token::well_formed(TokenKind::Report, presented) {
-        return Err(Error::TokenInvalid);
-    }
-    let row = report_token::Entity::find()
-        .filter(report_token::Column::TokenHash.eq(token::hash(presented)))
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
-    if row.used_at.is_some() || row.invalidated_at.is_some() {
-        return Err(Error::TokenInvalid);
-    }
-    if row.expires_at <= ctx.now() {
-        return Err(Error::TokenExpired);
-    }
-    let account = account::Entity::find_by_id(row.account_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
+    let (row, account) =
+        links::presented::<report_token::Entity>(ctx, TokenKind::Report, presented).await?;
     let event = match row.event_id {
         Some(id) => security_event::Entity::find_by_id(id).one(&ctx.db).await?,
         None => None,
     };
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let used = report_token::Entity::update_many()
-        .col_expr(report_token::Column::UsedAt, Expr::value(now))
-        .filter(report_token::Column::Id.eq(row.id))
-        .filter(report_token::Column::UsedAt.is_null())
-        .filter(report_token::Column::InvalidatedAt.is_null())
-        .filter(report_token::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if used.rows_affected != 1 {
-        return Err(Error::TokenInvalid);
-    }
+    links::consume::<report_token::Entity, _>(&txn, &row, now).await?;
     if let Some(event) = &event {
         security_event::Entity::update_many()
             .col_expr(security_event::Column::DisputedAt, Expr::value(now))

@@ -15,8 +15,9 @@ use uuid::Uuid;
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
-    login, notices,
+    links, notices,
     principal::{Actor, ClientInfo, CustomerSession},
+    throttle,
     types::{Email, Phone, PostalAddress},
     Context,
 };
@@ -26,24 +27,9 @@ use crate::{
     mail::{outbox, Mail},
 };
 
+pub use crate::kinds::Field;
+
 const CONFIRMATION_TTL_MS: i64 = 24 * 3600 * 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Email,
-    Phone,
-    PostalAddress,
-}
-
-impl Field {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Email => "email",
-            Field::Phone => "phone",
-            Field::PostalAddress => "postal_address",
-        }
-    }
-}
 
 pub struct ContactView {
     pub account: account::Model,
@@ -151,8 +137,8 @@ pub async fn update(
         let Some(password) = password else {
             return Err(Error::RecentAuthenticationRequired);
         };
-        login::check_password(ctx, &account, password).await?;
-        login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
+        throttle::check_password(ctx, &account, password).await?;
+        throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
     }
     let now = ctx.now();
     let actor = Actor::customer();
@@ -386,37 +372,15 @@ pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
 /// "this wasn't me" link.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
-    if !token::well_formed(TokenKind::EmailConfirmation, presented) {
-        return Err(Error::TokenInvalid);
-    }
-    let row = email_change::Entity::find()
-        .filter(email_change::Column::TokenHash.eq(token::hash(presented)))
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
-    if row.confirmed_at.is_some() || row.cancelled_at.is_some() {
-        return Err(Error::TokenInvalid);
-    }
-    if row.expires_at <= ctx.now() {
-        return Err(Error::TokenExpired);
-    }
-    let account = account::Entity::find_by_id(row.account_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
+    let (row, account) = links::presented::<email_change::Entity>(
+        ctx,
+        TokenKind::EmailConfirmation,
+        presented,
+    )
+    .await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let confirmed = email_change::Entity::update_many()
-        .col_expr(email_change::Column::ConfirmedAt, Expr::value(now))
-        .filter(email_change::Column::Id.eq(row.id))
-        .filter(email_change::Column::ConfirmedAt.is_null())
-        .filter(email_change::Column::CancelledAt.is_null())
-        .filter(email_change::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if confirmed.rows_affected != 1 {
-        return Err(Error::TokenInvalid);
-    }
+    links::consume::<email_change::Entity, _>(&txn, &row, now).await?;
     account::Entity::update_many()
         .col_expr(account::Column::Email, Expr::value(row.new_email.clone()))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))

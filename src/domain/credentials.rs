@@ -85,7 +85,7 @@ pub async fn revoke(
     now: i64,
     name: &str,
 ) -> Result<credential::Model> {
-    let txn = crate::db::begin_write(conn).await?;
+    let txn = crate::store::db::begin_write(conn).await?;
     let found = credential::Entity::find()
         .filter(credential::Column::Name.eq(name))
         .one(&txn)

@@ -35,7 +35,7 @@ pub enum Error {
     PasswordSuspended {
         help_url: String,
         /// Why, for the customer's front end; never the staff note.
-        reason: Option<super::suspension::Reason>,
+        reason: Option<crate::kinds::Reason>,
     },
     #[error("too many failed attempts; try again later")]
     LoginBackoff { retry_after: Duration },
@@ -84,7 +84,7 @@ pub enum Error {
     /// is told in the account's language (see [`Error::for_account`]).
     #[error("{error}")]
     ForAccount {
-        locale: super::types::Locale,
+        locale: crate::kinds::Locale,
         error: Box<Error>,
     },
 }
@@ -110,7 +110,7 @@ impl Error {
     /// is in the account's language rather than the request's. Only where
     /// telling the account's language reveals nothing the caller may not
     /// know (never on an unknown-login or wrong-password answer).
-    pub fn for_account(self, locale: super::types::Locale) -> Self {
+    pub fn for_account(self, locale: crate::kinds::Locale) -> Self {
         match self {
             Error::ForAccount { error, .. } => Error::ForAccount { locale, error },
             error => Error::ForAccount {

@@ -22,7 +22,6 @@ use super::{
     revocation::RevocationCause,
     sessions,
     support::{self, Status, Viewer},
-    two_factor,
     types::Locale,
     Context,
 };
@@ -560,7 +559,7 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
         return Ok(false);
     }
     let actor = agent_actor(&reset.requested_by);
-    two_factor::turn_off(&txn, now, account.id).await?;
+    crate::store::accounts::remove_second_factor(&txn, account.id, now).await?;
     let revoked = sessions::revoke_all(
         &txn,
         now,

@@ -281,7 +281,7 @@ async fn write_batch(
     if writes.is_empty() {
         return Ok(done);
     }
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::store::db::begin_write(db).await?;
     for (id, old, new) in writes {
         let update = Query::update()
             .table(Alias::new(sealed.table))
@@ -337,7 +337,7 @@ mod tests {
     /// A migrated in-memory database with `count` accounts, in id order.
     async fn accounts(count: usize) -> (DatabaseConnection, Vec<Uuid>) {
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        crate::db::migrate(&db).await.unwrap();
+        crate::store::db::migrate(&db).await.unwrap();
         let mut ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
         ids.sort();
         for (i, id) in ids.iter().enumerate() {

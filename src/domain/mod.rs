@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod factor_reset;
 pub mod keys;
+pub mod links;
 pub mod login;
 pub mod notices;
 pub mod overview;
@@ -25,6 +26,7 @@ pub mod revocation;
 pub mod sessions;
 pub mod support;
 pub mod suspension;
+pub mod throttle;
 pub mod two_factor;
 pub mod types;
 
@@ -62,11 +64,11 @@ impl Context {
         self.clock.now_ms()
     }
 
-    /// Begins a transaction that may write (see [`crate::db::begin_write`]).
+    /// Begins a transaction that may write (see [`crate::store::db::begin_write`]).
     pub async fn begin_write(
         &self,
     ) -> std::result::Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-        crate::db::begin_write(&self.db).await
+        crate::store::db::begin_write(&self.db).await
     }
 }
 

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use super::{
     error::{Error, Result},
     principal::ClientInfo,
-    recovery, Context,
+    Context,
 };
 use crate::entity::pending_request;
 
@@ -44,6 +44,11 @@ pub const HANDOFF_MS: i64 = 5_000;
 pub const MAX_ATTEMPTS: i32 = 8;
 /// Requests handed over per sweep at most.
 const SWEEP_BATCH: u64 = 64;
+
+/// Does a claimed request's work: the module that records a kind of
+/// request gives the function that does it (this one imports none of them).
+pub type Work =
+    fn(Context, Kind, String, ClientInfo, Claim) -> futures::future::BoxFuture<'static, Result<()>>;
 
 /// What a recorded request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +91,13 @@ fn retry_pause_ms(attempts: i32) -> i64 {
 /// Records the request (the caller may be told OK once this returns), then
 /// hands it to a worker. Costs the same whether or not an account matches:
 /// nothing is looked up here.
-pub async fn record(ctx: &Context, kind: Kind, input: &str, client: &ClientInfo) -> Result<()> {
+pub async fn record(
+    ctx: &Context,
+    kind: Kind,
+    input: &str,
+    client: &ClientInfo,
+    perform: Work,
+) -> Result<()> {
     let id = Uuid::now_v7();
     let now = ctx.now();
     let input_sealed = ctx
@@ -107,7 +118,7 @@ pub async fn record(ctx: &Context, kind: Kind, input: &str, client: &ClientInfo)
     })
     .exec_without_returning(&ctx.db)
     .await?;
-    if hand_over(ctx, id, 0).is_err() {
+    if hand_over(ctx, id, 0, perform).is_err() {
         // Recorded: the sweeper hands it over when the queue has room.
         tracing::info!(%id, "background queue full: request recorded, to be worked off later");
     }
@@ -116,12 +127,12 @@ pub async fn record(ctx: &Context, kind: Kind, input: &str, client: &ClientInfo)
 
 /// Queues the work of row `id`, to be claimed while its count of attempts
 /// is still `attempts`.
-fn hand_over(ctx: &Context, id: Uuid, attempts: i32) -> Result<()> {
+fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()> {
     let job_ctx = ctx.clone();
     ctx.background.submit_quietly("pending request", move || {
         let ctx = job_ctx.clone();
         async move {
-            work(&ctx, id, attempts).await;
+            work(&ctx, id, attempts, perform).await;
             Ok(())
         }
     })
@@ -129,7 +140,7 @@ fn hand_over(ctx: &Context, id: Uuid, attempts: i32) -> Result<()> {
 
 /// Claims row `id` if its count of attempts is still `attempts`, and does
 /// its work; a failure is recorded on the row for a later attempt.
-async fn work(ctx: &Context, id: Uuid, attempts: i32) {
+async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
     let claimed = match claim(ctx, id, attempts).await {
         Ok(Some(row)) => row,
         // Done, or claimed by another worker meanwhile.
@@ -140,7 +151,7 @@ async fn work(ctx: &Context, id: Uuid, attempts: i32) {
             return;
         }
     };
-    let result = perform(ctx, &claimed).await;
+    let result = open_and_perform(ctx, &claimed, perform).await;
     if let Err(error) = result {
         let attempt = claimed.attempts;
         let now = ctx.now();
@@ -225,7 +236,11 @@ impl Claim {
     }
 }
 
-async fn perform(ctx: &Context, row: &pending_request::Model) -> Result<()> {
+async fn open_and_perform(
+    ctx: &Context,
+    row: &pending_request::Model,
+    perform: Work,
+) -> Result<()> {
     let opened = ctx
         .sealer
         .open(&row.input_sealed, &aad(row.id))
@@ -240,16 +255,13 @@ async fn perform(ctx: &Context, row: &pending_request::Model) -> Result<()> {
         id: row.id,
         attempts: row.attempts,
     };
-    match Kind::parse(&row.kind) {
-        Some(Kind::PasswordReset) => recovery::send_reset_links(ctx, &input, &client, claim).await,
-        Some(Kind::LoginRecovery) => {
-            recovery::send_login_reminder(ctx, &input, &client, claim).await
-        }
-        None => Err(Error::Internal(anyhow::anyhow!(
+    let Some(kind) = Kind::parse(&row.kind) else {
+        return Err(Error::Internal(anyhow::anyhow!(
             "pending request of unknown kind {:?}",
             row.kind
-        ))),
-    }
+        )));
+    };
+    perform(ctx.clone(), kind, input, client, claim).await
 }
 
 /// How soon the sweeper looks again while a backlog is being worked off
@@ -260,10 +272,10 @@ const BACKLOG_PAUSE: Duration = Duration::from_millis(50);
 /// on (left by a crash, a full queue or a failed attempt): every
 /// `background.rescan_ms`, and again soon while a backlog lasts, until
 /// `stop`.
-pub async fn run(ctx: Context, stop: CancellationToken) {
+pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
     let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
     loop {
-        let pause = match sweep(&ctx).await {
+        let pause = match sweep(&ctx, perform).await {
             Ok(true) => BACKLOG_PAUSE.min(every),
             Ok(false) => every,
             Err(error) => {
@@ -283,7 +295,7 @@ pub async fn run(ctx: Context, stop: CancellationToken) {
 /// that the next sweeps do not queue it twice while it waits for a worker
 /// (the worker that takes it still claims it; if none does, it is due again
 /// then).
-pub async fn sweep(ctx: &Context) -> Result<bool> {
+pub async fn sweep(ctx: &Context, perform: Work) -> Result<bool> {
     let now = ctx.now();
     let due = pending_request::Entity::find()
         .select_only()
@@ -316,7 +328,7 @@ pub async fn sweep(ctx: &Context) -> Result<bool> {
             // Taken meanwhile (another instance's sweeper, or a worker).
             continue;
         }
-        if hand_over(ctx, id, attempts).is_err() {
+        if hand_over(ctx, id, attempts, perform).is_err() {
             // No room: due again at once, for the next sweep.
             pending_request::Entity::update_many()
                 .col_expr(pending_request::Column::RunAfter, Expr::value(now))

@@ -17,9 +17,9 @@ use super::{
     compromised,
     error::{Error, Result},
     events::{self, EventKind},
-    login, notices, password, pending,
+    links, notices, password, pending,
     principal::{Actor, ClientInfo, CustomerSession},
-    sessions, suspension, two_factor,
+    sessions, suspension, throttle, two_factor,
     types::Locale,
     Context,
 };
@@ -27,9 +27,29 @@ use crate::{
     crypto::token::{self, TokenKind},
     entity::{account, reset_token, security_event},
     mail::{outbox, Mail},
+    store,
 };
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// Does the work of a recorded reset or reminder request
+/// ([`pending::Work`]).
+pub fn perform(
+    ctx: Context,
+    kind: pending::Kind,
+    input: String,
+    client: ClientInfo,
+    claim: pending::Claim,
+) -> futures::future::BoxFuture<'static, Result<()>> {
+    Box::pin(async move {
+        match kind {
+            pending::Kind::PasswordReset => send_reset_links(&ctx, &input, &client, claim).await,
+            pending::Kind::LoginRecovery => {
+                send_login_reminder(&ctx, &input, &client, claim).await
+            }
+        }
+    })
+}
 
 /// Accounts matching what a customer typed: a login identifier or a
 /// contact e-mail (which several accounts may share).
@@ -51,7 +71,14 @@ async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<ac
 /// and its timing are the same whether or not an account matches, and a
 /// request answered OK survives a full queue or a restart.
 pub async fn request_reset(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
-    pending::record(ctx, pending::Kind::PasswordReset, login_or_email, client).await
+    pending::record(
+        ctx,
+        pending::Kind::PasswordReset,
+        login_or_email,
+        client,
+        perform,
+    )
+    .await
 }
 
 /// The work of a recorded reset request: a link to every matching account
@@ -167,7 +194,7 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
 /// Answers at once; the address gets its login identifiers if any account
 /// has it. Recorded like [`request_reset`].
 pub async fn recover_login(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
-    pending::record(ctx, pending::Kind::LoginRecovery, email, client).await
+    pending::record(ctx, pending::Kind::LoginRecovery, email, client, perform).await
 }
 
 /// The work of a recorded reminder request, in one transaction that also
@@ -240,24 +267,8 @@ pub async fn complete_reset(
     client: &ClientInfo,
     request: CompleteReset,
 ) -> Result<()> {
-    if !token::well_formed(TokenKind::Reset, &request.token) {
-        return Err(Error::TokenInvalid);
-    }
-    let row = reset_token::Entity::find()
-        .filter(reset_token::Column::TokenHash.eq(token::hash(&request.token)))
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
-    if row.used_at.is_some() || row.invalidated_at.is_some() {
-        return Err(Error::TokenInvalid);
-    }
-    if row.expires_at <= ctx.now() {
-        return Err(Error::TokenExpired);
-    }
-    let account = account::Entity::find_by_id(row.account_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(Error::TokenInvalid)?;
+    let (row, account) =
+        links::presented::<reset_token::Entity>(ctx, TokenKind::Reset, &request.token).await?;
     // On a 2FA account the attempt is counted before the password checks:
     // the refusal of a known-compromised password must not become an
     // unthrottled oracle for someone holding the link but not the factor.
@@ -269,7 +280,7 @@ pub async fn complete_reset(
             })
         }
         (Some(_), Some(factor)) => {
-            login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+            throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
             Some(factor)
         }
     };
@@ -280,23 +291,13 @@ pub async fn complete_reset(
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
     // Of concurrent uses of one token exactly one passes this line.
-    let consumed = reset_token::Entity::update_many()
-        .col_expr(reset_token::Column::UsedAt, Expr::value(now))
-        .filter(reset_token::Column::Id.eq(row.id))
-        .filter(reset_token::Column::UsedAt.is_null())
-        .filter(reset_token::Column::InvalidatedAt.is_null())
-        .filter(reset_token::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if consumed.rows_affected != 1 {
-        return Err(Error::TokenInvalid);
-    }
+    links::consume::<reset_token::Entity, _>(&txn, &row, now).await?;
     if let Some(factor) = factor {
         // A wrong or replayed code rolls the whole reset back: the link
         // stays usable and the password unchanged.
         two_factor::accept_second_factor(&txn, ctx, &account, factor, client, now).await?;
     }
-    two_factor::revoke_challenges(&txn, now, account.id).await?;
+    store::challenges::revoke_all(&txn, account.id, now).await?;
     let was_suspended = account::Entity::find_by_id(account.id)
         .one(&txn)
         .await?
@@ -340,7 +341,7 @@ pub async fn complete_reset(
     txn.commit().await?;
     ctx.outbox_signal.notify_one();
     tracing::info!(account_id = %account.id, was_suspended, "password reset completed");
-    crate::metrics::password_reset();
+    metrics::counter!("gardien_password_resets_total").increment(1);
     Ok(())
 }
 
@@ -357,8 +358,8 @@ pub async fn change_password(
         .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    login::check_password(ctx, &account, current.clone()).await?;
-    login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await?;
+    throttle::check_password(ctx, &account, current.clone()).await?;
+    throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
     let checked = check_policy(ctx, &account, &new_password, Some(&current)).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
@@ -386,7 +387,7 @@ pub async fn change_password(
         client,
     )
     .await?;
-    two_factor::revoke_challenges(&txn, now, account.id).await?;
+    store::challenges::revoke_all(&txn, account.id, now).await?;
     let event_id = events::record(
         &txn,
         now,
@@ -448,7 +449,7 @@ async fn set_password<C: sea_orm::ConnectionTrait>(
         .filter(account::Column::Id.eq(account.id))
         .exec(conn)
         .await?;
-    login::clear_failures(conn, &login::throttle_key(&account.login)).await
+    throttle::clear_failures(conn, &throttle::key(&account.login)).await
 }
 
 async fn notify_password_changed<C: sea_orm::ConnectionTrait>(

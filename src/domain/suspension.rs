@@ -23,41 +23,7 @@ use crate::{
     mail::{outbox, Mail},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    SuspectedCompromise,
-    CredentialLeak,
-    FraudAlert,
-    CustomerRequest,
-    CustomerReported,
-    Other,
-}
-
-impl Reason {
-    pub const ALL: &'static [Reason] = &[
-        Reason::SuspectedCompromise,
-        Reason::CredentialLeak,
-        Reason::FraudAlert,
-        Reason::CustomerRequest,
-        Reason::CustomerReported,
-        Reason::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::SuspectedCompromise => "suspected_compromise",
-            Reason::CredentialLeak => "credential_leak",
-            Reason::FraudAlert => "fraud_alert",
-            Reason::CustomerRequest => "customer_request",
-            Reason::CustomerReported => "customer_reported",
-            Reason::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Reason> {
-        Self::ALL.iter().copied().find(|r| r.as_str() == value)
-    }
-}
+pub use crate::kinds::Reason;
 
 pub struct SuspendRequest {
     pub account_id: Uuid,
@@ -118,7 +84,8 @@ pub async fn suspend(
         sessions_revoked = done.sessions_revoked,
         "password suspended"
     );
-    crate::metrics::suspension(request.reason.as_str());
+    metrics::counter!("gardien_password_suspensions_total", "reason" => request.reason.as_str())
+        .increment(1);
     Ok(done)
 }
 
@@ -184,7 +151,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
     let sessions_revoked =
         sessions::revoke_all(txn, now, account.id, None, Cause::Suspension, actor, client).await?;
     invalidate_reset_tokens(txn, now, account.id, None).await?;
-    super::two_factor::revoke_challenges(txn, now, account.id).await?;
+    crate::store::challenges::revoke_all(txn, account.id, now).await?;
     events::record(
         txn,
         now,

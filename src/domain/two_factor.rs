@@ -18,14 +18,15 @@ use super::revocation::RevocationCause as Cause;
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
-    login, notices,
+    notices,
     principal::{Actor, ClientInfo, CustomerSession},
-    sessions, Context,
+    sessions, throttle, Context,
 };
 use crate::{
     crypto::{token, totp},
     entity::{account, login_challenge, recovery_code},
     mail::Mail,
+    store,
 };
 
 pub const RECOVERY_CODES: usize = 10;
@@ -74,8 +75,8 @@ async fn require_recent_auth(
     }
     match password {
         Some(password) => {
-            login::check_password(ctx, account, password).await?;
-            login::clear_failures(&ctx.db, &login::throttle_key(&account.login)).await
+            throttle::check_password(ctx, account, password).await?;
+            throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await
         }
         None => Err(Error::RecentAuthenticationRequired),
     }
@@ -165,8 +166,8 @@ pub async fn confirm_enrollment(
             "the enrolment has expired: call BeginTotpEnrollment again".into(),
         ));
     }
-    let key = login::throttle_key(&account.login);
-    login::begin_attempt(ctx, &key).await?;
+    let key = throttle::key(&account.login);
+    throttle::begin_attempt(ctx, &key).await?;
     let secret = ctx
         .sealer
         .open(pending, &aad(account.id))
@@ -210,7 +211,7 @@ pub async fn confirm_enrollment(
         };
     }
     store_recovery_codes(&txn, now, account.id, &codes).await?;
-    login::clear_failures(&txn, &key).await?;
+    throttle::clear_failures(&txn, &key).await?;
     let event_id = events::record(
         &txn,
         now,
@@ -251,12 +252,12 @@ pub async fn disable(
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
-    login::check_password(ctx, &account, password).await?;
-    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    throttle::check_password(ctx, &account, password).await?;
+    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &factor, client, now).await?;
-    turn_off(&txn, now, account.id).await?;
+    store::accounts::remove_second_factor(&txn, account.id, now).await?;
     let revoked = sessions::revoke_all(
         &txn,
         now,
@@ -267,7 +268,7 @@ pub async fn disable(
         client,
     )
     .await?;
-    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
     let event_id = events::record(
         &txn,
         now,
@@ -295,37 +296,6 @@ pub async fn disable(
     Ok(revoked)
 }
 
-/// Removes the secret, the recovery codes and pending challenges.
-pub async fn turn_off<C: ConnectionTrait>(conn: &C, now: i64, account_id: Uuid) -> Result<()> {
-    account::Entity::update_many()
-        .col_expr(
-            account::Column::TotpSecret,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            account::Column::TotpPendingSecret,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            account::Column::TotpPendingAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            account::Column::TotpEnabledAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account_id))
-        .exec(conn)
-        .await?;
-    recovery_code::Entity::delete_many()
-        .filter(recovery_code::Column::AccountId.eq(account_id))
-        .exec(conn)
-        .await?;
-    revoke_challenges(conn, now, account_id).await?;
-    Ok(())
-}
-
 /// Replaces every recovery code: recent authentication and a current TOTP code.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn regenerate_recovery_codes(
@@ -340,7 +310,7 @@ pub async fn regenerate_recovery_codes(
         return Err(Error::TotpNotEnabled);
     }
     require_recent_auth(ctx, caller, &account, password).await?;
-    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
     let now = ctx.now();
     let codes = new_recovery_codes();
     let txn = ctx.begin_write().await?;
@@ -350,7 +320,7 @@ pub async fn regenerate_recovery_codes(
         .exec(&txn)
         .await?;
     store_recovery_codes(&txn, now, account.id, &codes).await?;
-    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
     events::record(
         &txn,
         now,
@@ -378,7 +348,7 @@ pub async fn regenerate_recovery_codes(
 
 /// Checks a second factor and consumes it, inside the caller's transaction:
 /// the TOTP step or the recovery code can never be accepted twice. The
-/// caller counts the attempt (`login::begin_attempt`) before opening the
+/// caller counts the attempt (`throttle::begin_attempt`) before opening the
 /// transaction.
 pub async fn accept_second_factor<C: ConnectionTrait>(
     conn: &C,
@@ -520,7 +490,7 @@ pub async fn verify_challenge(
         return Err(Error::TokenExpired);
     }
     let account = load(ctx, challenge.account_id).await?;
-    login::begin_attempt(ctx, &login::throttle_key(&account.login)).await?;
+    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let consumed = login_challenge::Entity::update_many()
@@ -553,7 +523,7 @@ pub async fn verify_challenge(
         .filter(account::Column::Id.eq(account.id))
         .exec(&txn)
         .await?;
-    login::clear_failures(&txn, &login::throttle_key(&account.login)).await?;
+    throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
     super::factor_reset::cancel_on_second_factor_login(&txn, &account, client, now).await?;
     let login_event = events::record(
         &txn,
@@ -599,22 +569,6 @@ async fn record_wrong_code(
     .await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// Ends every pending challenge of an account (suspension, reset, password change).
-pub async fn revoke_challenges<C: ConnectionTrait>(
-    conn: &C,
-    now: i64,
-    account_id: Uuid,
-) -> Result<u64> {
-    Ok(login_challenge::Entity::update_many()
-        .col_expr(login_challenge::Column::RevokedAt, Expr::value(now))
-        .filter(login_challenge::Column::AccountId.eq(account_id))
-        .filter(login_challenge::Column::UsedAt.is_null())
-        .filter(login_challenge::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?
-        .rows_affected)
 }
 
 /// Ten codes of 80 random bits, `xxxx-xxxx-xxxx-xxxx` in lowercase base32.

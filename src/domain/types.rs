@@ -1,6 +1,7 @@
 //! Validated domain inputs, parsed once at the edge. A value of one of these
 //! types is known to be well-formed; the parse error names the field.
 
+pub use crate::kinds::Locale;
 use super::error::{Error, FieldViolation};
 
 fn has_control(value: &str) -> bool {
@@ -127,30 +128,6 @@ impl Phone {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Locale {
-    #[default]
-    En,
-    Fr,
-}
-
-impl Locale {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Fr => "fr",
-        }
-    }
-
-    pub fn parse(value: &str) -> Locale {
-        if value == "fr" {
-            Locale::Fr
-        } else {
-            Locale::En
-        }
     }
 }
 

@@ -83,7 +83,6 @@ impl AccountSecurityService for AccountSecurity {
         let client = client_info(&request);
         let attempt = request.into_inner().validate(self.ctx.now())?;
         let outcome = login::login(&self.ctx, &attempt.login, attempt.password, &client).await;
-        crate::metrics::login_outcome(&outcome, |o| matches!(o, LoginOutcome::Challenge(_)));
         let outcome = outcome?;
         let result = match outcome {
             LoginOutcome::Session(grant) => {

@@ -1,15 +1,7 @@
-//! What the outbox tells the metrics endpoint: counters kept by the worker
-//! and the queue's depth and age, read from the database.
+//! The outbox worker's counters, which the metrics endpoint exports (the
+//! queue's depth and age are read from the database: `store::outbox`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-};
-
-use super::outbox::{FAILED, PENDING, SENDING};
-use crate::entity::outbox;
 
 /// Counters since start-up, shared by the worker and the metrics exporter.
 #[derive(Debug, Default)]
@@ -46,39 +38,4 @@ impl OutboxMetrics {
     pub(crate) fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The queue as the database sees it (all instances together).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutboxDepth {
-    /// Messages waiting or being delivered.
-    pub queued: u64,
-    /// Messages given up on, waiting for `gardien outbox retry`.
-    pub failed: u64,
-    /// Age of the oldest waiting message, in milliseconds (0 when none).
-    pub oldest_pending_age_ms: i64,
-}
-
-pub async fn depth<C: ConnectionTrait>(conn: &C, now: i64) -> Result<OutboxDepth, sea_orm::DbErr> {
-    let waiting = || outbox::Column::Status.is_in([PENDING, SENDING]);
-    let queued = outbox::Entity::find().filter(waiting()).count(conn).await?;
-    let failed = outbox::Entity::find()
-        .filter(outbox::Column::Status.eq(FAILED))
-        .count(conn)
-        .await?;
-    let oldest: Option<Option<i64>> = outbox::Entity::find()
-        .select_only()
-        .column_as(Expr::col(outbox::Column::CreatedAt).min(), "oldest")
-        .filter(waiting())
-        .into_tuple()
-        .one(conn)
-        .await?;
-    let oldest_pending_age_ms = oldest
-        .flatten()
-        .map_or(0, |created| std::cmp::max(now.saturating_sub(created), 0));
-    Ok(OutboxDepth {
-        queued,
-        failed,
-        oldest_pending_age_ms,
-    })
 }

@@ -40,14 +40,11 @@ use crate::{
     clock::SharedClock,
     config::MailConfig,
     crypto::secretbox::{SealError, Sealer},
-    domain::types::Locale,
+    kinds::Locale,
     entity::outbox,
 };
 
-pub const PENDING: &str = "pending";
-pub const SENDING: &str = "sending";
-pub const SENT: &str = "sent";
-pub const FAILED: &str = "failed";
+pub use crate::store::outbox::{FAILED, PENDING, SENDING, SENT};
 
 /// How long a claimed row belongs to its worker; longer than the SMTP
 /// timeouts of one delivery, so a live worker never loses its claim.

@@ -4,7 +4,7 @@
 
 use crate::{
     config::MailConfig,
-    domain::{contacts::Field, suspension::Reason, types::Locale},
+    kinds::{Field, Locale, Reason},
 };
 
 /// One message to send, with what its template needs.

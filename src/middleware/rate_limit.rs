@@ -8,6 +8,7 @@
 //! The client address is the one [`super::client_address`] resolved for the
 //! call (the peer, or what a trusted proxy vouches for).
 
+mod gcra;
 mod limiter;
 mod redis_store;
 

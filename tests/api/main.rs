@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod architecture;
 mod at_rest;
 mod attacks;
 mod centre;

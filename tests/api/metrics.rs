@@ -71,6 +71,9 @@ async fn metrics_count_logins_suspensions_and_resets() {
     assert!(response.contains("gardien_rpc_duration_seconds_bucket"));
     assert!(response.contains("gardien_hashing_queue_depth"));
     assert!(response.contains("gardien_outbox_messages"));
+    // The worker's own counters are exported, not only kept.
+    assert!(response.contains("gardien_outbox_delivery_attempts_total"));
+    assert!(response.contains("gardien_outbox_messages{status=\"queued\"}"));
     assert!(response.contains("gardien_db_pool_connections"));
     assert!(!response.contains(STRONG_PASSWORD) && !response.contains("gdr_"));
 }

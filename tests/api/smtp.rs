@@ -7,7 +7,8 @@ use std::{collections::HashSet, time::Duration};
 use gardien::{
     config::{Config, MailTransportKind, SmtpTls},
     entity::outbox,
-    mail::{metrics, outbox::LEASE_MS, queue},
+    mail::{outbox::LEASE_MS, queue},
+    store::outbox as metrics,
     proto::accountsecurity::v1 as pb,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};

@@ -18,9 +18,10 @@ use std::{
 
 use crate::{
     clock::SharedClock,
-    config::{ClassLimits, Limit, RateLimitBackend, RateLimitConfig},
+    config::{ClassLimits, RateLimitBackend, RateLimitConfig},
 };
 
+pub use super::gcra::{gcra, Quota};
 use super::redis_store::RedisStore;
 
 /// The method classes, from strictest to most generous.
@@ -72,36 +73,6 @@ pub struct RateLimitMetrics {
     pub failed_open: AtomicU64,
     /// Calls refused because the backend failed and the class fails closed.
     pub failed_closed: AtomicU64,
-}
-
-/// A limit in the units GCRA works in: microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Time one call uses up.
-    pub interval_us: i64,
-    /// How far ahead of now the TAT may run: `burst × interval`.
-    pub tolerance_us: i64,
-}
-
-impl From<Limit> for Quota {
-    fn from(limit: Limit) -> Self {
-        let interval_us = 60_000_000 / i64::from(limit.per_minute.max(1));
-        Self {
-            interval_us,
-            tolerance_us: interval_us * i64::from(limit.burst.max(1)),
-        }
-    }
-}
-
-/// One GCRA step: the new TAT if the call is allowed, else the wait.
-pub fn gcra(tat_us: Option<i64>, now_us: i64, quota: Quota) -> Result<i64, Duration> {
-    let new_tat = tat_us.unwrap_or(now_us).max(now_us) + quota.interval_us;
-    let ahead = new_tat - now_us - quota.tolerance_us;
-    if ahead > 0 {
-        Err(Duration::from_micros(u64::try_from(ahead).unwrap_or(0)))
-    } else {
-        Ok(new_tat)
-    }
 }
 
 /// The in-process store: a bounded map of TATs.
@@ -270,6 +241,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Limit;
 
     const QUOTA: Quota = Quota {
         interval_us: 10_000_000,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::ExposeSecret;
 
-use super::limiter::Quota;
+use super::gcra::Quota;
 use crate::config::RateLimitConfig;
 
 /// KEYS[1]: the key; ARGV: now, interval and tolerance in microseconds.

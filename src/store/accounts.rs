@@ -1,0 +1,46 @@
+//! The `accounts` rows, and what hangs off an account's second factor.
+
+use sea_orm::{sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::entity::{account, recovery_code};
+
+pub async fn by_id<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find_by_id(id).one(conn).await
+}
+
+/// Removes the TOTP secret (enrolled or pending), the recovery codes and
+/// the pending login challenges of an account.
+pub async fn remove_second_factor<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    now: i64,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::TotpSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            account::Column::TotpPendingSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            account::Column::TotpPendingAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            account::Column::TotpEnabledAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(conn)
+        .await?;
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
+    super::challenges::revoke_all(conn, account_id, now).await?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! All persistence: typed functions per aggregate, engine-specific fast
+//! paths included. The only place with SQL or sea-orm queries, besides
+//! `migrations/`; the domain calls these functions and never builds a query.
+
+pub mod accounts;
+pub mod challenges;
+pub mod db;
+pub mod login;
+pub mod outbox;
+pub mod throttle;
+pub mod tokens;

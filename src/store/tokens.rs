@@ -1,0 +1,152 @@
+//! Single-use links (password reset, "this wasn't me" report, e-mail
+//! confirmation): one lookup and one compare-and-set for all three tables.
+
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use crate::entity::{email_change, report_token, reset_token};
+
+/// The columns a single-use table has under its own names.
+pub struct Columns<C> {
+    pub id: C,
+    pub token_hash: C,
+    /// Set once, when the link is used.
+    pub used_at: C,
+    /// Set when the link is withdrawn before use.
+    pub withdrawn_at: C,
+    pub expires_at: C,
+}
+
+/// A table of single-use links.
+pub trait SingleUse: EntityTrait {
+    fn columns() -> Columns<Self::Column>;
+    fn id(row: &Self::Model) -> Uuid;
+    fn account_id(row: &Self::Model) -> Uuid;
+    /// Used or withdrawn.
+    fn spent(row: &Self::Model) -> bool;
+    fn expires_at(row: &Self::Model) -> i64;
+}
+
+/// What a presented link's hash finds.
+pub enum Presented<M> {
+    /// No row has this hash.
+    Unknown,
+    /// Used or withdrawn.
+    Spent,
+    Expired,
+    Live(M),
+}
+
+/// The row whose hash is `token_hash`, as of `now`.
+pub async fn find<T: SingleUse, C: ConnectionTrait>(
+    conn: &C,
+    token_hash: &str,
+    now: i64,
+) -> Result<Presented<T::Model>, DbErr> {
+    let row = T::find()
+        .filter(T::columns().token_hash.eq(token_hash))
+        .one(conn)
+        .await?;
+    Ok(match row {
+        None => Presented::Unknown,
+        Some(row) if T::spent(&row) => Presented::Spent,
+        Some(row) if T::expires_at(&row) <= now => Presented::Expired,
+        Some(row) => Presented::Live(row),
+    })
+}
+
+/// Marks row `id` used at `now`, if it is still unused, not withdrawn and
+/// not expired. Of concurrent uses of one link exactly one gets `true`.
+pub async fn consume<T: SingleUse, C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let columns = T::columns();
+    let done = T::update_many()
+        .col_expr(columns.used_at, Expr::value(now))
+        .filter(columns.id.eq(id))
+        .filter(columns.used_at.is_null())
+        .filter(columns.withdrawn_at.is_null())
+        .filter(columns.expires_at.gt(now))
+        .exec(txn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+impl SingleUse for reset_token::Entity {
+    fn columns() -> Columns<reset_token::Column> {
+        use reset_token::Column as C;
+        Columns {
+            id: C::Id,
+            token_hash: C::TokenHash,
+            used_at: C::UsedAt,
+            withdrawn_at: C::InvalidatedAt,
+            expires_at: C::ExpiresAt,
+        }
+    }
+    fn id(row: &reset_token::Model) -> Uuid {
+        row.id
+    }
+    fn account_id(row: &reset_token::Model) -> Uuid {
+        row.account_id
+    }
+    fn spent(row: &reset_token::Model) -> bool {
+        row.used_at.is_some() || row.invalidated_at.is_some()
+    }
+    fn expires_at(row: &reset_token::Model) -> i64 {
+        row.expires_at
+    }
+}
+
+impl SingleUse for report_token::Entity {
+    fn columns() -> Columns<report_token::Column> {
+        use report_token::Column as C;
+        Columns {
+            id: C::Id,
+            token_hash: C::TokenHash,
+            used_at: C::UsedAt,
+            withdrawn_at: C::InvalidatedAt,
+            expires_at: C::ExpiresAt,
+        }
+    }
+    fn id(row: &report_token::Model) -> Uuid {
+        row.id
+    }
+    fn account_id(row: &report_token::Model) -> Uuid {
+        row.account_id
+    }
+    fn spent(row: &report_token::Model) -> bool {
+        row.used_at.is_some() || row.invalidated_at.is_some()
+    }
+    fn expires_at(row: &report_token::Model) -> i64 {
+        row.expires_at
+    }
+}
+
+impl SingleUse for email_change::Entity {
+    fn columns() -> Columns<email_change::Column> {
+        use email_change::Column as C;
+        Columns {
+            id: C::Id,
+            token_hash: C::TokenHash,
+            used_at: C::ConfirmedAt,
+            withdrawn_at: C::CancelledAt,
+            expires_at: C::ExpiresAt,
+        }
+    }
+    fn id(row: &email_change::Model) -> Uuid {
+        row.id
+    }
+    fn account_id(row: &email_change::Model) -> Uuid {
+        row.account_id
+    }
+    fn spent(row: &email_change::Model) -> bool {
+        row.confirmed_at.is_some() || row.cancelled_at.is_some()
+    }
+    fn expires_at(row: &email_change::Model) -> i64 {
+        row.expires_at
+    }
+}
