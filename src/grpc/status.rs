@@ -174,9 +174,10 @@ impl From<Error> for Status {
                 plain(Code::FailedPrecondition, message, "FACTOR_RESET_PENDING")
             }
             Error::Overloaded { retry_after } => {
+                // The code of load shedding too: one code per reason.
                 let mut details = ErrorDetails::new();
                 details.set_retry_info(Some(retry_after));
-                status(Code::ResourceExhausted, message, "OVERLOADED", details)
+                status(Code::Unavailable, message, "OVERLOADED", details)
             }
             Error::Unavailable(cause) => {
                 tracing::warn!(error = %format!("{cause:#}").escape_debug(), "dependency unavailable");
@@ -262,4 +263,25 @@ pub fn rate_limiter_unavailable() -> Status {
         "UNAVAILABLE",
         details,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overloaded_has_one_code_whether_shed_or_refused_by_the_hashing_pool() {
+        let shed = overloaded();
+        let refused = Status::from(Error::Overloaded {
+            retry_after: std::time::Duration::from_millis(100),
+        });
+        assert_eq!(shed.code(), Code::Unavailable);
+        assert_eq!(refused.code(), shed.code());
+        for status in [&shed, &refused] {
+            assert_eq!(
+                status.get_details_error_info().map(|info| info.reason),
+                Some("OVERLOADED".to_string())
+            );
+        }
+    }
 }
