@@ -65,17 +65,17 @@ impl Email {
         if has_control(value) || value.contains(char::is_whitespace) {
             return Err(invalid());
         }
-        let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
+        // The syntax is lettre's, the transport's own: an address stored
+        // here is one the mail transport accepts.
+        let address: lettre::Address = value.parse().map_err(|_| invalid())?;
         // Checked in the stored (lower-case) form, which must parse again:
         // some capitals lower-case to a letter and a combining mark.
-        let domain = domain.to_lowercase();
-        if local.is_empty()
-            || local.len() > 64
-            || domain.contains('@')
+        let (local, domain) = (address.user(), address.domain().to_lowercase());
+        // Beyond the syntax, a domain on the internet: dotted, and made of
+        // letters, digits and hyphens (which also keeps its lower case stable).
+        if local.len() > 64
             || !domain.contains('.')
-            || domain.starts_with('.')
             || domain.ends_with('.')
-            || domain.contains("..")
             || !domain
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
@@ -83,6 +83,9 @@ impl Email {
             return Err(invalid());
         }
         let email = format!("{local}@{domain}");
+        if email.parse::<lettre::Address>().is_err() {
+            return Err(invalid());
+        }
         if email.len() > 254 {
             return Err(FieldViolation::new(
                 field,
