@@ -12,14 +12,15 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     clock::{Clock, SystemClock},
     config::{Config, LogFormat},
-    store::db,
     domain::{
         accounts::{self, NewAccount},
         credentials,
         principal::{Actor, ClientInfo, Role},
         types::{Email, Locale, Login, Phone, PostalAddress},
     },
-    server, telemetry, Application,
+    server,
+    store::db,
+    telemetry, Application,
 };
 
 #[derive(Debug, Parser)]

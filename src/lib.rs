@@ -10,7 +10,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod store;
 pub mod domain;
 pub mod entity;
 pub mod grpc;
@@ -20,6 +19,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod proto;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 
 pub use server::Application;

@@ -18,7 +18,6 @@ use crate::{
         password::{Argon2Params, HashingPool},
         secretbox::Sealer,
     },
-    store::db,
     domain::{self, password::PasswordPolicy},
     grpc::{account_security::AccountSecurity, support::Support},
     mail::{outbox::Worker, transport::Transport},
@@ -37,6 +36,7 @@ use crate::{
         accountsecurity::v1::account_security_service_server::AccountSecurityServiceServer,
         support::v1::support_service_server::SupportServiceServer, FILE_DESCRIPTOR_SET,
     },
+    store::db,
 };
 
 /// A built server: listening, migrated, ready to `run`.

@@ -11,9 +11,9 @@ use super::KeysCommand;
 use crate::{
     config::Config,
     crypto::secretbox::{SealedBy, Sealer, KEY_LEN},
-    store::db,
     domain::keys::{self, ColumnStatus, Pace},
     server,
+    store::db,
 };
 
 pub(super) async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {

@@ -174,7 +174,8 @@ pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Resu
         .filter(session::Column::LastSeenAt.gt(now - idle_ms))
         .count(&ctx.db)
         .await?;
-    let throttle = crate::store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
+    let throttle =
+        crate::store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
     Ok(AccountStatus {
         active_suspension,
         active_sessions,

@@ -372,12 +372,9 @@ pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
 /// "this wasn't me" link.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
-    let (row, account) = links::presented::<email_change::Entity>(
-        ctx,
-        TokenKind::EmailConfirmation,
-        presented,
-    )
-    .await?;
+    let (row, account) =
+        links::presented::<email_change::Entity>(ctx, TokenKind::EmailConfirmation, presented)
+            .await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
     links::consume::<email_change::Entity, _>(&txn, &row, now).await?;

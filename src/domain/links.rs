@@ -27,8 +27,7 @@ pub async fn presented<T: SingleUse>(
     if !token::well_formed(kind, presented) {
         return Err(Error::TokenInvalid);
     }
-    let row = match store::tokens::find::<T, _>(&ctx.db, &token::hash(presented), ctx.now())
-        .await?
+    let row = match store::tokens::find::<T, _>(&ctx.db, &token::hash(presented), ctx.now()).await?
     {
         Presented::Live(row) => row,
         Presented::Expired => return Err(Error::TokenExpired),

@@ -44,9 +44,7 @@ pub fn perform(
     Box::pin(async move {
         match kind {
             pending::Kind::PasswordReset => send_reset_links(&ctx, &input, &client, claim).await,
-            pending::Kind::LoginRecovery => {
-                send_login_reminder(&ctx, &input, &client, claim).await
-            }
+            pending::Kind::LoginRecovery => send_login_reminder(&ctx, &input, &client, claim).await,
         }
     })
 }

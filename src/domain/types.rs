@@ -1,8 +1,8 @@
 //! Validated domain inputs, parsed once at the edge. A value of one of these
 //! types is known to be well-formed; the parse error names the field.
 
-pub use crate::kinds::Locale;
 use super::error::{Error, FieldViolation};
+pub use crate::kinds::Locale;
 
 fn has_control(value: &str) -> bool {
     value.chars().any(char::is_control)

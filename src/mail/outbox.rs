@@ -40,8 +40,8 @@ use crate::{
     clock::SharedClock,
     config::MailConfig,
     crypto::secretbox::{SealError, Sealer},
-    kinds::Locale,
     entity::outbox,
+    kinds::Locale,
 };
 
 pub use crate::store::outbox::{FAILED, PENDING, SENDING, SENT};

@@ -5,7 +5,10 @@ use uuid::Uuid;
 
 use crate::entity::{account, recovery_code};
 
-pub async fn by_id<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<account::Model>, DbErr> {
+pub async fn by_id<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find_by_id(id).one(conn).await
 }
 

@@ -1,9 +1,7 @@
 //! Single-use links (password reset, "this wasn't me" report, e-mail
 //! confirmation): one lookup and one compare-and-set for all three tables.
 
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::{sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::entity::{email_change, report_token, reset_token};

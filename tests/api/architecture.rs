@@ -218,7 +218,11 @@ fn named_paths(source: &Source) -> Vec<String> {
         paths.extend(expand(&code[start..]));
     }
     let parent: Vec<&str> = {
-        let mut parts: Vec<&str> = source.module.split("::").filter(|s| !s.is_empty()).collect();
+        let mut parts: Vec<&str> = source
+            .module
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .collect();
         // `super` is the parent of the module (a `mod.rs` is named by its folder).
         parts.pop();
         parts
@@ -418,7 +422,11 @@ fn grpc_does_not_read_entities() {
         .filter(|s| named_paths(s).iter().any(|p| p.starts_with("entity")))
         .map(|s| s.file.clone())
         .collect();
-    only_shrinks("src/grpc/ importing src/entity/", found, GRPC_READING_ENTITIES);
+    only_shrinks(
+        "src/grpc/ importing src/entity/",
+        found,
+        GRPC_READING_ENTITIES,
+    );
 }
 
 #[test]
@@ -458,7 +466,10 @@ fn no_module_imports_a_layer_above_its_own() {
                 .map(move |to| format!("{from} -> {to}"))
         })
         .collect();
-    assert!(upwards.is_empty(), "imports of a higher layer: {upwards:#?}");
+    assert!(
+        upwards.is_empty(),
+        "imports of a higher layer: {upwards:#?}"
+    );
 }
 
 /// The checker itself, on code made up for it.
@@ -479,7 +490,10 @@ fn the_checker_sees_groups_super_paths_and_sql_literals() {
         "domain::types::Kind",
         "domain::accounts::Account",
     ] {
-        assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} in {paths:?}"
+        );
     }
     assert!(holds_queries(&source));
     let clean = Source {

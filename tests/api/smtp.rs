@@ -8,8 +8,8 @@ use gardien::{
     config::{Config, MailTransportKind, SmtpTls},
     entity::outbox,
     mail::{outbox::LEASE_MS, queue},
-    store::outbox as metrics,
     proto::accountsecurity::v1 as pb,
+    store::outbox as metrics,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
