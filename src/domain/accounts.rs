@@ -1,7 +1,6 @@
 //! Customer accounts: creation by an onboarding service, and the status view
 //! for services, agents and the security team.
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -13,7 +12,10 @@ use super::{
     types::{Email, Locale, Login, Phone, PostalAddress},
     Context,
 };
-use crate::entity::{account, session, suspension};
+use crate::{
+    entity::{account, suspension},
+    store,
+};
 
 pub const STATE_ACTIVE: &str = "active";
 pub const STATE_SUSPENDED: &str = "suspended";
@@ -107,9 +109,7 @@ pub async fn create(
         updated_at: now,
     };
     let txn = ctx.begin_write().await?;
-    let active: account::ActiveModel = model.clone().into();
-    account::Entity::insert(active)
-        .exec_without_returning(&txn)
+    store::accounts::insert(&txn, model.clone())
         .await
         .map_err(|error| match error.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::AlreadyExists {
@@ -148,34 +148,21 @@ pub enum AccountSelector {
 }
 
 pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<account::Model> {
-    let query = match selector {
-        AccountSelector::Id(id) => account::Entity::find_by_id(*id),
-        AccountSelector::Login(login) => {
-            account::Entity::find().filter(account::Column::Login.eq(login.as_str()))
-        }
+    let found = match selector {
+        AccountSelector::Id(id) => store::accounts::by_id(&ctx.db, *id).await?,
+        AccountSelector::Login(login) => store::accounts::by_login(&ctx.db, login.as_str()).await?,
     };
-    query.one(&ctx.db).await?.ok_or(Error::NotFound("account"))
+    found.ok_or(Error::NotFound("account"))
 }
 
 /// The account and its live state as at `now`.
 pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Result<AccountStatus> {
     let account = find(ctx, selector).await?;
-    let active_suspension = suspension::Entity::find()
-        .filter(suspension::Column::AccountId.eq(account.id))
-        .filter(suspension::Column::LiftedAt.is_null())
-        .order_by_desc(suspension::Column::SuspendedAt)
-        .one(&ctx.db)
-        .await?;
+    let active_suspension = store::suspensions::active(&ctx.db, account.id).await?;
     let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
-    let active_sessions = session::Entity::find()
-        .filter(session::Column::AccountId.eq(account.id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastSeenAt.gt(now - idle_ms))
-        .count(&ctx.db)
-        .await?;
-    let throttle =
-        crate::store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
+    let active_sessions =
+        store::sessions::count_live(&ctx.db, account.id, now, now - idle_ms).await?;
+    let throttle = store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
     Ok(AccountStatus {
         active_suspension,
         active_sessions,

@@ -1,16 +1,17 @@
 //! The security-event journal: every security-relevant change writes one
 //! event, in the same transaction as the change.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
     error::Result,
     principal::{Actor, ClientInfo},
 };
-use crate::entity::security_event;
+use crate::{entity::security_event, store};
 
 pub use crate::kinds::EventKind;
+pub use crate::store::events::Filter as EventFilter;
 
 /// Keys of an event's details kept for staff (GetAccountReview) and never
 /// shown to the customer: the security team's note of a lift.
@@ -28,9 +29,7 @@ pub async fn record<C: ConnectionTrait>(
 ) -> Result<Uuid> {
     let row = new_row(now, account_id, kind, actor, client, details);
     let id = row.id;
-    security_event::Entity::insert(security_event::ActiveModel::from(row).reset_all())
-        .exec_without_returning(conn)
-        .await?;
+    store::events::insert(conn, row).await?;
     Ok(id)
 }
 
@@ -155,15 +154,6 @@ pub fn summary(kind: Option<EventKind>, locale: super::types::Locale) -> &'stati
     }
 }
 
-/// Filters of the customer's journal.
-#[derive(Default)]
-pub struct EventFilter {
-    pub kinds: Vec<String>,
-    pub from_ms: Option<i64>,
-    pub until_ms: Option<i64>,
-    pub only_unacknowledged: bool,
-}
-
 /// One page of an account's journal, newest first; the cursor is the last
 /// event id (ids are time-ordered UUIDv7), so concurrent inserts never shift
 /// a page.
@@ -174,25 +164,6 @@ pub async fn list<C: ConnectionTrait>(
     page_size: u64,
     before: Option<Uuid>,
 ) -> Result<(Vec<security_event::Model>, Option<Uuid>)> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let mut query = security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account_id))
-        .order_by_desc(security_event::Column::Id)
-        .limit(page_size + 1);
-    if !filter.kinds.is_empty() {
-        query = query.filter(security_event::Column::Kind.is_in(filter.kinds.clone()));
-    }
-    if let Some(from) = filter.from_ms {
-        query = query.filter(security_event::Column::OccurredAt.gte(from));
-    }
-    if let Some(until) = filter.until_ms {
-        query = query.filter(security_event::Column::OccurredAt.lt(until));
-    }
-    if filter.only_unacknowledged {
-        query = query.filter(security_event::Column::AcknowledgedAt.is_null());
-    }
-    if let Some(before) = before {
-        query = query.filter(security_event::Column::Id.lt(before));
-    }
-    Ok(super::page(query.all(conn).await?, page_size, |r| r.id))
+    let rows = store::events::list(conn, account_id, filter, page_size + 1, before).await?;
+    Ok(super::page(rows, page_size, |r| r.id))
 }

@@ -2,17 +2,16 @@
 //! language, and the single-use "this wasn't me" link (valid 7 days) that
 //! the notices of password, 2FA, contact e-mail and new-login changes carry.
 
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{error::Result, types::Locale, Context};
 use crate::{
     crypto::token::{self, TokenKind},
-    entity::{account, report_token},
+    entity::account,
     mail::{outbox, Mail},
+    store,
 };
 
 pub const REPORT_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -59,17 +58,14 @@ pub async fn report_token<C: ConnectionTrait>(
     event_id: Option<Uuid>,
 ) -> Result<String> {
     let secret = token::generate(TokenKind::Report);
-    report_token::Entity::insert(report_token::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        token_hash: Set(token::hash_secret(&secret)),
-        event_id: Set(event_id),
-        created_at: Set(now),
-        expires_at: Set(now + REPORT_TTL_MS),
-        used_at: Set(None),
-        invalidated_at: Set(None),
-    })
-    .exec_without_returning(conn)
+    store::tokens::insert_report(
+        conn,
+        account_id,
+        token::hash_secret(&secret),
+        event_id,
+        now,
+        now + REPORT_TTL_MS,
+    )
     .await?;
     Ok(secret.expose_secret().to_string())
 }
@@ -81,14 +77,7 @@ pub async fn invalidate_report_tokens<C: ConnectionTrait>(
     now: i64,
     account_id: Uuid,
 ) -> Result<u64> {
-    Ok(report_token::Entity::update_many()
-        .col_expr(report_token::Column::InvalidatedAt, Expr::value(now))
-        .filter(report_token::Column::AccountId.eq(account_id))
-        .filter(report_token::Column::UsedAt.is_null())
-        .filter(report_token::Column::InvalidatedAt.is_null())
-        .exec(conn)
-        .await?
-        .rows_affected)
+    Ok(store::tokens::withdraw_reports(conn, account_id, now).await?)
 }
 
 /// Whether the login `event_id` of `account` from `client` earns a
@@ -100,18 +89,12 @@ async fn new_login_due<C: ConnectionTrait>(
     client: &super::principal::ClientInfo,
     event_id: Uuid,
 ) -> Result<bool> {
-    use crate::entity::security_event;
     let (Some(_), Some(address)) = (account.last_login_at, client.address.as_deref()) else {
         return Ok(false);
     };
-    let seen = security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account.id))
-        .filter(security_event::Column::Kind.eq(super::events::EventKind::LoginSucceeded.as_str()))
-        .filter(security_event::Column::ClientAddress.eq(address))
-        .filter(security_event::Column::Id.ne(event_id))
-        .one(conn)
-        .await?;
-    Ok(seen.is_none())
+    let kind = super::events::EventKind::LoginSucceeded.as_str();
+    let seen = store::events::exists_from(conn, account.id, kind, address, event_id).await?;
+    Ok(!seen)
 }
 
 /// After a successful login: tells the customer when it came from an

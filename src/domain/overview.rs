@@ -2,8 +2,6 @@
 //! password state, 2FA, sessions, unseen and disputed events, and the
 //! actions the customer should take, explained in the account's locale.
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-
 use super::{
     accounts::{AccountSelector, STATE_SUSPENDED},
     error::Result,
@@ -11,7 +9,10 @@ use super::{
     types::Locale,
     Context,
 };
-use crate::entity::{account, security_event, suspension, ticket};
+use crate::{
+    entity::{account, suspension},
+    store,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -46,22 +47,9 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
     let now = ctx.now();
     let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id), now).await?;
     let account = status.account;
-    let events =
-        || security_event::Entity::find().filter(security_event::Column::AccountId.eq(account.id));
-    let unacknowledged_events = events()
-        .filter(security_event::Column::AcknowledgedAt.is_null())
-        .count(&ctx.db)
-        .await?;
-    let disputed_events = events()
-        .filter(security_event::Column::DisputedAt.is_not_null())
-        .count(&ctx.db)
-        .await?;
-    let open_tickets = ticket::Entity::find()
-        .filter(ticket::Column::AccountId.eq(account.id))
-        .filter(ticket::Column::Unverified.eq(false))
-        .filter(ticket::Column::Status.is_not_in(["resolved", "closed"]))
-        .count(&ctx.db)
-        .await?;
+    let (unacknowledged_events, disputed_events) =
+        store::events::unacknowledged_and_disputed(&ctx.db, account.id).await?;
+    let open_tickets = store::tickets::open_of_account(&ctx.db, account.id).await?;
     let contacts = super::contacts::get(ctx, account.id, now).await?;
     let totp_enabled = account.totp_secret.is_some();
     let recovery_codes_remaining = if totp_enabled {

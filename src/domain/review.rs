@@ -1,7 +1,6 @@
 //! `GetAccountReview`: everything an agent needs to verify a customer, in
 //! one answer. The review itself is recorded in the customer's journal.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{
@@ -11,7 +10,10 @@ use super::{
     principal::{Actor, ActorKind, ClientInfo},
     two_factor, Context,
 };
-use crate::entity::{security_event, session, suspension, ticket};
+use crate::{
+    entity::{security_event, session, suspension, ticket},
+    store,
+};
 
 pub struct Review {
     pub status: AccountStatus,
@@ -50,33 +52,12 @@ pub async fn review(
     )
     .await?;
     let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
-    let suspensions = suspension::Entity::find()
-        .filter(suspension::Column::AccountId.eq(account_id))
-        .order_by_desc(suspension::Column::SuspendedAt)
-        .limit(50)
-        .all(&ctx.db)
-        .await?;
-    let recent_events = security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account_id))
-        .order_by_desc(security_event::Column::Id)
-        .limit(100)
-        .all(&ctx.db)
-        .await?;
-    let sessions = session::Entity::find()
-        .filter(session::Column::AccountId.eq(account_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastSeenAt.gt(now - idle_ms))
-        .order_by_desc(session::Column::Id)
-        .limit(50)
-        .all(&ctx.db)
-        .await?;
-    let tickets = ticket::Entity::find()
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .order_by_desc(ticket::Column::Id)
-        .limit(50)
-        .all(&ctx.db)
-        .await?;
+    let suspensions = store::suspensions::recent(&ctx.db, account_id, 50).await?;
+    let recent_events =
+        store::events::list(&ctx.db, account_id, &Default::default(), 100, None).await?;
+    let sessions =
+        store::sessions::live_of_account(&ctx.db, account_id, now, now - idle_ms, 50, None).await?;
+    let tickets = store::tickets::recent_of_account(&ctx.db, account_id, 50).await?;
     let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
     let contacts = super::contacts::get(ctx, account_id, now).await?;
     let (contact_changes, _) = super::contacts::changes(ctx, account_id, 100, None).await?;

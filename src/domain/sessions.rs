@@ -1,10 +1,7 @@
 //! Customer sessions: opaque 256-bit bearer tokens stored as SHA-256, with
 //! an absolute lifetime and an idle timeout, revoked server side.
 
-use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -19,7 +16,8 @@ use super::{
 };
 use crate::{
     crypto::token::{self, TokenKind},
-    entity::{account, session},
+    entity::session,
+    store,
 };
 
 /// Idle sessions are touched at most this often, to spare a write per call.
@@ -48,9 +46,7 @@ pub async fn create<C: ConnectionTrait>(
     now: i64,
 ) -> Result<SessionGrant> {
     let (row, grant) = new_row(ctx, account_id, client, second_factor_used, now);
-    session::Entity::insert(session::ActiveModel::from(row).reset_all())
-        .exec_without_returning(conn)
-        .await?;
+    store::sessions::insert(conn, row).await?;
     Ok(grant)
 }
 
@@ -122,12 +118,7 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<Custo
 /// The language of account `account_id` (`None` if it is gone): what a
 /// customer is told in, on every call made with their session.
 pub async fn account_language(ctx: &Context, account_id: Uuid) -> Result<Option<Locale>> {
-    let locale: Option<String> = account::Entity::find_by_id(account_id)
-        .select_only()
-        .column(account::Column::Locale)
-        .into_tuple()
-        .one(&ctx.db)
-        .await?;
+    let locale = store::accounts::locale(&ctx.db, account_id).await?;
     Ok(locale.as_deref().map(Locale::parse))
 }
 
@@ -168,10 +159,7 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Lookup> {
     let live = match cached {
         Some(live) => live,
         None => {
-            let row = session::Entity::find()
-                .filter(session::Column::TokenHash.eq(hash.as_str()))
-                .one(&ctx.db)
-                .await?;
+            let row = store::sessions::by_token_hash(&ctx.db, &hash).await?;
             let Some(row) = row else {
                 return Ok(Lookup::NotLive);
             };
@@ -215,12 +203,7 @@ impl From<&session::Model> for LiveSession {
 /// Records use of a live session (at most every `TOUCH_EVERY_MS`).
 async fn touch(ctx: &Context, mut live: LiveSession, now: i64) -> Result<LiveSession> {
     if now - live.last_seen_at > TOUCH_EVERY_MS {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(now))
-            .filter(session::Column::Id.eq(live.id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&ctx.db)
-            .await?;
+        store::sessions::touch(&ctx.db, live.id, now).await?;
         live.last_seen_at = now;
     }
     Ok(live)
@@ -266,32 +249,16 @@ pub async fn revoke_all<C: ConnectionTrait>(
     actor: &Actor,
     client: &ClientInfo,
 ) -> Result<u64> {
-    let mut update = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .col_expr(session::Column::RevokeReason, Expr::value(cause.as_str()))
-        .filter(session::Column::AccountId.eq(account_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now));
-    if let Some(except) = except {
-        update = update.filter(session::Column::Id.ne(except));
-    }
-    let revoked = update.exec(conn).await?.rows_affected;
+    let revoked =
+        store::sessions::revoke_all(conn, account_id, except, cause.as_str(), now).await?;
     if revoked == 0 {
         return Ok(0);
     }
     auth_cache::bump(conn).await?;
     // The rows this statement revoked, as this transaction sees them.
-    let ended: Vec<Uuid> = session::Entity::find()
-        .select_only()
-        .column(session::Column::Id)
-        .filter(session::Column::AccountId.eq(account_id))
-        .filter(session::Column::RevokedAt.eq(now))
-        .filter(session::Column::RevokeReason.eq(cause.as_str()))
-        .order_by_asc(session::Column::Id)
-        .limit(LISTED_SESSION_IDS)
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let ended =
+        store::sessions::revoked_at(conn, account_id, cause.as_str(), now, LISTED_SESSION_IDS)
+            .await?;
     let session_ids = ended
         .iter()
         .map(Uuid::to_string)
@@ -329,22 +296,11 @@ pub async fn revoke(
     };
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let result = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .col_expr(session::Column::RevokeReason, Expr::value(cause.as_str()))
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::AccountId.eq(caller.account_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if result.rows_affected != 1 {
-        let own = session::Entity::find_by_id(session_id)
-            .filter(session::Column::AccountId.eq(caller.account_id))
-            .one(&txn)
-            .await?;
-        return match own {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound("session")),
+    let account_id = caller.account_id;
+    if !store::sessions::revoke_one(&txn, session_id, account_id, cause.as_str(), now).await? {
+        return match store::sessions::belongs_to(&txn, session_id, account_id).await? {
+            true => Ok(()),
+            false => Err(Error::NotFound("session")),
         };
     }
     auth_cache::bump(&txn).await?;
@@ -370,17 +326,16 @@ pub async fn list(
     after: Option<Uuid>,
 ) -> Result<(Vec<session::Model>, Option<Uuid>)> {
     let now = ctx.now();
-    let mut query = session::Entity::find()
-        .filter(session::Column::AccountId.eq(caller.account_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastSeenAt.gt(now - idle_ms(ctx)))
-        .order_by_desc(session::Column::Id)
-        .limit(page_size + 1);
-    if let Some(after) = after {
-        query = query.filter(session::Column::Id.lt(after));
-    }
-    Ok(super::page(query.all(&ctx.db).await?, page_size, |r| r.id))
+    let rows = store::sessions::live_of_account(
+        &ctx.db,
+        caller.account_id,
+        now,
+        now - idle_ms(ctx),
+        page_size + 1,
+        after,
+    )
+    .await?;
+    Ok(super::page(rows, page_size, |r| r.id))
 }
 
 pub fn idle_expiry(ctx: &Context, row: &session::Model) -> i64 {

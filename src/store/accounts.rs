@@ -1,6 +1,8 @@
 //! The `accounts` rows, and what hangs off an account's second factor.
 
-use sea_orm::{sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::entity::{account, recovery_code};
@@ -10,6 +12,35 @@ pub async fn by_id<C: ConnectionTrait>(
     id: Uuid,
 ) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn by_login<C: ConnectionTrait>(
+    conn: &C,
+    login: &str,
+) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .one(conn)
+        .await
+}
+
+/// Inserts a new account; a taken login is the database's unique
+/// violation, for the caller to tell.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: account::Model) -> Result<(), DbErr> {
+    account::Entity::insert(account::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// The language code of account `id`, if it exists.
+pub async fn locale<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<String>, DbErr> {
+    account::Entity::find_by_id(id)
+        .select_only()
+        .column(account::Column::Locale)
+        .into_tuple()
+        .one(conn)
+        .await
 }
 
 /// Removes the TOTP secret (enrolled or pending), the recovery codes and

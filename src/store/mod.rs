@@ -5,7 +5,11 @@
 pub mod accounts;
 pub mod challenges;
 pub mod db;
+pub mod events;
 pub mod login;
 pub mod outbox;
+pub mod sessions;
+pub mod suspensions;
 pub mod throttle;
+pub mod tickets;
 pub mod tokens;

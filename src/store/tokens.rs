@@ -1,7 +1,10 @@
 //! Single-use links (password reset, "this wasn't me" report, e-mail
 //! confirmation): one lookup and one compare-and-set for all three tables.
 
-use sea_orm::{sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::entity::{email_change, report_token, reset_token};
@@ -147,4 +150,45 @@ impl SingleUse for email_change::Entity {
     fn expires_at(row: &email_change::Model) -> i64 {
         row.expires_at
     }
+}
+
+/// Stores a new "this wasn't me" link (its hash) for an account.
+pub async fn insert_report<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    token_hash: String,
+    event_id: Option<Uuid>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbErr> {
+    report_token::Entity::insert(report_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        token_hash: Set(token_hash),
+        event_id: Set(event_id),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        invalidated_at: Set(None),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Withdraws every unused "this wasn't me" link of an account; answers how
+/// many.
+pub async fn withdraw_reports<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    now: i64,
+) -> Result<u64, DbErr> {
+    Ok(report_token::Entity::update_many()
+        .col_expr(report_token::Column::InvalidatedAt, Expr::value(now))
+        .filter(report_token::Column::AccountId.eq(account_id))
+        .filter(report_token::Column::UsedAt.is_null())
+        .filter(report_token::Column::InvalidatedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
 }

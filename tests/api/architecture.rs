@@ -14,21 +14,15 @@ use std::{
 
 /// Files outside `store/` that still hold queries.
 const QUERIES_OUTSIDE_STORE: &[&str] = &[
-    "domain/accounts.rs",
     "domain/auth_cache.rs",
     "domain/centre.rs",
     "domain/compromised.rs",
     "domain/contacts.rs",
     "domain/credentials.rs",
-    "domain/events.rs",
     "domain/factor_reset.rs",
     "domain/keys.rs",
-    "domain/notices.rs",
-    "domain/overview.rs",
     "domain/pending.rs",
     "domain/recovery.rs",
-    "domain/review.rs",
-    "domain/sessions.rs",
     "domain/support.rs",
     "domain/suspension.rs",
     "domain/two_factor.rs",

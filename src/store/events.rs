@@ -1,0 +1,95 @@
+//! The `security_events` rows: the journal of each account.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::entity::security_event;
+
+/// Appends `row` to its account's journal.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: security_event::Model) -> Result<(), DbErr> {
+    security_event::Entity::insert(security_event::ActiveModel::from(row).reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Filters of the customer's journal.
+#[derive(Default)]
+pub struct Filter {
+    pub kinds: Vec<String>,
+    pub from_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub only_unacknowledged: bool,
+}
+
+/// Up to `limit` events of an account matching `filter`, newest first,
+/// older than the event `before` when given (ids are time-ordered UUIDv7).
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    filter: &Filter,
+    limit: u64,
+    before: Option<Uuid>,
+) -> Result<Vec<security_event::Model>, DbErr> {
+    let mut query = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .order_by_desc(security_event::Column::Id)
+        .limit(limit);
+    if !filter.kinds.is_empty() {
+        query = query.filter(security_event::Column::Kind.is_in(filter.kinds.clone()));
+    }
+    if let Some(from) = filter.from_ms {
+        query = query.filter(security_event::Column::OccurredAt.gte(from));
+    }
+    if let Some(until) = filter.until_ms {
+        query = query.filter(security_event::Column::OccurredAt.lt(until));
+    }
+    if filter.only_unacknowledged {
+        query = query.filter(security_event::Column::AcknowledgedAt.is_null());
+    }
+    if let Some(before) = before {
+        query = query.filter(security_event::Column::Id.lt(before));
+    }
+    query.all(conn).await
+}
+
+/// How many events of an account are not yet acknowledged, and how many
+/// are disputed.
+pub async fn unacknowledged_and_disputed<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+) -> Result<(u64, u64), DbErr> {
+    let events =
+        || security_event::Entity::find().filter(security_event::Column::AccountId.eq(account_id));
+    let unacknowledged = events()
+        .filter(security_event::Column::AcknowledgedAt.is_null())
+        .count(conn)
+        .await?;
+    let disputed = events()
+        .filter(security_event::Column::DisputedAt.is_not_null())
+        .count(conn)
+        .await?;
+    Ok((unacknowledged, disputed))
+}
+
+/// Whether an account has an event of `kind` from `address` other than
+/// `except`.
+pub async fn exists_from<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    kind: &str,
+    address: &str,
+    except: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Kind.eq(kind))
+        .filter(security_event::Column::ClientAddress.eq(address))
+        .filter(security_event::Column::Id.ne(except))
+        .one(conn)
+        .await?
+        .is_some())
+}
