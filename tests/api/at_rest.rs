@@ -84,19 +84,10 @@ async fn mail_every_kind_of_link(app: &TestApp, n: usize) {
     let login = format!("atrest{n}");
     let email = old_address(n);
     app.create_account(&login, &email, STRONG_PASSWORD).await;
-    request_reset(app, &login).await;
-    let token = app.reset_token_from_mail(&email, 1).await;
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
+    app.reset_password_by_email(&login, &email, NEW_PASSWORD)
+        .await;
     app.wait_for_mails(&email, 2).await;
-    request_reset(app, &login).await;
+    app.request_reset(&login).await;
     app.wait_for_mails(&email, 3).await;
     app.client()
         .await
@@ -124,16 +115,6 @@ async fn mail_every_kind_of_link(app: &TestApp, n: usize) {
         .unwrap();
     app.wait_for_mails(&email, 5).await;
     app.wait_for_mails(&new_address(n), 1).await;
-}
-
-async fn request_reset(app: &TestApp, login: &str) {
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: login.into(),
-        })
-        .await
-        .unwrap();
 }
 
 /// Waits (bounded) until the outbox holds at least `count` rows, all sent.

@@ -351,49 +351,6 @@ pub async fn totp_code_replay() {
     assert_eq!(sessions, 1);
 }
 
-/// The next reset token (`gdr_…`) e-mailed to `recipient` that is not in `seen`.
-async fn next_reset_token(app: &TestApp, recipient: &str, seen: &[String]) -> String {
-    for _ in 0..300 {
-        for mail in app.mails_to(recipient) {
-            if mail.contains("token=gdr_") {
-                let token = token_in(&mail);
-                if !seen.contains(&token) {
-                    return token;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no new reset e-mail to {recipient}");
-}
-
-async fn request_reset(app: &TestApp, login: &str) {
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: login.into(),
-        })
-        .await
-        .unwrap();
-}
-
-async fn complete_reset(
-    app: &TestApp,
-    token: &str,
-    password: &str,
-    second_factor: Option<pb::complete_password_reset_request::SecondFactor>,
-) -> Result<(), tonic::Status> {
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token.into(),
-            new_password: password.into(),
-            second_factor,
-        })
-        .await
-        .map(|_| ())
-}
-
 /// A stale reset link (an older e-mail in a compromised mailbox, or a link
 /// the attacker requested before the customer secured the account) that
 /// still works after a newer one was used or after the password changed.
@@ -403,14 +360,15 @@ pub async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     let mut seen = Vec::new();
-    request_reset(&app, "jean").await;
-    let older = next_reset_token(&app, "jean@example.fr", &seen).await;
+    app.request_reset("jean").await;
+    let older = app.next_reset_token("jean@example.fr", &seen).await;
     seen.push(older.clone());
-    request_reset(&app, "jean").await;
-    let newer = next_reset_token(&app, "jean@example.fr", &seen).await;
+    app.request_reset("jean").await;
+    let newer = app.next_reset_token("jean@example.fr", &seen).await;
     seen.push(newer.clone());
 
-    let status = complete_reset(&app, &older, THIRD_PASSWORD, None)
+    let status = app
+        .complete_reset(&older, THIRD_PASSWORD, None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -418,19 +376,20 @@ pub async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
         "TOKEN_INVALID",
         "only the newest link is valid"
     );
-    complete_reset(&app, &newer, NEW_PASSWORD, None)
+    app.complete_reset(&newer, NEW_PASSWORD, None)
         .await
         .unwrap();
     for used_or_older in [&older, &newer] {
-        let status = complete_reset(&app, used_or_older, THIRD_PASSWORD, None)
+        let status = app
+            .complete_reset(used_or_older, THIRD_PASSWORD, None)
             .await
             .unwrap_err();
         assert_eq!(reason(&status), "TOKEN_INVALID");
     }
 
     // A link requested before a password change dies with the old password.
-    request_reset(&app, "jean").await;
-    let before_change = next_reset_token(&app, "jean@example.fr", &seen).await;
+    app.request_reset("jean").await;
+    let before_change = app.next_reset_token("jean@example.fr", &seen).await;
     let session = app.login("jean", NEW_PASSWORD).await.unwrap();
     app.client()
         .await
@@ -443,7 +402,8 @@ pub async fn reset_link_reuse_after_another_was_used_or_the_password_changed() {
         ))
         .await
         .unwrap();
-    let status = complete_reset(&app, &before_change, STRONG_PASSWORD, None)
+    let status = app
+        .complete_reset(&before_change, STRONG_PASSWORD, None)
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "TOKEN_INVALID");
@@ -483,11 +443,10 @@ pub async fn stolen_session_used_after_a_password_change() {
 pub async fn stolen_session_used_after_a_password_reset() {
     let app = spawn_app().await;
     let (_, secret, _, owner, stolen, pending) = account_with_a_stolen_session(&app).await;
-    request_reset(&app, "jean").await;
-    let token = next_reset_token(&app, "jean@example.fr", &[]).await;
+    app.request_reset("jean").await;
+    let token = app.next_reset_token("jean@example.fr", &[]).await;
     let code = totp_code(&secret, app.clock_now());
-    complete_reset(
-        &app,
+    app.complete_reset(
         &token,
         NEW_PASSWORD,
         Some(pb::complete_password_reset_request::SecondFactor::TotpCode(
@@ -1082,8 +1041,8 @@ pub async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
-    let old_link = next_reset_token(&app, "jean@example.fr", &[]).await;
+    app.request_reset("jean").await;
+    let old_link = app.next_reset_token("jean@example.fr", &[]).await;
     // A login reminder still waiting in the outbox (a relay outage's
     // back-off) when the change is confirmed.
     let in_an_hour = app.clock_now() + 3_600_000;
@@ -1141,7 +1100,8 @@ pub async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
         .await
         .unwrap();
 
-    let status = complete_reset(&app, &old_link, NEW_PASSWORD, None)
+    let status = app
+        .complete_reset(&old_link, NEW_PASSWORD, None)
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "TOKEN_INVALID");
@@ -1167,11 +1127,8 @@ pub async fn reset_link_mailed_to_the_old_address_outlives_the_e_mail_change() {
     );
 
     // A link requested now goes to the new address and works.
-    request_reset(&app, "jean").await;
-    let new_link = next_reset_token(&app, "jean.new@example.org", &[]).await;
-    complete_reset(&app, &new_link, NEW_PASSWORD, None)
-        .await
-        .unwrap();
+    app.reset_password_by_email("jean", "jean.new@example.org", NEW_PASSWORD)
+        .await;
 }
 
 /// `message` as sent by a trusted proxy on behalf of `address`.
@@ -1704,8 +1661,8 @@ pub async fn a_reported_e_mail_change_gives_the_address_back_to_the_reporter() {
     // The reporter's address is the contact e-mail again: the notices of
     // the report and the reset link go there, none to the thief.
     let thief_before = app.mails_to("thief@example.net").len();
-    request_reset(&app, "jean").await;
-    let link = next_reset_token(&app, "jean@example.fr", &[]).await;
+    app.request_reset("jean").await;
+    let link = app.next_reset_token("jean@example.fr", &[]).await;
     assert!(link.starts_with("gdr_"));
     assert_eq!(
         app.mails_to("thief@example.net").len(),
@@ -1718,9 +1675,7 @@ pub async fn a_reported_e_mail_change_gives_the_address_back_to_the_reporter() {
             .all(|m| !m.contains("token=gdr_")),
         "a reset link reached the thief"
     );
-    complete_reset(&app, &link, NEW_PASSWORD, None)
-        .await
-        .unwrap();
+    app.complete_reset(&link, NEW_PASSWORD, None).await.unwrap();
     let back = app.login("jean", NEW_PASSWORD).await.unwrap();
     let contact = app
         .client()

@@ -559,23 +559,8 @@ pub async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
     assert!(actions.contains(&overview::Action::ReviewEvents));
     assert!(suspended.active_suspension.is_some());
 
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
-    let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
     let session = app.login("jean", NEW_PASSWORD).await.unwrap();
     let ids: Vec<_> = journal(&app, &session.session_token)
         .await

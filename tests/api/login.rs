@@ -169,23 +169,8 @@ pub async fn after_the_failure_ceiling_only_a_reset_reopens_login() {
     let status = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
     // A reset stays possible and clears the counter.
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
-    let token = app.reset_token_from_mail("jean@example.fr", 1).await;
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
     app.login("jean", NEW_PASSWORD).await.unwrap();
 }
 
@@ -286,13 +271,7 @@ async fn a_login_as_typed_never_reaches_the_logs() {
     let address = "typed-mail-4417@example.org";
     app.create_account("mailcheck", address, STRONG_PASSWORD)
         .await;
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: address.into(),
-        })
-        .await
-        .unwrap();
+    app.request_reset(address).await;
     app.reset_token_from_mail(address, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let logs = captured_logs()[start..].to_string();

@@ -1,6 +1,5 @@
 //! The Prometheus endpoint after the seed's path.
 
-use gardien::proto::accountsecurity::v1 as pb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
@@ -32,23 +31,8 @@ async fn metrics_count_logins_suspensions_and_resets() {
     app.login("jean", STRONG_PASSWORD).await.unwrap();
     app.suspend(&id).await;
     app.login("jean", STRONG_PASSWORD).await.unwrap_err();
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
-    let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
 
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await

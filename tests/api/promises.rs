@@ -1938,25 +1938,13 @@ pub async fn an_account_without_a_password_gets_one_by_reset_and_creation_sends_
 
     // The reset e-mails are the first e-mails either address receives.
     for login in ["sanspass", "avecpass"] {
-        app.client()
-            .await
-            .request_password_reset(pb::RequestPasswordResetRequest {
-                login_or_email: login.into(),
-            })
-            .await
-            .unwrap();
+        app.request_reset(login).await;
     }
     let token = app.reset_token_from_mail("sans@example.fr", 1).await;
     app.wait_for_mails("avec@example.fr", 1).await;
     assert_eq!(app.mails_to("sans@example.fr").len(), 1);
     assert_eq!(app.mails_to("avec@example.fr").len(), 1);
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
+    app.complete_reset(&token, NEW_PASSWORD, None)
         .await
         .unwrap();
     app.login("sanspass", NEW_PASSWORD).await.unwrap();
@@ -2347,13 +2335,7 @@ pub async fn a_shared_e_mail_gets_a_link_per_account_and_a_reminder_naming_each_
         .await;
     app.create_account("paul", "famille@example.fr", STRONG_PASSWORD)
         .await;
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "famille@example.fr".into(),
-        })
-        .await
-        .unwrap();
+    app.request_reset("famille@example.fr").await;
     let mails = app.wait_for_mails("famille@example.fr", 2).await;
     let tokens: BTreeSet<String> = mails.iter().map(|m| token_in(m)).collect();
     assert_eq!(tokens.len(), 2, "one distinct link per account");
@@ -2379,13 +2361,7 @@ pub async fn a_shared_e_mail_gets_a_link_per_account_and_a_reminder_naming_each_
     app.clock.advance(Duration::from_secs(29 * 60));
     let mut done = 0;
     for token in tokens {
-        app.client()
-            .await
-            .complete_password_reset(pb::CompletePasswordResetRequest {
-                reset_token: token,
-                new_password: NEW_PASSWORD.into(),
-                second_factor: None,
-            })
+        app.complete_reset(&token, NEW_PASSWORD, None)
             .await
             .unwrap();
         done += 1;
@@ -2404,23 +2380,9 @@ pub async fn a_reset_with_wrong_codes_is_refused_then_backed_off_and_a_recovery_
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     let (_, codes, _) = app.enable_totp("jean", STRONG_PASSWORD).await;
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    let reset = |factor: pb::complete_password_reset_request::SecondFactor| {
-        let request = pb::CompletePasswordResetRequest {
-            reset_token: token.clone(),
-            new_password: NEW_PASSWORD.into(),
-            second_factor: Some(factor),
-        };
-        let app = &app;
-        async move { app.client().await.complete_password_reset(request).await }
-    };
+    let reset = |factor| app.complete_reset(&token, NEW_PASSWORD, Some(factor));
     use pb::complete_password_reset_request::SecondFactor;
     // Wrong codes in a burst: past the two free failures the delays double
     // (1, 2, 4 s), so a later one meets the back-off whatever the speed.

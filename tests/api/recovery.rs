@@ -9,31 +9,6 @@ use tonic_types::StatusExt;
 
 use crate::helpers::*;
 
-async fn request_reset(
-    app: &TestApp,
-    typed: &str,
-) -> tonic::Response<pb::RequestPasswordResetResponse> {
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: typed.into(),
-        })
-        .await
-        .unwrap()
-}
-
-async fn complete(app: &TestApp, token: &str, password: &str) -> Result<(), tonic::Status> {
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token.into(),
-            new_password: password.into(),
-            second_factor: None,
-        })
-        .await
-        .map(|_| ())
-}
-
 #[tokio::test]
 pub async fn the_seed_path_from_suspension_to_a_new_password() {
     let app = spawn_app().await;
@@ -75,9 +50,8 @@ pub async fn the_seed_path_from_suspension_to_a_new_password() {
     assert!(notice[0].contains("Subject: Your password has been suspended"));
     assert!(notice[0].contains("Scan your computers"));
 
-    request_reset(&app, "jean").await;
-    let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    complete(&app, &token, NEW_PASSWORD).await.unwrap();
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
 
     let status = app
         .client()
@@ -203,8 +177,8 @@ pub async fn reset_and_login_recovery_answer_the_same_for_unknown_accounts() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    let known = request_reset(&app, "jean@example.fr").await;
-    let unknown = request_reset(&app, "nobody@example.fr").await;
+    let known = app.request_reset("jean@example.fr").await;
+    let unknown = app.request_reset("nobody@example.fr").await;
     assert_eq!(known.get_ref(), unknown.get_ref());
     assert_eq!(known.metadata().len(), unknown.metadata().len());
 
@@ -240,7 +214,7 @@ pub async fn of_twenty_concurrent_uses_of_one_token_exactly_one_wins() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 1).await;
     let client = app.client().await;
     let uses: Vec<_> = (0..20)
@@ -277,10 +251,13 @@ pub async fn a_reset_token_expires_after_thirty_minutes() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 1).await;
     app.clock.advance(Duration::from_secs(31 * 60));
-    let status = complete(&app, &token, NEW_PASSWORD).await.unwrap_err();
+    let status = app
+        .complete_reset(&token, NEW_PASSWORD, None)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "TOKEN_EXPIRED");
     app.login("jean", STRONG_PASSWORD).await.unwrap();
@@ -291,10 +268,13 @@ pub async fn a_reset_token_works_once() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 1).await;
-    complete(&app, &token, NEW_PASSWORD).await.unwrap();
-    let status = complete(&app, &token, "yet another long passphrase here")
+    app.complete_reset(&token, NEW_PASSWORD, None)
+        .await
+        .unwrap();
+    let status = app
+        .complete_reset(&token, "yet another long passphrase here", None)
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -307,16 +287,22 @@ pub async fn only_the_newest_reset_link_is_valid() {
     let app = spawn_app().await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let older = app.reset_token_from_mail("jean@example.fr", 1).await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let newer = app.reset_token_from_mail("jean@example.fr", 2).await;
     assert_ne!(older, newer);
     assert_eq!(
-        reason(&complete(&app, &older, NEW_PASSWORD).await.unwrap_err()),
+        reason(
+            &app.complete_reset(&older, NEW_PASSWORD, None)
+                .await
+                .unwrap_err()
+        ),
         "TOKEN_INVALID"
     );
-    complete(&app, &newer, NEW_PASSWORD).await.unwrap();
+    app.complete_reset(&newer, NEW_PASSWORD, None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -325,11 +311,15 @@ pub async fn a_suspension_invalidates_outstanding_reset_links() {
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 1).await;
     app.suspend(&id).await;
     assert_eq!(
-        reason(&complete(&app, &token, NEW_PASSWORD).await.unwrap_err()),
+        reason(
+            &app.complete_reset(&token, NEW_PASSWORD, None)
+                .await
+                .unwrap_err()
+        ),
         "TOKEN_INVALID"
     );
 }
@@ -341,7 +331,7 @@ pub async fn reset_requests_per_account_are_limited() {
         .await;
     let limit = app.ctx.config.reset.max_requests_per_hour as usize;
     for _ in 0..limit + 3 {
-        request_reset(&app, "jean").await;
+        app.request_reset("jean").await;
     }
     app.wait_for_mails("jean@example.fr", limit).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -353,7 +343,7 @@ pub async fn the_new_password_must_pass_the_policy() {
     let app = spawn_app().await;
     app.create_account("jean.martin", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    request_reset(&app, "jean.martin").await;
+    app.request_reset("jean.martin").await;
     let token = app.reset_token_from_mail("jean@example.fr", 1).await;
     for weak in [
         "too short pw",
@@ -361,7 +351,7 @@ pub async fn the_new_password_must_pass_the_policy() {
         "jean.martin-2026!",
         "12345678901234567890",
     ] {
-        let status = complete(&app, &token, weak).await.unwrap_err();
+        let status = app.complete_reset(&token, weak, None).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{weak}");
         assert_eq!(reason(&status), "PASSWORD_TOO_WEAK", "{weak}");
         assert_eq!(bad_fields(&status), ["new_password"], "{weak}");
@@ -373,7 +363,7 @@ pub async fn the_new_password_must_pass_the_policy() {
         .take(128)
         .collect();
     assert_eq!(long.chars().count(), 128);
-    complete(&app, &token, &long).await.unwrap();
+    app.complete_reset(&token, &long, None).await.unwrap();
     app.login("jean.martin", &long).await.unwrap();
 }
 
@@ -382,7 +372,7 @@ pub async fn a_french_account_gets_french_e_mail() {
     let app = spawn_app().await;
     app.create_account_in("marie", "marie@example.fr", STRONG_PASSWORD, pb::Locale::Fr)
         .await;
-    request_reset(&app, "marie").await;
+    app.request_reset("marie").await;
     let mails = app.wait_for_mails("marie@example.fr", 1).await;
     assert!(mails[0].contains("Bonjour"));
     assert!(mails[0].contains("Subject: =?utf-8?") || mails[0].contains("Subject: R"));
@@ -401,9 +391,11 @@ async fn no_password_or_token_reaches_the_logs() {
         .await
         .unwrap_err();
     app.suspend(&id).await;
-    request_reset(&app, "logcheck").await;
+    app.request_reset("logcheck").await;
     let token = app.reset_token_from_mail("logcheck@example.fr", 2).await;
-    complete(&app, &token, new_password).await.unwrap();
+    app.complete_reset(&token, new_password, None)
+        .await
+        .unwrap();
     let session2 = app.login("logcheck", new_password).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let logs = captured_logs();
@@ -457,7 +449,6 @@ mod known_compromised_passwords {
     use tonic::{metadata::MetadataValue, Code, Request};
     use tonic_types::StatusExt;
 
-    use super::{complete, request_reset};
     use crate::helpers::*;
 
     const THIRD_PASSWORD: &str = "vingt lanternes rouges sur le quai 7";
@@ -517,7 +508,7 @@ mod known_compromised_passwords {
                 .collect()
         };
         let before = links(app).len();
-        request_reset(app, login).await;
+        app.request_reset(login).await;
         for _ in 0..300 {
             if let Some(mail) = links(app).get(before) {
                 return token_in(mail);
@@ -536,14 +527,19 @@ mod known_compromised_passwords {
         app.suspend(&id).await;
 
         let token = reset_link(&app, "jean", "jean@example.fr").await;
-        let refused = complete(&app, &token, STRONG_PASSWORD).await.unwrap_err();
+        let refused = app
+            .complete_reset(&token, STRONG_PASSWORD, None)
+            .await
+            .unwrap_err();
         assert_refused_with_rule(&refused, "known_compromised");
         // Still suspended; the link was not used up by the refusal.
         assert_eq!(
             reason(&app.login("jean", STRONG_PASSWORD).await.unwrap_err()),
             "PASSWORD_SUSPENDED"
         );
-        complete(&app, &token, NEW_PASSWORD).await.unwrap();
+        app.complete_reset(&token, NEW_PASSWORD, None)
+            .await
+            .unwrap();
 
         let session = app.login("jean", NEW_PASSWORD).await.unwrap();
         let refused = change(&app, &session, NEW_PASSWORD, STRONG_PASSWORD)
@@ -617,7 +613,10 @@ mod known_compromised_passwords {
             .unwrap_err();
         assert_refused_with_rule(&refused, "known_compromised");
         let token = reset_link(&app, "jean", "jean@example.fr").await;
-        let refused = complete(&app, &token, STRONG_PASSWORD).await.unwrap_err();
+        let refused = app
+            .complete_reset(&token, STRONG_PASSWORD, None)
+            .await
+            .unwrap_err();
         assert_refused_with_rule(&refused, "known_compromised");
     }
 
@@ -651,9 +650,14 @@ mod known_compromised_passwords {
             .unwrap();
 
         let token = reset_link(&app, "jean", "jean@example.fr").await;
-        let refused = complete(&app, &token, NEW_PASSWORD).await.unwrap_err();
+        let refused = app
+            .complete_reset(&token, NEW_PASSWORD, None)
+            .await
+            .unwrap_err();
         assert_refused_with_rule(&refused, "known_compromised");
-        complete(&app, &token, THIRD_PASSWORD).await.unwrap();
+        app.complete_reset(&token, THIRD_PASSWORD, None)
+            .await
+            .unwrap();
         app.login("jean", THIRD_PASSWORD).await.unwrap();
     }
 

@@ -263,40 +263,6 @@ async fn introspect_cause(app: &TestApp, token: &str) -> pb::IntrospectSessionRe
         .into_inner()
 }
 
-/// Resets the password through the e-mailed link (the account's first reset).
-async fn reset_password(app: &TestApp, email: &str, password: &str) {
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: email.into(),
-        })
-        .await
-        .unwrap();
-    let mut mails = Vec::new();
-    for _ in 0..300 {
-        mails = app.mails_to(email);
-        if mails.iter().any(|m| m.contains("token=gdr_")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let token = token_in(
-        mails
-            .iter()
-            .find(|m| m.contains("token=gdr_"))
-            .expect("no reset e-mail"),
-    );
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: password.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 pub async fn a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over() {
     use tonic_types::StatusExt;
@@ -336,7 +302,8 @@ pub async fn a_session_ended_by_a_suspension_says_so_until_its_lifetime_is_over(
 
     // The journal names the session the suspension ended (the reset that
     // follows ends none, so records none).
-    reset_password(&app, "jean@example.fr", NEW_PASSWORD).await;
+    app.reset_password_by_email("jean@example.fr", "jean@example.fr", NEW_PASSWORD)
+        .await;
     let back = app.login("jean", NEW_PASSWORD).await.unwrap();
     let events = revoked_events(&app, &back.session_token).await;
     assert_eq!(events.len(), 1, "{events:?}");
@@ -355,7 +322,8 @@ pub async fn a_password_reset_tells_every_old_session_and_records_them() {
         .await;
     let first = app.login("jean", STRONG_PASSWORD).await.unwrap();
     let second = app.login("jean", STRONG_PASSWORD).await.unwrap();
-    reset_password(&app, "jean@example.fr", NEW_PASSWORD).await;
+    app.reset_password_by_email("jean@example.fr", "jean@example.fr", NEW_PASSWORD)
+        .await;
 
     assert_revoked(&app, &first.session_token, "PASSWORD_RESET").await;
     assert_revoked(&app, &second.session_token, "PASSWORD_RESET").await;
@@ -524,7 +492,8 @@ pub async fn a_dispute_that_suspends_ends_every_session_as_a_suspension() {
 
     // The front end sends the customer to the reset procedure.
     assert_revoked(&app, &here.session_token, "SUSPENSION").await;
-    reset_password(&app, "jean@example.fr", NEW_PASSWORD).await;
+    app.reset_password_by_email("jean@example.fr", "jean@example.fr", NEW_PASSWORD)
+        .await;
     let back = app.login("jean", NEW_PASSWORD).await.unwrap();
     let events = revoked_events(&app, &back.session_token).await;
     assert_eq!(events.len(), 1, "{events:?}");

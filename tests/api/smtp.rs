@@ -23,16 +23,6 @@ fn relay_on(config: &mut Config, port: u16) {
     config.mail.smtp.timeout_secs = 5;
 }
 
-async fn request_reset(app: &TestApp, login: &str) {
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: login.into(),
-        })
-        .await
-        .unwrap();
-}
-
 /// The outbox rows of reset e-mails, oldest first.
 async fn reset_rows(app: &TestApp) -> Vec<outbox::Model> {
     outbox::Entity::find()
@@ -80,7 +70,7 @@ async fn the_reset_e_mail_arrives_over_smtp_with_both_parts_and_a_working_link()
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
 
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let received = sink.wait_for_received(1).await;
 
     let mail = &received[0];
@@ -107,13 +97,7 @@ async fn the_reset_e_mail_arrives_over_smtp_with_both_parts_and_a_working_link()
     assert!(!text.contains(STRONG_PASSWORD) && !html.contains(STRONG_PASSWORD));
 
     // The link works: CompletePasswordReset accepts its token.
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: "violet kettle drums under 9 moons".into(),
-            second_factor: None,
-        })
+    app.complete_reset(&token, "violet kettle drums under 9 moons", None)
         .await
         .unwrap();
     app.login("jean", "violet kettle drums under 9 moons")
@@ -136,7 +120,7 @@ async fn a_french_account_gets_the_french_e_mail_over_smtp() {
     )
     .await;
 
-    request_reset(&app, "amelie").await;
+    app.request_reset("amelie").await;
     let mail = sink.wait_for_received(1).await.remove(0);
 
     let text = part(&mail.data, "text/plain");
@@ -158,7 +142,7 @@ async fn two_temporary_rejections_are_retried_after_back_off_and_delivered_once(
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
 
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     sink.wait_for_received(1).await;
     let rows = wait_for_rows(&app, 1, |row| row.status == "pending" && row.attempts == 1).await;
     assert!(rows[0].last_error.as_deref().unwrap().contains("451"));
@@ -209,7 +193,7 @@ async fn a_permanent_rejection_marks_the_message_failed_without_further_tries() 
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
 
-    request_reset(&app, "jean").await;
+    app.request_reset("jean").await;
     let rows = wait_for_rows(&app, 1, |row| row.status == "failed").await;
 
     assert_eq!(rows[0].attempts, 1);
@@ -252,7 +236,7 @@ async fn mail_queued_while_the_relay_is_down_is_delivered_once_after_a_restart()
         first
             .create_account(login, &format!("{login}@example.fr"), STRONG_PASSWORD)
             .await;
-        request_reset(&first, login).await;
+        first.request_reset(login).await;
     }
     let rows = wait_for_rows(&first, 3, |row| {
         row.status == "pending" && row.attempts >= 1
@@ -315,7 +299,7 @@ async fn a_burst_reuses_pooled_smtp_connections() {
             .await;
     }
     for login in logins {
-        request_reset(&app, login).await;
+        app.request_reset(login).await;
     }
 
     sink.wait_for_received(logins.len()).await;

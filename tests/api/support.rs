@@ -357,23 +357,8 @@ pub async fn the_account_review_shows_the_seed_scenario_and_is_journaled() {
         .await;
     app.login("jean", STRONG_PASSWORD).await.unwrap();
     app.suspend(&id).await;
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
-    let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    app.client()
-        .await
-        .complete_password_reset(pb::CompletePasswordResetRequest {
-            reset_token: token,
-            new_password: NEW_PASSWORD.into(),
-            second_factor: None,
-        })
-        .await
-        .unwrap();
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
 
     let review = app
         .support()

@@ -143,23 +143,9 @@ pub async fn a_reset_on_a_2fa_account_needs_a_code() {
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     let (secret, _, _) = app.enable_totp("jean", STRONG_PASSWORD).await;
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
+    app.request_reset("jean").await;
     let token = app.reset_token_from_mail("jean@example.fr", 2).await;
-    let reset = |factor: Option<pb::complete_password_reset_request::SecondFactor>| {
-        let request = pb::CompletePasswordResetRequest {
-            reset_token: token.clone(),
-            new_password: NEW_PASSWORD.into(),
-            second_factor: factor,
-        };
-        let app = &app;
-        async move { app.client().await.complete_password_reset(request).await }
-    };
+    let reset = |factor| app.complete_reset(&token, NEW_PASSWORD, factor);
     let status = reset(None).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "SECOND_FACTOR_REQUIRED");

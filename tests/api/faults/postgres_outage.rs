@@ -122,13 +122,7 @@ pub async fn a_postgresql_outage_answers_unavailable_and_the_same_server_recover
     );
     // The outbox worker survived the outage too.
     let mails = app.mails_to("jean@example.fr").len();
-    app.client()
-        .await
-        .request_password_reset(pb::RequestPasswordResetRequest {
-            login_or_email: "jean".into(),
-        })
-        .await
-        .unwrap();
+    app.request_reset("jean").await;
     app.reset_token_from_mail("jean@example.fr", mails + 1)
         .await;
     eprintln!(

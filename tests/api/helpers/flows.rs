@@ -117,6 +117,67 @@ impl TestApp {
         token_in(mail)
     }
 
+    /// `RequestPasswordReset` for `typed` (a login or an e-mail), unwrapped.
+    pub async fn request_reset(
+        &self,
+        typed: &str,
+    ) -> tonic::Response<pb::RequestPasswordResetResponse> {
+        self.client()
+            .await
+            .request_password_reset(pb::RequestPasswordResetRequest {
+                login_or_email: typed.into(),
+            })
+            .await
+            .unwrap()
+    }
+
+    /// `CompletePasswordReset` with `token`, its outcome left to the caller.
+    pub async fn complete_reset(
+        &self,
+        token: &str,
+        password: &str,
+        second_factor: Option<pb::complete_password_reset_request::SecondFactor>,
+    ) -> Result<(), tonic::Status> {
+        self.client()
+            .await
+            .complete_password_reset(pb::CompletePasswordResetRequest {
+                reset_token: token.into(),
+                new_password: password.into(),
+                second_factor,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The next reset token (`gdr_…`) e-mailed to `recipient` that is not in `seen`.
+    pub async fn next_reset_token(&self, recipient: &str, seen: &[String]) -> String {
+        for _ in 0..300 {
+            for mail in self.mails_to(recipient) {
+                if mail.contains("token=gdr_") {
+                    let token = token_in(&mail);
+                    if !seen.contains(&token) {
+                        return token;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no new reset e-mail to {recipient}");
+    }
+
+    /// Resets the password through the link the request mails to `email` (no second factor).
+    pub async fn reset_password_by_email(&self, typed: &str, email: &str, password: &str) {
+        let seen: Vec<String> = self
+            .mails_to(email)
+            .into_iter()
+            .filter(|mail| mail.contains("token=gdr_"))
+            .map(|mail| token_in(&mail))
+            .collect();
+        self.request_reset(typed).await;
+        let token = self.next_reset_token(email, &seen).await;
+        self.complete_reset(&token, password, None).await.unwrap();
+    }
+
     /// Security events of an account, as (kind, actor_kind) pairs, oldest first.
     pub async fn events_of(&self, account_id: &str) -> Vec<String> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
