@@ -6,10 +6,7 @@
 //! password; a new password is verified against the newest few on the
 //! hashing pool.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
@@ -17,10 +14,7 @@ use super::{
     password::{NewPassword, PasswordRejection},
     Context,
 };
-use crate::{
-    crypto::password::Verified,
-    entity::{account, compromised_password},
-};
+use crate::{crypto::password::Verified, store};
 
 /// How many compromised hashes are kept (and checked) per account: each
 /// check costs one argon2 verify per hash.
@@ -54,47 +48,24 @@ pub async fn record<C: ConnectionTrait>(
     cause: Cause,
 ) -> Result<()> {
     // Read in the transaction: the hash in force now, not when the request began.
-    let Some(hash) = account::Entity::find_by_id(account_id)
-        .one(conn)
+    let Some(hash) = store::accounts::by_id(conn, account_id)
         .await?
         .and_then(|account| account.password_hash)
     else {
         return Ok(());
     };
-    let known = compromised_password::Entity::find()
-        .filter(compromised_password::Column::AccountId.eq(account_id))
-        .filter(compromised_password::Column::PasswordHash.eq(hash.as_str()))
-        .one(conn)
-        .await?;
-    if known.is_some() {
+    if store::compromised::contains(conn, account_id, &hash).await? {
         return Ok(());
     }
-    compromised_password::Entity::insert(compromised_password::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        password_hash: Set(hash),
-        cause: Set(cause.as_str().to_string()),
-        recorded_at: Set(now),
-    })
-    .exec_without_returning(conn)
+    store::compromised::add(
+        conn,
+        account_id,
+        hash,
+        cause.as_str(),
+        now,
+        KEPT_PER_ACCOUNT,
+    )
     .await?;
-    // At most one beyond the bound, since every insert prunes.
-    let kept: Vec<Uuid> = compromised_password::Entity::find()
-        .select_only()
-        .column(compromised_password::Column::Id)
-        .filter(compromised_password::Column::AccountId.eq(account_id))
-        .order_by_desc(compromised_password::Column::RecordedAt)
-        .order_by_desc(compromised_password::Column::Id)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let beyond: Vec<Uuid> = kept.into_iter().skip(KEPT_PER_ACCOUNT as usize).collect();
-    if !beyond.is_empty() {
-        compromised_password::Entity::delete_many()
-            .filter(compromised_password::Column::Id.is_in(beyond))
-            .exec(conn)
-            .await?;
-    }
     tracing::info!(%account_id, cause = cause.as_str(), "password recorded as compromised");
     Ok(())
 }
@@ -108,15 +79,7 @@ pub async fn ensure_not_compromised(
     new: &NewPassword,
     field: &str,
 ) -> Result<()> {
-    let hashes: Vec<String> = compromised_password::Entity::find()
-        .select_only()
-        .column(compromised_password::Column::PasswordHash)
-        .filter(compromised_password::Column::AccountId.eq(account_id))
-        .order_by_desc(compromised_password::Column::RecordedAt)
-        .limit(KEPT_PER_ACCOUNT)
-        .into_tuple()
-        .all(&ctx.db)
-        .await?;
+    let hashes = store::compromised::hashes(&ctx.db, account_id, KEPT_PER_ACCOUNT).await?;
     let verified = futures::future::try_join_all(
         hashes
             .into_iter()

@@ -1,9 +1,7 @@
 //! Credentials of internal services, support agents and the security team.
 //! The secret is shown once at creation; only its SHA-256 is stored.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -16,6 +14,7 @@ use super::{
 use crate::{
     crypto::token::{self, TokenKind},
     entity::credential,
+    store,
 };
 
 /// A credential name: 1–64 of `a-z 0-9 . _ -`.
@@ -57,9 +56,7 @@ pub async fn create<C: ConnectionTrait>(
         created_at: now,
         revoked_at: None,
     };
-    let active: credential::ActiveModel = model.clone().into();
-    credential::Entity::insert(active)
-        .exec_without_returning(conn)
+    store::credentials::insert(conn, model.clone())
         .await
         .map_err(|error| match error.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::AlreadyExists {
@@ -72,10 +69,7 @@ pub async fn create<C: ConnectionTrait>(
 }
 
 pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<credential::Model>> {
-    Ok(credential::Entity::find()
-        .order_by_asc(credential::Column::CreatedAt)
-        .all(conn)
-        .await?)
+    Ok(store::credentials::all(conn).await?)
 }
 
 /// Revokes by name; the very next call with the secret is refused, on every
@@ -86,17 +80,13 @@ pub async fn revoke(
     name: &str,
 ) -> Result<credential::Model> {
     let txn = crate::store::db::begin_write(conn).await?;
-    let found = credential::Entity::find()
-        .filter(credential::Column::Name.eq(name))
-        .one(&txn)
+    let found = store::credentials::by_name(&txn, name)
         .await?
         .ok_or(Error::NotFound("credential"))?;
     if found.revoked_at.is_some() {
         return Ok(found);
     }
-    let mut active: credential::ActiveModel = found.into();
-    active.revoked_at = Set(Some(now));
-    let revoked = sea_orm::ActiveModelTrait::update(active, &txn).await?;
+    let revoked = store::credentials::revoke(&txn, found, now).await?;
     auth_cache::bump(&txn).await?;
     txn.commit().await?;
     Ok(revoked)
@@ -113,11 +103,7 @@ pub async fn authenticate(ctx: &Context, secret: &str) -> Result<Option<Principa
     if let Some(principal) = generation.and_then(|g| ctx.auth_cache.credential(&hash, g)) {
         return Ok(Some(principal));
     }
-    let found = credential::Entity::find()
-        .filter(credential::Column::SecretHash.eq(hash.as_str()))
-        .filter(credential::Column::RevokedAt.is_null())
-        .one(&ctx.db)
-        .await?;
+    let found = store::credentials::live_by_secret_hash(&ctx.db, &hash).await?;
     let principal = found.and_then(|c| {
         Role::parse(&c.role).map(|role| Principal::Credential {
             id: c.id,

@@ -12,10 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sea_orm::{
-    sea_query::{Alias, Expr, ExprTrait, Order, Query},
-    ConnectionTrait, DatabaseConnection, DbErr, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use secrecy::{ExposeSecret, SecretSlice};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -23,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     config::KeyRotationConfig,
     crypto::secretbox::{SealedBy, Sealer, FORMAT_PREFIX, PREFIX_LEN},
+    store,
 };
 
 /// A text column of sealed values in a table keyed by a UUID.
@@ -87,24 +85,19 @@ pub struct ColumnStatus {
 /// Counts every column's values by the key that sealed them (read from the
 /// prefix; nothing is decrypted).
 pub async fn status<C: ConnectionTrait>(db: &C) -> Result<Vec<ColumnStatus>, DbErr> {
-    let backend = db.get_database_backend();
     let mut columns = Vec::new();
     for sealed in SEALED_COLUMNS {
-        let (table, column) = (sealed.table, sealed.column);
-        let sql = format!(
-            "SELECT CASE WHEN \"{column}\" LIKE '{FORMAT_PREFIX}%' \
-                 THEN SUBSTR(\"{column}\", 1, {PREFIX_LEN}) ELSE '' END AS prefix, \
-                 COUNT(*) AS n \
-             FROM \"{table}\" WHERE \"{column}\" IS NOT NULL GROUP BY 1"
-        );
         let mut values = BTreeMap::new();
-        for row in db
-            .query_all_raw(Statement::from_string(backend, sql))
-            .await?
-        {
-            let prefix: String = row.try_get("", "prefix")?;
-            let n: i64 = row.try_get("", "n")?;
-            *values.entry(SealedBy::of(&prefix)).or_insert(0) += n.unsigned_abs();
+        let counts = store::sealed::count_by_prefix(
+            db,
+            sealed.table,
+            sealed.column,
+            FORMAT_PREFIX,
+            PREFIX_LEN,
+        )
+        .await?;
+        for (prefix, n) in counts {
+            *values.entry(SealedBy::of(&prefix)).or_insert(0) += n;
         }
         columns.push(ColumnStatus {
             column: sealed.name(),
@@ -253,22 +246,16 @@ async fn read_batch(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<(Uuid, String)>, DbErr> {
-    let (id, column) = (Alias::new(sealed.id), Alias::new(sealed.column));
-    let select = Query::select()
-        .column(id.clone())
-        .column(column.clone())
-        .from(Alias::new(sealed.table))
-        .and_where(Expr::col(column.clone()).is_not_null())
-        .and_where(Expr::col(column).not_like(format!("{prefix}%")))
-        .and_where_option(after.map(|after| Expr::col(id.clone()).gt(after)))
-        .order_by(id, Order::Asc)
-        .limit(limit)
-        .to_owned();
-    db.query_all(&select)
-        .await?
-        .into_iter()
-        .map(|row| Ok((row.try_get("", sealed.id)?, row.try_get("", sealed.column)?)))
-        .collect()
+    store::sealed::not_under(
+        db,
+        sealed.table,
+        sealed.id,
+        sealed.column,
+        prefix,
+        after,
+        limit,
+    )
+    .await
 }
 
 /// One transaction: each value replaced only if it is still the one read.
@@ -277,26 +264,13 @@ async fn write_batch(
     sealed: &SealedColumn,
     writes: Vec<(Uuid, String, String)>,
 ) -> Result<Rotated, DbErr> {
-    let mut done = Rotated::default();
-    if writes.is_empty() {
-        return Ok(done);
-    }
-    let txn = crate::store::db::begin_write(db).await?;
-    for (id, old, new) in writes {
-        let update = Query::update()
-            .table(Alias::new(sealed.table))
-            .value(Alias::new(sealed.column), new)
-            .and_where(Expr::col(Alias::new(sealed.id)).eq(id))
-            .and_where(Expr::col(Alias::new(sealed.column)).eq(old))
-            .to_owned();
-        if txn.execute(&update).await?.rows_affected() == 1 {
-            done.resealed += 1;
-        } else {
-            done.changed_meanwhile += 1;
-        }
-    }
-    txn.commit().await?;
-    Ok(done)
+    let (resealed, changed_meanwhile) =
+        store::sealed::replace(db, sealed.table, sealed.id, sealed.column, writes).await?;
+    Ok(Rotated {
+        resealed,
+        changed_meanwhile,
+        ..Rotated::default()
+    })
 }
 
 /// The background task of `serve`: rotates at start, then every
@@ -325,7 +299,7 @@ pub async fn run_online(
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
     use super::*;
     use crate::{crypto::secretbox::KEY_LEN, entity::account};

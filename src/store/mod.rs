@@ -4,10 +4,13 @@
 
 pub mod accounts;
 pub mod challenges;
+pub mod compromised;
+pub mod credentials;
 pub mod db;
 pub mod events;
 pub mod login;
 pub mod outbox;
+pub mod sealed;
 pub mod sessions;
 pub mod suspensions;
 pub mod throttle;

@@ -16,11 +16,8 @@ use std::{
 const QUERIES_OUTSIDE_STORE: &[&str] = &[
     "domain/auth_cache.rs",
     "domain/centre.rs",
-    "domain/compromised.rs",
     "domain/contacts.rs",
-    "domain/credentials.rs",
     "domain/factor_reset.rs",
-    "domain/keys.rs",
     "domain/pending.rs",
     "domain/recovery.rs",
     "domain/support.rs",
