@@ -2,9 +2,7 @@
 //! customer acknowledging what they saw, and acting on what they did not do
 //! ("this wasn't me"), from the journal or from the link in a notice.
 
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
@@ -22,6 +20,7 @@ use crate::{
     crypto::token::TokenKind,
     entity::{account, report_token, security_event},
     mail::Mail,
+    store,
 };
 
 /// Activity other services report into the journal.
@@ -76,8 +75,7 @@ pub async fn record_activity(
         }
         return Ok((existing, true));
     }
-    account::Entity::find_by_id(activity.account_id)
-        .one(&ctx.db)
+    store::accounts::by_id(&ctx.db, activity.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let mut details = serde_json::json!({ "reference": activity.reference });
@@ -102,11 +100,7 @@ pub async fn record_activity(
         disputed_at: None,
         source_event_id: Some(activity.service_event_id.clone()),
     };
-    let active: security_event::ActiveModel = model.clone().into();
-    match security_event::Entity::insert(active)
-        .exec_without_returning(&ctx.db)
-        .await
-    {
+    match store::events::insert(&ctx.db, model.clone()).await {
         Ok(_) => Ok((model, false)),
         Err(error)
             if matches!(
@@ -129,11 +123,7 @@ async fn find_source(
     service: &str,
     source_event_id: &str,
 ) -> Result<Option<security_event::Model>> {
-    Ok(security_event::Entity::find()
-        .filter(security_event::Column::ActorName.eq(service))
-        .filter(security_event::Column::SourceEventId.eq(source_event_id))
-        .one(&ctx.db)
-        .await?)
+    Ok(store::events::by_source(&ctx.db, service, source_event_id).await?)
 }
 
 /// Marks the caller's events seen; returns how many were newly marked. All
@@ -142,25 +132,12 @@ async fn find_source(
 pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) -> Result<u64> {
     let wanted: std::collections::BTreeSet<Uuid> = event_ids.iter().copied().collect();
     let txn = ctx.begin_write().await?;
-    let own = security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account_id))
-        .filter(security_event::Column::Id.is_in(wanted.iter().copied()))
-        .count(&txn)
-        .await?;
+    let own =
+        store::events::count_of_account_among(&txn, account_id, wanted.iter().copied()).await?;
     if own != wanted.len() as u64 {
         return Err(Error::NotFound("security event"));
     }
-    let marked = security_event::Entity::update_many()
-        .col_expr(
-            security_event::Column::AcknowledgedAt,
-            Expr::value(ctx.now()),
-        )
-        .filter(security_event::Column::AccountId.eq(account_id))
-        .filter(security_event::Column::Id.is_in(wanted))
-        .filter(security_event::Column::AcknowledgedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let marked = store::events::acknowledge(&txn, account_id, wanted, ctx.now()).await?;
     txn.commit().await?;
     Ok(marked)
 }
@@ -192,24 +169,17 @@ pub async fn dispute(
     client: &ClientInfo,
     via: Via,
 ) -> Result<Disputed> {
-    let account = account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let event = security_event::Entity::find_by_id(event_id)
-        .one(&ctx.db)
+    let event = store::events::by_id(&ctx.db, event_id)
         .await?
         .filter(|e| e.account_id == account_id)
         .ok_or(Error::NotFound("security event"))?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let marked = security_event::Entity::update_many()
-        .col_expr(security_event::Column::DisputedAt, Expr::value(now))
-        .filter(security_event::Column::Id.eq(event.id))
-        .filter(security_event::Column::DisputedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if marked.rows_affected == 0 && matches!(via, Via::Session(_)) {
+    let marked = store::events::dispute(&txn, event.id, now).await?;
+    if !marked && matches!(via, Via::Session(_)) {
         return Err(Error::AlreadyExists {
             what: "a dispute of this event",
             field: "event_id".into(),
@@ -366,19 +336,14 @@ pub async fn report_unauthorized_change(
     let (row, account) =
         links::presented::<report_token::Entity>(ctx, TokenKind::Report, presented).await?;
     let event = match row.event_id {
-        Some(id) => security_event::Entity::find_by_id(id).one(&ctx.db).await?,
+        Some(id) => store::events::by_id(&ctx.db, id).await?,
         None => None,
     };
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
     links::consume::<report_token::Entity, _>(&txn, &row, now).await?;
     if let Some(event) = &event {
-        security_event::Entity::update_many()
-            .col_expr(security_event::Column::DisputedAt, Expr::value(now))
-            .filter(security_event::Column::Id.eq(event.id))
-            .filter(security_event::Column::DisputedAt.is_null())
-            .exec(&txn)
-            .await?;
+        store::events::dispute(&txn, event.id, now).await?;
     }
     let done = secure_account(
         &txn,

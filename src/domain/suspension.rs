@@ -2,10 +2,7 @@
 //! detection), and lifting it. A suspension revokes every session and every
 //! reset link at once and tells the customer what to do.
 
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
@@ -19,8 +16,9 @@ use super::{
     Context,
 };
 use crate::{
-    entity::{account, reset_token, security_event, suspension},
+    entity::{account, suspension},
     mail::{outbox, Mail},
+    store,
 };
 
 pub use crate::kinds::Reason;
@@ -45,8 +43,7 @@ pub async fn suspend(
     client: &ClientInfo,
     request: SuspendRequest,
 ) -> Result<Suspended> {
-    let account = account::Entity::find_by_id(request.account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, request.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     if account.password_state == STATE_UNSET {
@@ -55,11 +52,12 @@ pub async fn suspend(
         ));
     }
     if !request.evidence_event_ids.is_empty() {
-        let known = security_event::Entity::find()
-            .filter(security_event::Column::AccountId.eq(account.id))
-            .filter(security_event::Column::Id.is_in(request.evidence_event_ids.clone()))
-            .all(&ctx.db)
-            .await?;
+        let known = store::events::of_account_among(
+            &ctx.db,
+            account.id,
+            request.evidence_event_ids.clone(),
+        )
+        .await?;
         if let Some((index, _)) = request
             .evidence_event_ids
             .iter()
@@ -103,14 +101,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
 ) -> Result<Suspended> {
     // The compare-and-set comes first: it takes the write lock, and of two
     // concurrent suspensions exactly one records a suspension.
-    let changed = account::Entity::update_many()
-        .col_expr(account::Column::PasswordState, Expr::value(STATE_SUSPENDED))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::PasswordState.ne(STATE_SUSPENDED))
-        .exec(txn)
-        .await?;
-    if changed.rows_affected == 0 {
+    if !store::accounts::set_password_state(txn, account.id, None, STATE_SUSPENDED, now).await? {
         let existing = active_suspension(txn, account.id)
             .await?
             .ok_or(Error::internal(anyhow::anyhow!(
@@ -143,10 +134,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
         lifted_by_name: None,
         lift_method: None,
     };
-    let active: suspension::ActiveModel = model.clone().into();
-    suspension::Entity::insert(active)
-        .exec_without_returning(txn)
-        .await?;
+    store::suspensions::insert(txn, model.clone()).await?;
     super::compromised::record(txn, now, account.id, super::compromised::Cause::Suspended).await?;
     let sessions_revoked =
         sessions::revoke_all(txn, now, account.id, None, Cause::Suspension, actor, client).await?;
@@ -195,8 +183,7 @@ pub async fn lift(
     account_id: Uuid,
     note: &str,
 ) -> Result<suspension::Model> {
-    let account = account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let now = ctx.now();
@@ -206,14 +193,10 @@ pub async fn lift(
         STATE_UNSET
     };
     let txn = ctx.begin_write().await?;
-    let changed = account::Entity::update_many()
-        .col_expr(account::Column::PasswordState, Expr::value(restored))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::PasswordState.eq(STATE_SUSPENDED))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected == 0 {
+    let lifted =
+        store::accounts::set_password_state(&txn, account.id, Some(STATE_SUSPENDED), restored, now)
+            .await?;
+    if !lifted {
         return Err(Error::InvalidStateTransition(
             "the password is not suspended".into(),
         ));
@@ -239,12 +222,7 @@ pub async fn active_suspension<C: ConnectionTrait>(
     conn: &C,
     account_id: Uuid,
 ) -> Result<Option<suspension::Model>> {
-    Ok(suspension::Entity::find()
-        .filter(suspension::Column::AccountId.eq(account_id))
-        .filter(suspension::Column::LiftedAt.is_null())
-        .order_by_desc(suspension::Column::SuspendedAt)
-        .one(conn)
-        .await?)
+    Ok(store::suspensions::active(conn, account_id).await?)
 }
 
 /// The answer to a suspended password: the help link and the reason of
@@ -274,12 +252,12 @@ pub async fn close_suspension<C: ConnectionTrait>(
     let Some(open) = active_suspension(conn, account_id).await? else {
         return Ok(None);
     };
-    let mut active: suspension::ActiveModel = open.into();
-    active.lifted_at = Set(Some(now));
-    active.lifted_by_kind = Set(Some(actor.kind.as_str().to_string()));
-    active.lifted_by_name = Set(actor.name.clone());
-    active.lift_method = Set(Some(method.to_string()));
-    Ok(Some(sea_orm::ActiveModelTrait::update(active, conn).await?))
+    let lift = store::suspensions::Lift {
+        by_kind: actor.kind.as_str(),
+        by_name: actor.name.clone(),
+        method,
+    };
+    Ok(Some(store::suspensions::lift(conn, open, lift, now).await?))
 }
 
 /// Invalidates every unused reset token of an account but `except`.
@@ -289,13 +267,5 @@ pub async fn invalidate_reset_tokens<C: ConnectionTrait>(
     account_id: Uuid,
     except: Option<Uuid>,
 ) -> Result<u64> {
-    let mut update = reset_token::Entity::update_many()
-        .col_expr(reset_token::Column::InvalidatedAt, Expr::value(now))
-        .filter(reset_token::Column::AccountId.eq(account_id))
-        .filter(reset_token::Column::UsedAt.is_null())
-        .filter(reset_token::Column::InvalidatedAt.is_null());
-    if let Some(except) = except {
-        update = update.filter(reset_token::Column::Id.ne(except));
-    }
-    Ok(update.exec(conn).await?.rows_affected)
+    Ok(store::tokens::withdraw_resets(conn, account_id, except, now).await?)
 }

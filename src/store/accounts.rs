@@ -78,3 +78,23 @@ pub async fn remove_second_factor<C: ConnectionTrait>(
     super::challenges::revoke_all(conn, account_id, now).await?;
     Ok(())
 }
+
+/// Sets the password state of account `id` to `to`, only while it is
+/// `from` (`Some`) or not `to` (`None`); `false` when it was not.
+pub async fn set_password_state<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    from: Option<&str>,
+    to: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let update = account::Entity::update_many()
+        .col_expr(account::Column::PasswordState, Expr::value(to))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id));
+    let update = match from {
+        Some(from) => update.filter(account::Column::PasswordState.eq(from)),
+        None => update.filter(account::Column::PasswordState.ne(to)),
+    };
+    Ok(update.exec(conn).await?.rows_affected > 0)
+}

@@ -1,8 +1,8 @@
 //! The `security_events` rows: the journal of each account.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -92,4 +92,81 @@ pub async fn exists_from<C: ConnectionTrait>(
         .one(conn)
         .await?
         .is_some())
+}
+
+/// Of `ids`, the events that belong to account `account_id`.
+pub async fn of_account_among<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    ids: Vec<Uuid>,
+) -> Result<Vec<security_event::Model>, DbErr> {
+    security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Id.is_in(ids))
+        .all(conn)
+        .await
+}
+
+pub async fn by_id<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<security_event::Model>, DbErr> {
+    security_event::Entity::find_by_id(id).one(conn).await
+}
+
+/// The event a service recorded under its own id `source_event_id`.
+pub async fn by_source<C: ConnectionTrait>(
+    conn: &C,
+    service: &str,
+    source_event_id: &str,
+) -> Result<Option<security_event::Model>, DbErr> {
+    security_event::Entity::find()
+        .filter(security_event::Column::ActorName.eq(service))
+        .filter(security_event::Column::SourceEventId.eq(source_event_id))
+        .one(conn)
+        .await
+}
+
+/// How many of `ids` are events of account `account_id`.
+pub async fn count_of_account_among<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<u64, DbErr> {
+    security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Id.is_in(ids))
+        .count(conn)
+        .await
+}
+
+/// Marks the not yet acknowledged events among `ids` of an account seen at
+/// `now`; answers how many.
+pub async fn acknowledge<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+    now: i64,
+) -> Result<u64, DbErr> {
+    Ok(security_event::Entity::update_many()
+        .col_expr(security_event::Column::AcknowledgedAt, Expr::value(now))
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Id.is_in(ids))
+        .filter(security_event::Column::AcknowledgedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// Marks event `id` disputed at `now` unless it already is; `false` when it
+/// was.
+pub async fn dispute<C: ConnectionTrait>(conn: &C, id: Uuid, now: i64) -> Result<bool, DbErr> {
+    Ok(security_event::Entity::update_many()
+        .col_expr(security_event::Column::DisputedAt, Expr::value(now))
+        .filter(security_event::Column::Id.eq(id))
+        .filter(security_event::Column::DisputedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected
+        > 0)
 }

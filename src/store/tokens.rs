@@ -192,3 +192,22 @@ pub async fn withdraw_reports<C: ConnectionTrait>(
         .await?
         .rows_affected)
 }
+
+/// Withdraws every unused reset link of an account but `except`; answers
+/// how many.
+pub async fn withdraw_resets<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    except: Option<Uuid>,
+    now: i64,
+) -> Result<u64, DbErr> {
+    let mut update = reset_token::Entity::update_many()
+        .col_expr(reset_token::Column::InvalidatedAt, Expr::value(now))
+        .filter(reset_token::Column::AccountId.eq(account_id))
+        .filter(reset_token::Column::UsedAt.is_null())
+        .filter(reset_token::Column::InvalidatedAt.is_null());
+    if let Some(except) = except {
+        update = update.filter(reset_token::Column::Id.ne(except));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
+}
