@@ -5,10 +5,7 @@
 //! old address is told when it is asked for and when it takes effect, and
 //! the links mailed to it before stop working then.
 
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -25,6 +22,7 @@ use crate::{
     crypto::token::{self, TokenKind},
     entity::{account, contact_change, email_change},
     mail::{outbox, Mail},
+    store,
 };
 
 pub use crate::kinds::Field;
@@ -46,30 +44,18 @@ impl ContactView {
 /// The contact details, their last changes and the e-mail change pending
 /// at `now`.
 pub async fn get(ctx: &Context, account_id: Uuid, now: i64) -> Result<ContactView> {
-    let account = account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let mut last_changes = Vec::new();
     for field in [Field::Email, Field::Phone, Field::PostalAddress] {
-        if let Some(change) = contact_change::Entity::find()
-            .filter(contact_change::Column::AccountId.eq(account_id))
-            .filter(contact_change::Column::Field.eq(field.as_str()))
-            .order_by_desc(contact_change::Column::Id)
-            .one(&ctx.db)
-            .await?
+        if let Some(change) =
+            store::contacts::last_change(&ctx.db, account_id, field.as_str()).await?
         {
             last_changes.push(change);
         }
     }
-    let pending_email = email_change::Entity::find()
-        .filter(email_change::Column::AccountId.eq(account_id))
-        .filter(email_change::Column::ConfirmedAt.is_null())
-        .filter(email_change::Column::CancelledAt.is_null())
-        .filter(email_change::Column::ExpiresAt.gt(now))
-        .order_by_desc(email_change::Column::Id)
-        .one(&ctx.db)
-        .await?;
+    let pending_email = store::contacts::pending_email(&ctx.db, account_id, now).await?;
     Ok(ContactView {
         account,
         last_changes,
@@ -128,8 +114,7 @@ pub async fn update(
     password: Option<SecretString>,
     update: Update,
 ) -> Result<bool> {
-    let account = account::Entity::find_by_id(caller.account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, caller.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
@@ -143,45 +128,33 @@ pub async fn update(
     let now = ctx.now();
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
-    let mut change = account::Entity::update_many()
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id));
     let mut changes = Vec::new();
+    let mut phone_column = None;
     if let Some(phone) = &update.phone {
         let new = phone.as_ref().map(|p| p.as_str().to_string());
-        change = change.col_expr(account::Column::Phone, Expr::value(new.clone()));
+        phone_column = Some(new.clone());
         changes.push((
             Field::Phone,
             account.phone.clone().unwrap_or_default(),
             new.unwrap_or_default(),
         ));
     }
+    let mut address_columns = None;
     if let Some(address) = &update.address {
-        change = change
-            .col_expr(
-                account::Column::AddressLine1,
-                Expr::value(address.line1.clone()),
-            )
-            .col_expr(
-                account::Column::AddressLine2,
-                Expr::value(address.line2.clone()),
-            )
-            .col_expr(
-                account::Column::PostalCode,
-                Expr::value(address.postal_code.clone()),
-            )
-            .col_expr(account::Column::City, Expr::value(address.city.clone()))
-            .col_expr(
-                account::Column::CountryCode,
-                Expr::value(address.country_code.clone()),
-            );
+        address_columns = Some(store::contacts::Address {
+            line1: address.line1.clone(),
+            line2: address.line2.clone(),
+            postal_code: address.postal_code.clone(),
+            city: address.city.clone(),
+            country_code: address.country_code.clone(),
+        });
         changes.push((
             Field::PostalAddress,
             stored_address(&account),
             address_text(address),
         ));
     }
-    change.exec(&txn).await?;
+    store::contacts::update_details(&txn, account.id, phone_column, address_columns, now).await?;
     for (field, old, new) in changes {
         let event_id =
             record_change(&txn, now, &account, field, &old, &new, &actor, client).await?;
@@ -227,20 +200,19 @@ async fn record_change<C: ConnectionTrait>(
         serde_json::json!({ "field": field.as_str() }),
     )
     .await?;
-    contact_change::Entity::insert(contact_change::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account.id),
-        field: Set(field.as_str().into()),
-        old_value: Set(old.into()),
-        new_value: Set(new.into()),
-        changed_at: Set(now),
-        actor_kind: Set(actor.kind.as_str().into()),
-        actor_name: Set(actor.name.clone()),
-        client_address: Set(client.address.clone()),
-        event_id: Set(Some(event_id)),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let change = contact_change::Model {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        field: field.as_str().into(),
+        old_value: old.into(),
+        new_value: new.into(),
+        changed_at: now,
+        actor_kind: actor.kind.as_str().into(),
+        actor_name: actor.name.clone(),
+        client_address: client.address.clone(),
+        event_id: Some(event_id),
+    };
+    store::contacts::insert_change(conn, change).await?;
     Ok(event_id)
 }
 
@@ -253,27 +225,20 @@ async fn request_email_change<C: ConnectionTrait>(
     client: &ClientInfo,
 ) -> Result<()> {
     // Only the newest request can be confirmed.
-    email_change::Entity::update_many()
-        .col_expr(email_change::Column::CancelledAt, Expr::value(now))
-        .filter(email_change::Column::AccountId.eq(account.id))
-        .filter(email_change::Column::ConfirmedAt.is_null())
-        .filter(email_change::Column::CancelledAt.is_null())
-        .exec(conn)
-        .await?;
+    store::contacts::cancel_pending_emails(conn, account.id, now).await?;
     let secret = token::generate(TokenKind::EmailConfirmation);
-    email_change::Entity::insert(email_change::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account.id),
-        new_email: Set(email.as_str().into()),
-        token_hash: Set(token::hash_secret(&secret)),
-        created_at: Set(now),
-        expires_at: Set(now + CONFIRMATION_TTL_MS),
-        confirmed_at: Set(None),
-        cancelled_at: Set(None),
-        client_address: Set(client.address.clone()),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let request = email_change::Model {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        new_email: email.as_str().into(),
+        token_hash: token::hash_secret(&secret),
+        created_at: now,
+        expires_at: now + CONFIRMATION_TTL_MS,
+        confirmed_at: None,
+        cancelled_at: None,
+        client_address: client.address.clone(),
+    };
+    store::contacts::insert_email_change(conn, request).await?;
     let event_id = events::record(
         conn,
         now,
@@ -314,29 +279,23 @@ pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
     event_id: Uuid,
     client: &ClientInfo,
 ) -> Result<Option<account::Model>> {
-    let Some(change) = contact_change::Entity::find()
-        .filter(contact_change::Column::EventId.eq(event_id))
-        .filter(contact_change::Column::AccountId.eq(account.id))
-        .filter(contact_change::Column::Field.eq(Field::Email.as_str()))
-        .one(conn)
-        .await?
+    let Some(change) =
+        store::contacts::change_of_event(conn, account.id, event_id, Field::Email.as_str()).await?
     else {
         return Ok(None);
     };
     if change.new_value != account.email {
         return Ok(None);
     }
-    let restored = account::Entity::update_many()
-        .col_expr(
-            account::Column::Email,
-            Expr::value(change.old_value.clone()),
-        )
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::Email.eq(change.new_value.clone()))
-        .exec(conn)
-        .await?;
-    if restored.rows_affected != 1 {
+    let restored = store::contacts::set_email(
+        conn,
+        account.id,
+        change.old_value.clone(),
+        Some(change.new_value.clone()),
+        now,
+    )
+    .await?;
+    if !restored {
         return Ok(None);
     }
     super::suspension::invalidate_reset_tokens(conn, now, account.id, None).await?;
@@ -378,12 +337,7 @@ pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) 
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
     links::consume::<email_change::Entity, _>(&txn, &row, now).await?;
-    account::Entity::update_many()
-        .col_expr(account::Column::Email, Expr::value(row.new_email.clone()))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .exec(&txn)
-        .await?;
+    store::contacts::set_email(&txn, account.id, row.new_email.clone(), None, now).await?;
     let resets = super::suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
     let reports = notices::invalidate_report_tokens(&txn, now, account.id).await?;
     let queued =
@@ -425,12 +379,6 @@ pub async fn changes(
     page_size: u64,
     before: Option<Uuid>,
 ) -> Result<(Vec<contact_change::Model>, Option<Uuid>)> {
-    let mut query = contact_change::Entity::find()
-        .filter(contact_change::Column::AccountId.eq(account_id))
-        .order_by_desc(contact_change::Column::Id)
-        .limit(page_size + 1);
-    if let Some(before) = before {
-        query = query.filter(contact_change::Column::Id.lt(before));
-    }
-    Ok(super::page(query.all(&ctx.db).await?, page_size, |r| r.id))
+    let rows = store::contacts::changes(&ctx.db, account_id, page_size + 1, before).await?;
+    Ok(super::page(rows, page_size, |r| r.id))
 }

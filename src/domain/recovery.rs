@@ -3,11 +3,7 @@
 //! work happens off the response path and the e-mail goes through the
 //! outbox.
 
-use sea_orm::{
-    sea_query::{Expr, ExprTrait, Func},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -25,7 +21,7 @@ use super::{
 };
 use crate::{
     crypto::token::{self, TokenKind},
-    entity::{account, reset_token, security_event},
+    entity::{account, reset_token},
     mail::{outbox, Mail},
     store,
 };
@@ -53,15 +49,7 @@ pub fn perform(
 /// contact e-mail (which several accounts may share).
 async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<account::Model>> {
     let typed = login_or_email.trim().to_lowercase();
-    let column = if typed.contains('@') {
-        account::Column::Email
-    } else {
-        account::Column::Login
-    };
-    Ok(account::Entity::find()
-        .filter(Expr::expr(Func::lower(Expr::col(column))).eq(typed))
-        .all(&ctx.db)
-        .await?)
+    Ok(store::accounts::matching(&ctx.db, &typed, typed.contains('@')).await?)
 }
 
 /// Answers at once; the matching accounts (if any) get a link shortly. The
@@ -97,7 +85,7 @@ pub(super) async fn send_reset_links(
         lock_account(&txn, account.id).await?;
         // The account as it is under the lock: an e-mail change confirmed
         // since the lookup must not get a live link sent to the old address.
-        let Some(account) = account::Entity::find_by_id(account.id).one(&txn).await? else {
+        let Some(account) = store::accounts::by_id(&txn, account.id).await? else {
             continue;
         };
         if recent_events(&txn, account.id, EventKind::PasswordResetRequested, now).await?
@@ -111,17 +99,16 @@ pub(super) async fn send_reset_links(
         let ttl_secs = ctx.config.reset.token_ttl_secs;
         // Only the newest link is valid.
         suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
-        reset_token::Entity::insert(reset_token::ActiveModel {
-            id: Set(token_id),
-            account_id: Set(account.id),
-            token_hash: Set(token::hash_secret(&secret)),
-            created_at: Set(now),
-            expires_at: Set(now + ttl_secs as i64 * 1000),
-            used_at: Set(None),
-            invalidated_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        let link = reset_token::Model {
+            id: token_id,
+            account_id: account.id,
+            token_hash: token::hash_secret(&secret),
+            created_at: now,
+            expires_at: now + ttl_secs as i64 * 1000,
+            used_at: None,
+            invalidated_at: None,
+        };
+        store::tokens::insert_reset(&txn, link).await?;
         events::record(
             &txn,
             now,
@@ -166,27 +153,14 @@ async fn recent_events<C: ConnectionTrait>(
     kind: EventKind,
     now: i64,
 ) -> Result<u64> {
-    Ok(security_event::Entity::find()
-        .filter(security_event::Column::AccountId.eq(account_id))
-        .filter(security_event::Column::Kind.eq(kind.as_str()))
-        .filter(security_event::Column::OccurredAt.gt(now - HOUR_MS))
-        .count(conn)
-        .await?)
+    Ok(store::events::count_since(conn, account_id, kind.as_str(), now - HOUR_MS).await?)
 }
 
 /// Serialises the requests of one account for the rest of the transaction
 /// (a row lock on PostgreSQL, the write lock on SQLite), so that the hourly
 /// count cannot be raced.
 async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<()> {
-    account::Entity::update_many()
-        .col_expr(
-            account::Column::UpdatedAt,
-            Expr::col(account::Column::UpdatedAt),
-        )
-        .filter(account::Column::Id.eq(account_id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    Ok(store::accounts::lock(conn, account_id).await?)
 }
 
 /// Answers at once; the address gets its login identifiers if any account
@@ -296,8 +270,7 @@ pub async fn complete_reset(
         two_factor::accept_second_factor(&txn, ctx, &account, factor, client, now).await?;
     }
     store::challenges::revoke_all(&txn, account.id, now).await?;
-    let was_suspended = account::Entity::find_by_id(account.id)
-        .one(&txn)
+    let was_suspended = store::accounts::by_id(&txn, account.id)
         .await?
         .is_some_and(|a| a.password_state == STATE_SUSPENDED);
     set_password(&txn, now, &account, hash).await?;
@@ -352,8 +325,7 @@ pub async fn change_password(
     current: SecretString,
     new_password: SecretString,
 ) -> Result<u64> {
-    let account = account::Entity::find_by_id(caller.account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, caller.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     throttle::check_password(ctx, &account, current.clone()).await?;
@@ -362,14 +334,10 @@ pub async fn change_password(
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let changed = account::Entity::update_many()
-        .col_expr(account::Column::PasswordHash, Expr::value(hash))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::PasswordState.eq(STATE_ACTIVE))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected != 1 {
+    let changed =
+        store::accounts::set_password(&txn, account.id, hash, None, Some(STATE_ACTIVE), now)
+            .await?;
+    if !changed {
         return Err(suspension::refusal(&txn, ctx, account.id)
             .await?
             .for_account(Locale::parse(&account.locale)));
@@ -440,13 +408,7 @@ async fn set_password<C: sea_orm::ConnectionTrait>(
     account: &account::Model,
     hash: String,
 ) -> Result<()> {
-    account::Entity::update_many()
-        .col_expr(account::Column::PasswordHash, Expr::value(hash))
-        .col_expr(account::Column::PasswordState, Expr::value(STATE_ACTIVE))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .exec(conn)
-        .await?;
+    store::accounts::set_password(conn, account.id, hash, Some(STATE_ACTIVE), None, now).await?;
     throttle::clear_failures(conn, &throttle::key(&account.login)).await
 }
 

@@ -21,12 +21,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::{ExposeSecret, SecretSlice};
 use uuid::Uuid;
 
@@ -42,6 +37,7 @@ use crate::{
     crypto::secretbox::{SealError, Sealer},
     entity::outbox,
     kinds::Locale,
+    store,
 };
 
 pub use crate::store::outbox::{FAILED, PENDING, SENDING, SENT};
@@ -76,25 +72,27 @@ pub async fn enqueue<C: ConnectionTrait>(
         .map(|secrets| seal_secrets(sealer, id, &secrets))
         .transpose()
         .map_err(|error| sea_orm::DbErr::Custom(format!("outbox: {error}")))?;
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(id),
-        account_id: Set(account_id),
-        kind: Set(mail.kind().to_string()),
-        recipient: Set(recipient.to_string()),
-        locale: Set(locale.as_str().to_string()),
-        subject: Set(rendered.subject),
-        body_text: Set(rendered.text),
-        body_html: Set(Some(rendered.html)),
-        secret_sealed: Set(secret_sealed),
-        status: Set(PENDING.to_string()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        lease_until: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        sent_at: Set(None),
-    })
-    .exec_without_returning(conn)
+    store::outbox::insert(
+        conn,
+        outbox::Model {
+            id,
+            account_id,
+            kind: mail.kind().to_string(),
+            recipient: recipient.to_string(),
+            locale: locale.as_str().to_string(),
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: Some(rendered.html),
+            secret_sealed,
+            status: PENDING.to_string(),
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        },
+    )
     .await?;
     Ok(id)
 }
@@ -109,14 +107,7 @@ pub async fn withdraw<C: ConnectionTrait>(
     recipient: &str,
     kinds: &[&str],
 ) -> Result<u64, sea_orm::DbErr> {
-    Ok(outbox::Entity::delete_many()
-        .filter(outbox::Column::AccountId.eq(account_id))
-        .filter(outbox::Column::Recipient.eq(recipient))
-        .filter(outbox::Column::Kind.is_in(kinds.iter().copied()))
-        .filter(outbox::Column::Status.eq(PENDING))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    store::outbox::delete_pending(conn, account_id, recipient, kinds).await
 }
 
 /// The associated data binding a row's sealed secrets to that row.
@@ -207,11 +198,11 @@ impl Worker {
     /// Claims and delivers one batch of due rows; returns how many were sent.
     pub async fn drain_once(&self) -> Result<usize, sea_orm::DbErr> {
         let now = self.clock.now_ms();
-        let claimed = match self.db.get_database_backend() {
-            DbBackend::Postgres => self.claim_skip_locked(now).await,
-            _ => self.claim_compare_and_set(now).await,
-        }
-        .inspect_err(|error| tracing::warn!(%error, "outbox: cannot claim due messages"))?;
+        // One claimant per row, whatever the number of instances: `FOR
+        // UPDATE SKIP LOCKED` on PostgreSQL, a compare-and-set on SQLite.
+        let claimed = store::outbox::claim_due(&self.db, now, now + LEASE_MS, BATCH)
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "outbox: cannot claim due messages"))?;
         // A delivery may take several SMTP round trips, each up to the
         // timeout; a row whose lease could run out during its delivery is
         // left for the lease to expire (another worker may take it then), so
@@ -257,100 +248,9 @@ impl Worker {
         Ok(sent)
     }
 
-    /// PostgreSQL: one statement locks, leases and returns a batch; rows
-    /// another worker holds locked are skipped instead of waited for, so
-    /// several instances drain the outbox side by side.
-    async fn claim_skip_locked(&self, now: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
-        let sql = format!(
-            "UPDATE outbox SET status = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox \
-                 WHERE (status = $3 AND next_attempt_at <= $4) \
-                    OR (status = $1 AND lease_until < $4) \
-                 ORDER BY next_attempt_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
-             RETURNING *"
-        );
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                SENDING.into(),
-                (now + LEASE_MS).into(),
-                PENDING.into(),
-                now.into(),
-            ],
-        );
-        outbox::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.db)
-            .await
-    }
-
-    /// SQLite (one writer at a time): read the due rows, then take each
-    /// with a compare-and-set so that only one worker wins it.
-    async fn claim_compare_and_set(&self, now: i64) -> Result<Vec<outbox::Model>, sea_orm::DbErr> {
-        let due = outbox::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(
-                        outbox::Column::Status
-                            .eq(PENDING)
-                            .and(outbox::Column::NextAttemptAt.lte(now)),
-                    )
-                    .add(
-                        outbox::Column::Status
-                            .eq(SENDING)
-                            .and(outbox::Column::LeaseUntil.lt(now)),
-                    ),
-            )
-            .order_by_asc(outbox::Column::NextAttemptAt)
-            .limit(BATCH)
-            .all(&self.db)
-            .await?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for row in due {
-            let result = outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, Expr::value(SENDING))
-                .col_expr(outbox::Column::LeaseUntil, Expr::value(now + LEASE_MS))
-                .col_expr(
-                    outbox::Column::Attempts,
-                    Expr::col(outbox::Column::Attempts).add(1),
-                )
-                .filter(outbox::Column::Id.eq(row.id))
-                .filter(outbox::Column::Status.eq(row.status.clone()))
-                .filter(outbox::Column::Attempts.eq(row.attempts))
-                .exec(&self.db)
-                .await?;
-            if result.rows_affected == 1 {
-                claimed.push(outbox::Model {
-                    status: SENDING.to_string(),
-                    lease_until: Some(now + LEASE_MS),
-                    attempts: row.attempts + 1,
-                    ..row
-                });
-            }
-        }
-        Ok(claimed)
-    }
-
+    /// Marks `row` sent and drops its body, while the claim is still ours.
     async fn mark_sent(&self, row: &outbox::Model) -> Result<(), sea_orm::DbErr> {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(SENT))
-            .col_expr(outbox::Column::SentAt, Expr::value(self.clock.now_ms()))
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(outbox::Column::BodyText, Expr::value(""))
-            .col_expr(
-                outbox::Column::BodyHtml,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                outbox::Column::SecretSealed,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(outbox::Column::Id.eq(row.id))
-            // Only while the claim is still ours (no one re-leased the row).
-            .filter(outbox::Column::Attempts.eq(row.attempts))
-            .exec(&self.db)
-            .await?;
+        store::outbox::mark_sent(&self.db, row.id, row.attempts, self.clock.now_ms()).await?;
         Ok(())
     }
 
@@ -378,25 +278,16 @@ impl Worker {
             error = %error.escape_debug(),
             "e-mail delivery failed"
         );
-        outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::Status,
-                Expr::value(if give_up { FAILED } else { PENDING }),
-            )
-            .col_expr(
-                outbox::Column::NextAttemptAt,
-                Expr::value(self.clock.now_ms() + backoff_ms),
-            )
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(
-                outbox::Column::LastError,
-                Expr::value(error.chars().take(1000).collect::<String>()),
-            )
-            .filter(outbox::Column::Id.eq(row.id))
-            // Only while the claim is still ours (no one re-leased the row).
-            .filter(outbox::Column::Attempts.eq(row.attempts))
-            .exec(&self.db)
-            .await?;
+        // Only while the claim is still ours (no one re-leased the row).
+        store::outbox::release_failed_attempt(
+            &self.db,
+            row.id,
+            row.attempts,
+            give_up,
+            self.clock.now_ms() + backoff_ms,
+            &error,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -2,14 +2,11 @@
 //! messages wait or failed, and putting failed ones back in the queue.
 //! Never shows a body: it may hold a reset link.
 
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::outbox::{FAILED, PENDING, SENDING, SENT};
-use crate::entity::outbox;
+use crate::store;
 
 pub const STATUSES: [&str; 4] = [PENDING, SENDING, SENT, FAILED];
 
@@ -32,16 +29,7 @@ pub async fn list<C: ConnectionTrait>(
     status: Option<&str>,
     limit: u64,
 ) -> Result<Vec<Entry>, sea_orm::DbErr> {
-    let query = match status {
-        Some(status) => outbox::Entity::find().filter(outbox::Column::Status.eq(status)),
-        None => outbox::Entity::find().filter(outbox::Column::Status.ne(SENT)),
-    };
-    let rows = query
-        .order_by_asc(outbox::Column::CreatedAt)
-        .order_by_asc(outbox::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?;
+    let rows = store::outbox::list(conn, status, limit).await?;
     Ok(rows
         .into_iter()
         .map(|row| Entry {
@@ -65,14 +53,5 @@ pub async fn retry<C: ConnectionTrait>(
     now: i64,
     id: Option<Uuid>,
 ) -> Result<u64, sea_orm::DbErr> {
-    let mut update = outbox::Entity::update_many()
-        .col_expr(outbox::Column::Status, Expr::value(PENDING))
-        .col_expr(outbox::Column::Attempts, Expr::value(0))
-        .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .filter(outbox::Column::Status.eq(FAILED));
-    if let Some(id) = id {
-        update = update.filter(outbox::Column::Id.eq(id));
-    }
-    Ok(update.exec(conn).await?.rows_affected)
+    store::outbox::requeue_failed(conn, now, id).await
 }

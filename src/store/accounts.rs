@@ -1,7 +1,8 @@
 //! The `accounts` rows, and what hangs off an account's second factor.
 
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -97,4 +98,61 @@ pub async fn set_password_state<C: ConnectionTrait>(
         None => update.filter(account::Column::PasswordState.ne(to)),
     };
     Ok(update.exec(conn).await?.rows_affected > 0)
+}
+
+/// The accounts whose login (`by_email` false) or contact e-mail (true) is
+/// `typed`, compared in lower case.
+pub async fn matching<C: ConnectionTrait>(
+    conn: &C,
+    typed: &str,
+    by_email: bool,
+) -> Result<Vec<account::Model>, DbErr> {
+    let column = if by_email {
+        account::Column::Email
+    } else {
+        account::Column::Login
+    };
+    account::Entity::find()
+        .filter(Expr::expr(Func::lower(Expr::col(column))).eq(typed))
+        .all(conn)
+        .await
+}
+
+/// Serialises the writers of one account for the rest of the transaction
+/// (a row lock on PostgreSQL, the write lock on SQLite) with a write that
+/// changes nothing.
+pub async fn lock<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::UpdatedAt,
+            Expr::col(account::Column::UpdatedAt),
+        )
+        .filter(account::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the password hash of account `id`: with `state` set as well, or
+/// (`state` `None`) only while the state is `only_while`; `false` when
+/// nothing was written.
+pub async fn set_password<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    hash: String,
+    state: Option<&str>,
+    only_while: Option<&str>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let mut update = account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id));
+    if let Some(state) = state {
+        update = update.col_expr(account::Column::PasswordState, Expr::value(state));
+    }
+    if let Some(only_while) = only_while {
+        update = update.filter(account::Column::PasswordState.eq(only_while));
+    }
+    Ok(update.exec(conn).await?.rows_affected == 1)
 }

@@ -170,3 +170,18 @@ pub async fn dispute<C: ConnectionTrait>(conn: &C, id: Uuid, now: i64) -> Result
         .rows_affected
         > 0)
 }
+
+/// How many events of `kind` an account has had since `since`.
+pub async fn count_since<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+    kind: &str,
+    since: i64,
+) -> Result<u64, DbErr> {
+    security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id))
+        .filter(security_event::Column::Kind.eq(kind))
+        .filter(security_event::Column::OccurredAt.gt(since))
+        .count(conn)
+        .await
+}

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod challenges;
 pub mod compromised;
+pub mod contacts;
 pub mod credentials;
 pub mod db;
 pub mod events;

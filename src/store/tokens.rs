@@ -2,8 +2,8 @@
 //! confirmation): one lookup and one compare-and-set for all three tables.
 
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
+    sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -210,4 +210,14 @@ pub async fn withdraw_resets<C: ConnectionTrait>(
         update = update.filter(reset_token::Column::Id.ne(except));
     }
     Ok(update.exec(conn).await?.rows_affected)
+}
+
+pub async fn insert_reset<C: ConnectionTrait>(
+    conn: &C,
+    row: reset_token::Model,
+) -> Result<(), DbErr> {
+    reset_token::Entity::insert(reset_token::ActiveModel::from(row).reset_all())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }

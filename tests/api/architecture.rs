@@ -15,14 +15,10 @@ use std::{
 /// Files outside `store/` that still hold queries.
 const QUERIES_OUTSIDE_STORE: &[&str] = &[
     "domain/auth_cache.rs",
-    "domain/contacts.rs",
     "domain/factor_reset.rs",
     "domain/pending.rs",
-    "domain/recovery.rs",
     "domain/support.rs",
     "domain/two_factor.rs",
-    "mail/outbox.rs",
-    "mail/queue.rs",
 ];
 
 /// Files under `grpc/` that still read `entity/`.
