@@ -28,17 +28,14 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// Serves `GET /metrics` on `addr` until `shutdown`.
+/// Serves `GET /metrics` on `listener` until `shutdown`.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     ctx: domain::Context,
     rate_limits: Arc<RateLimitMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let handle = handle()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on metrics_addr {addr}: {error}"))?;
     let bound = listener.local_addr()?;
     let app = axum::Router::new().route(
         "/metrics",

@@ -42,6 +42,9 @@ use crate::{
 /// A built server: listening, migrated, ready to `run`.
 pub struct Application {
     listener: TcpListener,
+    /// The metrics endpoint's, bound with the gRPC one so that both
+    /// addresses are known (and taken) once the server is built.
+    metrics_listener: Option<TcpListener>,
     ctx: domain::Context,
     config: Arc<Config>,
     limiter: Arc<RateLimiter>,
@@ -133,8 +136,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
+                anyhow::anyhow!("cannot listen on metrics_addr {addr}: {error}")
+            })?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             ctx,
             config,
             limiter,
@@ -145,6 +155,13 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or(self.config.listen_addr)
+    }
+
+    /// Where the metrics endpoint listens, when `metrics_addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn port(&self) -> u16 {
@@ -176,6 +193,7 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             ctx,
             config,
             limiter,
@@ -203,9 +221,9 @@ impl Application {
             signal: ctx.outbox_signal.clone(),
             metrics: ctx.outbox_metrics.clone(),
         };
-        if let Some(metrics_addr) = config.metrics_addr {
+        if let Some(metrics_listener) = metrics_listener {
             crate::metrics::serve(
-                metrics_addr,
+                metrics_listener,
                 ctx.clone(),
                 limiter.metrics.clone(),
                 shutdown.clone(),

@@ -4,14 +4,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn value(text: &str, prefix: &str) -> f64 {
     text.lines()
         .filter(|line| line.starts_with(prefix))
@@ -21,10 +13,10 @@ fn value(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_logins_suspensions_and_resets() {
-    let port = free_port();
-    let app =
-        spawn_app_with(|c| c.metrics_addr = Some(format!("127.0.0.1:{port}").parse().unwrap()))
-            .await;
+    // Port 0: the endpoint is bound when the server is built, so no other
+    // test can take its port between choosing and binding it.
+    let app = spawn_app_with(|c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics_addr = app.metrics_addr.expect("the metrics endpoint is bound");
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
@@ -34,9 +26,7 @@ async fn metrics_count_logins_suspensions_and_resets() {
     app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
         .await;
 
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
@@ -67,10 +57,10 @@ async fn metrics_count_logins_suspensions_and_resets() {
 /// 243 KB). They now count under one "unknown" label.
 #[tokio::test]
 async fn made_up_methods_cannot_grow_the_metrics() {
-    let port = free_port();
-    let app =
-        spawn_app_with(|c| c.metrics_addr = Some(format!("127.0.0.1:{port}").parse().unwrap()))
-            .await;
+    // Port 0: the endpoint is bound when the server is built, so no other
+    // test can take its port between choosing and binding it.
+    let app = spawn_app_with(|c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics_addr = app.metrics_addr.expect("the metrics endpoint is bound");
     let channel = app.channel().await;
     for i in 0..200 {
         let path = format!("/gardien.accountsecurity.v1.AccountSecurityService/MadeUp{i:03}x");
@@ -86,7 +76,7 @@ async fn made_up_methods_cannot_grow_the_metrics() {
             .unwrap_err();
         assert_ne!(refused.code(), tonic::Code::Ok);
     }
-    let response = scrape(port).await;
+    let response = scrape(metrics_addr).await;
     assert!(
         !response.contains("MadeUp"),
         "a made-up method became a label"
@@ -97,16 +87,14 @@ async fn made_up_methods_cannot_grow_the_metrics() {
     );
     // The methods the server has keep their own label.
     app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
-    let response = scrape(port).await;
+    let response = scrape(metrics_addr).await;
     assert!(
         response.contains("method=\"/gardien.accountsecurity.v1.AccountSecurityService/Login\"")
     );
 }
 
-async fn scrape(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+async fn scrape(metrics_addr: std::net::SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await

@@ -80,6 +80,8 @@ fn init_logs() {
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The metrics endpoint, when `metrics_addr` is configured.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub clock: ManualClock,
     pub ctx: gardien::domain::Context,
     pub mail_dir: PathBuf,
@@ -202,6 +204,7 @@ async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3
         .await
         .unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let ctx = app.context().clone();
     let rate_limit_metrics = app.rate_limit_metrics();
     let tokens = match tokens {
@@ -226,6 +229,7 @@ async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3
     let [service_token, security_token, agent_token] = tokens;
     TestApp {
         addr,
+        metrics_addr,
         clock,
         ctx,
         mail_dir,
