@@ -304,5 +304,14 @@ async fn a_burst_reuses_pooled_smtp_connections() {
 
     sink.wait_for_received(logins.len()).await;
 
-    assert_eq!(sink.connections(), 1, "one pooled connection for the burst");
+    // Without pooling each message opens its own connection (5). lettre may
+    // open a fresh one when its liveness check of the pooled one is slow on
+    // a loaded machine (seen once in a full run on two cores), so the test
+    // asserts reuse, not exactly one.
+    let connections = sink.connections();
+    assert!(
+        (1..=2).contains(&connections),
+        "{connections} connections for {} messages: not pooled",
+        logins.len()
+    );
 }
