@@ -27,12 +27,13 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use super::{error::Result, principal::Principal};
+use crate::store::revocation_clock::{self, Held};
 
 tokio::task_local! {
     /// Where this instance's clock stood when the current call arrived.
@@ -53,131 +54,13 @@ const WAIT_FOR_GENERATION: Duration = Duration::from_secs(2);
 
 /// Moves the revocation clock; call it in the transaction that revokes.
 pub async fn bump<C: ConnectionTrait>(conn: &C) -> Result<()> {
-    let backend = conn.get_database_backend();
-    conn.execute_raw(Statement::from_string(
-        backend,
-        "UPDATE revocation_clock SET generation = generation + 1 WHERE id = 1",
-    ))
-    .await?;
-    Ok(())
+    Ok(revocation_clock::bump(conn).await?)
 }
 
-const READ_GENERATION: &str = "SELECT generation FROM revocation_clock WHERE id = 1";
-
-/// The reader's own connection, opened outside the pool: a read never waits
-/// for a pool slot behind a flood of logins, and the pool keeps every slot it
-/// was given (even a pool of one).
-enum Held {
-    /// A SQLite file, read in place: one row through SQLite's shared-memory
-    /// WAL index takes microseconds on the calling thread, where a pooled
-    /// connection sends each query to its own thread and waits for that
-    /// thread to be scheduled (up to milliseconds on busy cores). It sees
-    /// every commit of every process on the file, as any connection does.
-    SqliteFile(rusqlite::Connection),
-    /// An in-memory SQLite database, reachable only through the pool's own
-    /// connect options.
-    Sqlite(sea_orm::sqlx::SqliteConnection),
-    Postgres(sea_orm::sqlx::PgConnection),
-}
-
-impl Held {
-    async fn open(db: &DatabaseConnection) -> Option<Self> {
-        use sea_orm::sqlx::ConnectOptions;
-        let opened = match db.get_database_backend() {
-            DbBackend::Sqlite => match sqlite_file(db).await {
-                Some(path) => return open_sqlite_file(&path).map(Self::SqliteFile),
-                None => db
-                    .get_sqlite_connection_pool()
-                    .connect_options()
-                    .connect()
-                    .await
-                    .map(Self::Sqlite),
-            },
-            DbBackend::Postgres => db
-                .get_postgres_connection_pool()
-                .connect_options()
-                .connect()
-                .await
-                .map(Self::Postgres),
-            _ => return None,
-        };
-        opened
-            .inspect_err(|error| tracing::debug!(%error, "revocation clock: cannot connect"))
-            .ok()
-    }
-}
-
-/// The file of the pool's main database, as SQLite itself names it; `None`
-/// for an in-memory one (SQLite gives it no file).
-async fn sqlite_file(db: &DatabaseConnection) -> Option<std::path::PathBuf> {
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "PRAGMA database_list",
-        ))
-        .await
-        .ok()?;
-    rows.iter().find_map(|row| {
-        let name: String = row.try_get_by_index(1).ok()?;
-        let file: String = row.try_get_by_index(2).ok()?;
-        (name == "main" && !file.is_empty()).then(|| file.into())
-    })
-}
-
-fn open_sqlite_file(path: &std::path::Path) -> Option<rusqlite::Connection> {
-    use rusqlite::OpenFlags;
-    // Never creates a file, and refuses to write: it only reads the clock.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let opened = rusqlite::Connection::open_with_flags(path, flags).and_then(|connection| {
-        // A lock held elsewhere answers at once (the calls then read the
-        // database) instead of stalling the worker thread in a busy wait.
-        connection.busy_timeout(Duration::ZERO)?;
-        connection.pragma_update(None, "query_only", true)?;
-        Ok(connection)
-    });
-    opened
-        .inspect_err(|error| tracing::debug!(%error, "revocation clock: cannot open the file"))
-        .ok()
-}
-
-/// Reads the generation on the held connection (opened again after an error,
-/// for example once PostgreSQL is back after a restart).
+/// Reads the generation on the held connection, waiting at most
+/// [`WAIT_FOR_GENERATION`].
 async fn read_generation(db: &DatabaseConnection, held: &mut Option<Held>) -> Option<i64> {
-    use sea_orm::sqlx::query_scalar;
-    if held.is_none() {
-        // Bounded like a read: an unreachable server must not hold up every
-        // later read.
-        *held = tokio::time::timeout(WAIT_FOR_GENERATION, Held::open(db))
-            .await
-            .ok()
-            .flatten();
-    }
-    let read = async {
-        match held.as_mut()? {
-            Held::SqliteFile(connection) => connection
-                .prepare_cached(READ_GENERATION)
-                .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
-                .inspect_err(|error| tracing::debug!(%error, "revocation clock: read failed"))
-                .ok(),
-            Held::Sqlite(connection) => query_scalar::<_, i64>(READ_GENERATION)
-                .fetch_one(&mut *connection)
-                .await
-                .ok(),
-            Held::Postgres(connection) => query_scalar::<_, i64>(READ_GENERATION)
-                .fetch_one(&mut *connection)
-                .await
-                .ok(),
-        }
-    };
-    let generation = tokio::time::timeout(WAIT_FOR_GENERATION, read)
-        .await
-        .ok()
-        .flatten();
-    if generation.is_none() {
-        // Failed or timed out: the next read opens a new connection.
-        *held = None;
-    }
-    generation
+    revocation_clock::read(db, held, WAIT_FOR_GENERATION).await
 }
 
 /// What a live session's cache entry keeps: enough to authenticate and

@@ -7,10 +7,7 @@
 //! task completes the resets that are due, reading the clock like every
 //! other rule, so tests move time instead of sleeping.
 
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -29,15 +26,16 @@ use crate::{
     crypto::token::{self, TokenKind},
     entity::{account, factor_reset, identity_verification, ticket},
     mail::{templates::utc_date_and_time, Mail},
+    store,
 };
 
 pub const MAX_EVIDENCE_REFERENCE_CHARS: usize = 200;
 /// Most due resets one pass of the background task completes.
 const BATCH: u64 = 32;
 
-pub const PENDING: &str = "pending";
-pub const CANCELLED: &str = "cancelled";
-pub const COMPLETED: &str = "completed";
+pub const PENDING: &str = store::factor_resets::PENDING;
+pub const CANCELLED: &str = store::factor_resets::CANCELLED;
+pub const COMPLETED: &str = store::factor_resets::COMPLETED;
 
 /// How an agent verified the customer's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,9 +201,7 @@ pub async fn verify_identity(
         verified_at: now,
     };
     let txn = ctx.begin_write().await?;
-    identity_verification::Entity::insert(identity_verification::ActiveModel::from(model.clone()))
-        .exec_without_returning(&txn)
-        .await?;
+    store::verifications::insert(&txn, model.clone()).await?;
     events::record(
         &txn,
         now,
@@ -255,15 +251,10 @@ pub async fn request(
             "is not a ticket of this account",
         ));
     }
-    let verification = identity_verification::Entity::find()
-        .filter(identity_verification::Column::TicketId.eq(found.id))
-        .filter(identity_verification::Column::AccountId.eq(account_id))
-        .order_by_desc(identity_verification::Column::Id)
-        .one(&ctx.db)
+    let verification = store::verifications::latest_on_ticket(&ctx.db, found.id, account_id)
         .await?
         .ok_or(Error::IdentityNotVerified)?;
-    let account = account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     if account.totp_secret.is_none() {
@@ -297,10 +288,7 @@ pub async fn request(
         completed_at: None,
     };
     let txn = ctx.begin_write().await?;
-    if let Err(error) = factor_reset::Entity::insert(factor_reset::ActiveModel::from(reset.clone()))
-        .exec_without_returning(&txn)
-        .await
-    {
+    if let Err(error) = store::factor_resets::insert(&txn, reset.clone()).await {
         return Err(if unique_violation(&error) {
             Error::FactorResetPending
         } else {
@@ -354,24 +342,9 @@ async fn cancel<C: ConnectionTrait>(
     client: &ClientInfo,
     now: i64,
 ) -> Result<bool> {
-    let mut update = factor_reset::Entity::update_many()
-        .col_expr(factor_reset::Column::Status, Expr::value(CANCELLED))
-        .col_expr(
-            factor_reset::Column::PendingAccountId,
-            Expr::value(Option::<Uuid>::None),
-        )
-        .col_expr(factor_reset::Column::CancelledAt, Expr::value(now))
-        .col_expr(
-            factor_reset::Column::CancelledVia,
-            Expr::value(how.as_str()),
-        )
-        .filter(factor_reset::Column::Id.eq(reset.id))
-        .filter(factor_reset::Column::Status.eq(PENDING));
-    if how != Cancellation::FactorChanged {
-        // Once due, the reset belongs to the background task.
-        update = update.filter(factor_reset::Column::DueAt.gt(now));
-    }
-    if update.exec(conn).await?.rows_affected != 1 {
+    // Once due, the reset belongs to the background task.
+    let only_before_due = how != Cancellation::FactorChanged;
+    if !store::factor_resets::cancel(conn, reset.id, how.as_str(), only_before_due, now).await? {
         return Ok(false);
     }
     events::record(
@@ -404,9 +377,7 @@ pub async fn cancel_by_link(ctx: &Context, presented: &str, client: &ClientInfo)
     if !token::well_formed(TokenKind::FactorResetCancel, presented) {
         return Err(Error::TokenInvalid);
     }
-    let reset = factor_reset::Entity::find()
-        .filter(factor_reset::Column::CancelTokenHash.eq(token::hash(presented)))
-        .one(&ctx.db)
+    let reset = store::factor_resets::by_cancel_token_hash(&ctx.db, &token::hash(presented))
         .await?
         .ok_or(Error::TokenInvalid)?;
     match reset.status.as_str() {
@@ -418,8 +389,7 @@ pub async fn cancel_by_link(ctx: &Context, presented: &str, client: &ClientInfo)
     if reset.due_at <= now {
         return Err(Error::TokenExpired);
     }
-    let account = account::Entity::find_by_id(reset.account_id)
-        .one(&ctx.db)
+    let account = store::accounts::by_id(&ctx.db, reset.account_id)
         .await?
         .ok_or(Error::TokenInvalid)?;
     let txn = ctx.begin_write().await?;
@@ -449,11 +419,7 @@ pub async fn cancel_on_second_factor_login<C: ConnectionTrait>(
     client: &ClientInfo,
     now: i64,
 ) -> Result<()> {
-    let pending = factor_reset::Entity::find()
-        .filter(factor_reset::Column::AccountId.eq(account.id))
-        .filter(factor_reset::Column::Status.eq(PENDING))
-        .all(conn)
-        .await?;
+    let pending = store::factor_resets::pending_of_account(conn, account.id).await?;
     for reset in &pending {
         cancel(
             conn,
@@ -487,10 +453,7 @@ pub async fn cancel_on_dispute<C: ConnectionTrait>(
     let Some(reset_id) = reset_id else {
         return Ok(false);
     };
-    let Some(reset) = factor_reset::Entity::find_by_id(reset_id)
-        .filter(factor_reset::Column::AccountId.eq(account.id))
-        .one(conn)
-        .await?
+    let Some(reset) = store::factor_resets::by_id_of_account(conn, reset_id, account.id).await?
     else {
         return Ok(false);
     };
@@ -500,13 +463,7 @@ pub async fn cancel_on_dispute<C: ConnectionTrait>(
 /// Completes every reset that is due; returns how many took effect.
 pub async fn complete_due(ctx: &Context) -> Result<usize> {
     let now = ctx.now();
-    let due = factor_reset::Entity::find()
-        .filter(factor_reset::Column::Status.eq(PENDING))
-        .filter(factor_reset::Column::DueAt.lte(now))
-        .order_by_asc(factor_reset::Column::DueAt)
-        .limit(BATCH)
-        .all(&ctx.db)
-        .await?;
+    let due = store::factor_resets::due(&ctx.db, now, BATCH).await?;
     let mut completed = 0;
     for reset in due {
         if complete(ctx, &reset, now).await? {
@@ -521,10 +478,7 @@ pub async fn complete_due(ctx: &Context) -> Result<usize> {
 #[tracing::instrument(skip_all, fields(factor_reset_id = %reset.id, account_id = %reset.account_id))]
 async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Result<bool> {
     let txn = ctx.begin_write().await?;
-    let Some(account) = account::Entity::find_by_id(reset.account_id)
-        .one(&txn)
-        .await?
-    else {
+    let Some(account) = store::accounts::by_id(&txn, reset.account_id).await? else {
         return Ok(false);
     };
     let client = ClientInfo::default();
@@ -543,23 +497,11 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
         txn.commit().await?;
         return Ok(false);
     }
-    let claimed = factor_reset::Entity::update_many()
-        .col_expr(factor_reset::Column::Status, Expr::value(COMPLETED))
-        .col_expr(
-            factor_reset::Column::PendingAccountId,
-            Expr::value(Option::<Uuid>::None),
-        )
-        .col_expr(factor_reset::Column::CompletedAt, Expr::value(now))
-        .filter(factor_reset::Column::Id.eq(reset.id))
-        .filter(factor_reset::Column::Status.eq(PENDING))
-        .filter(factor_reset::Column::DueAt.lte(now))
-        .exec(&txn)
-        .await?;
-    if claimed.rows_affected != 1 {
+    if !store::factor_resets::complete(&txn, reset.id, now).await? {
         return Ok(false);
     }
     let actor = agent_actor(&reset.requested_by);
-    crate::store::accounts::remove_second_factor(&txn, account.id, now).await?;
+    store::accounts::remove_second_factor(&txn, account.id, now).await?;
     let revoked = sessions::revoke_all(
         &txn,
         now,
@@ -634,17 +576,10 @@ pub async fn run(ctx: Context, shutdown: tokio_util::sync::CancellationToken) {
 
 /// The pending reset of an account, with its verification (for the review).
 pub async fn pending<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<Option<Scheduled>> {
-    let Some(reset) = factor_reset::Entity::find()
-        .filter(factor_reset::Column::AccountId.eq(account_id))
-        .filter(factor_reset::Column::Status.eq(PENDING))
-        .one(conn)
-        .await?
-    else {
+    let Some(reset) = store::factor_resets::pending_one_of_account(conn, account_id).await? else {
         return Ok(None);
     };
-    let verification = identity_verification::Entity::find_by_id(reset.verification_id)
-        .one(conn)
-        .await?;
+    let verification = store::verifications::by_id(conn, reset.verification_id).await?;
     Ok(Some(Scheduled {
         reset,
         verification,

@@ -20,10 +20,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -32,7 +29,7 @@ use super::{
     principal::ClientInfo,
     Context,
 };
-use crate::entity::pending_request;
+use crate::{entity::pending_request, store};
 
 /// How long a claimed request belongs to the worker that claimed it; far
 /// longer than its work takes.
@@ -104,19 +101,21 @@ pub async fn record(
         .sealer
         .seal(input.as_bytes(), &aad(id))
         .map_err(|error| Error::Internal(anyhow::anyhow!("pending request: {error}")))?;
-    pending_request::Entity::insert(pending_request::ActiveModel {
-        id: Set(id),
-        kind: Set(kind.as_str().to_string()),
-        input_sealed: Set(input_sealed),
-        client_address: Set(client.address.clone()),
-        user_agent: Set(client.user_agent.clone()),
-        created_at: Set(now),
-        run_after: Set(now + HANDOFF_MS),
-        attempts: Set(0),
-        failed_at: Set(None),
-        last_error: Set(None),
-    })
-    .exec_without_returning(&ctx.db)
+    store::pending::insert(
+        &ctx.db,
+        pending_request::Model {
+            id,
+            kind: kind.as_str().to_string(),
+            input_sealed,
+            client_address: client.address.clone(),
+            user_agent: client.user_agent.clone(),
+            created_at: now,
+            run_after: now + HANDOFF_MS,
+            attempts: 0,
+            failed_at: None,
+            last_error: None,
+        },
+    )
     .await?;
     if hand_over(ctx, id, 0, perform).is_err() {
         // Recorded: the sweeper hands it over when the queue has room.
@@ -162,20 +161,15 @@ async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
         } else {
             tracing::warn!(%id, kind = %claimed.kind, attempts = attempt, error = %message.escape_debug(), "pending request failed; to be retried");
         }
-        let update = pending_request::Entity::update_many()
-            .col_expr(
-                pending_request::Column::RunAfter,
-                Expr::value(now + retry_pause_ms(attempt)),
-            )
-            .col_expr(pending_request::Column::LastError, Expr::value(message))
-            .col_expr(
-                pending_request::Column::FailedAt,
-                Expr::value(give_up.then_some(now)),
-            )
-            .filter(pending_request::Column::Id.eq(id))
-            .filter(pending_request::Column::Attempts.eq(attempt))
-            .exec(&ctx.db)
-            .await;
+        let update = store::pending::record_failure(
+            &ctx.db,
+            id,
+            attempt,
+            now + retry_pause_ms(attempt),
+            message,
+            give_up.then_some(now),
+        )
+        .await;
         if let Err(error) = update {
             // The lease runs out and the sweeper tries again.
             tracing::warn!(%id, %error, "pending request: cannot record the failure");
@@ -187,23 +181,10 @@ async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
 /// row as claimed, or `None` when it is gone or someone else's.
 async fn claim(ctx: &Context, id: Uuid, attempts: i32) -> Result<Option<pending_request::Model>> {
     let now = ctx.now();
-    let taken = pending_request::Entity::update_many()
-        .col_expr(pending_request::Column::Attempts, Expr::value(attempts + 1))
-        .col_expr(
-            pending_request::Column::RunAfter,
-            Expr::value(now + LEASE_MS),
-        )
-        .filter(pending_request::Column::Id.eq(id))
-        .filter(pending_request::Column::Attempts.eq(attempts))
-        .filter(pending_request::Column::FailedAt.is_null())
-        .exec(&ctx.db)
-        .await?
-        .rows_affected;
-    if taken != 1 {
+    if !store::pending::claim(&ctx.db, id, attempts, now + LEASE_MS).await? {
         return Ok(None);
     }
-    Ok(pending_request::Entity::find_by_id(id)
-        .one(&ctx.db)
+    Ok(store::pending::by_id(&ctx.db, id)
         .await?
         .filter(|row| row.attempts == attempts + 1))
 }
@@ -219,13 +200,7 @@ impl Claim {
     /// Deletes the row in the caller's transaction, which must then roll
     /// back if the claim was lost (another worker took the row over).
     pub async fn finish<C: ConnectionTrait>(&self, conn: &C) -> Result<()> {
-        let deleted = pending_request::Entity::delete_many()
-            .filter(pending_request::Column::Id.eq(self.id))
-            .filter(pending_request::Column::Attempts.eq(self.attempts))
-            .exec(conn)
-            .await?
-            .rows_affected;
-        if deleted == 1 {
+        if store::pending::delete_claimed(conn, self.id, self.attempts).await? {
             Ok(())
         } else {
             Err(Error::Internal(anyhow::anyhow!(
@@ -297,45 +272,19 @@ pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
 /// then).
 pub async fn sweep(ctx: &Context, perform: Work) -> Result<bool> {
     let now = ctx.now();
-    let due = pending_request::Entity::find()
-        .select_only()
-        .column(pending_request::Column::Id)
-        .column(pending_request::Column::Attempts)
-        .filter(pending_request::Column::RunAfter.lte(now))
-        .filter(pending_request::Column::FailedAt.is_null())
-        .order_by_asc(pending_request::Column::RunAfter)
-        .limit(SWEEP_BATCH)
-        .into_tuple::<(Uuid, i32)>()
-        .all(&ctx.db)
-        .await?;
+    let due = store::pending::due(&ctx.db, now, SWEEP_BATCH).await?;
     let whole_batch = due.len() as u64 == SWEEP_BATCH;
     let mut handed = 0;
     let mut full = false;
     for (id, attempts) in due {
         // Put off first: a worker may take it the moment it is queued.
-        let put_off = pending_request::Entity::update_many()
-            .col_expr(
-                pending_request::Column::RunAfter,
-                Expr::value(now + LEASE_MS),
-            )
-            .filter(pending_request::Column::Id.eq(id))
-            .filter(pending_request::Column::Attempts.eq(attempts))
-            .filter(pending_request::Column::RunAfter.lte(now))
-            .exec(&ctx.db)
-            .await?
-            .rows_affected;
-        if put_off != 1 {
+        if !store::pending::put_off(&ctx.db, id, attempts, now, now + LEASE_MS).await? {
             // Taken meanwhile (another instance's sweeper, or a worker).
             continue;
         }
         if hand_over(ctx, id, attempts, perform).is_err() {
             // No room: due again at once, for the next sweep.
-            pending_request::Entity::update_many()
-                .col_expr(pending_request::Column::RunAfter, Expr::value(now))
-                .filter(pending_request::Column::Id.eq(id))
-                .filter(pending_request::Column::Attempts.eq(attempts))
-                .exec(&ctx.db)
-                .await?;
+            store::pending::due_at(&ctx.db, id, attempts, now).await?;
             full = true;
             break;
         }
@@ -353,11 +302,7 @@ pub async fn sweep(ctx: &Context, perform: Work) -> Result<bool> {
 /// Requests recorded and not done yet (waiting or running; not those
 /// given up).
 pub async fn waiting<C: ConnectionTrait>(conn: &C) -> Result<u64> {
-    use sea_orm::PaginatorTrait;
-    Ok(pending_request::Entity::find()
-        .filter(pending_request::Column::FailedAt.is_null())
-        .count(conn)
-        .await?)
+    Ok(store::pending::waiting(conn).await?)
 }
 
 #[cfg(test)]

@@ -4,10 +4,7 @@
 //! `factor_reset`). Every agent action on an account leaves a security event
 //! its customer sees.
 
-use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
@@ -19,8 +16,9 @@ use super::{
 };
 use crate::{
     crypto::totp,
-    entity::{account, credential, security_event, ticket, ticket_message},
+    entity::{ticket, ticket_message},
     mail::{outbox, Mail},
+    store,
 };
 
 pub const MAX_SUBJECT_CHARS: usize = 200;
@@ -158,11 +156,9 @@ pub async fn create_ticket(
         return Ok(existing);
     }
     if !new.linked_event_ids.is_empty() {
-        let own = security_event::Entity::find()
-            .filter(security_event::Column::AccountId.eq(account_id))
-            .filter(security_event::Column::Id.is_in(new.linked_event_ids.clone()))
-            .all(&ctx.db)
-            .await?;
+        let own =
+            store::events::of_account_among(&ctx.db, account_id, new.linked_event_ids.clone())
+                .await?;
         if let Some((index, _)) = new
             .linked_event_ids
             .iter()
@@ -208,11 +204,7 @@ pub async fn create_ticket(
         public_message_count: 1,
     };
     let txn = ctx.begin_write().await?;
-    let active: ticket::ActiveModel = model.clone().into();
-    if let Err(error) = ticket::Entity::insert(active)
-        .exec_without_returning(&txn)
-        .await
-    {
+    if let Err(error) = store::tickets::insert(&txn, model.clone()).await {
         drop(txn);
         if unique_violation(&error) {
             // A concurrent retry with the same request id won.
@@ -271,10 +263,7 @@ pub async fn open_dispute_ticket<C: ConnectionTrait>(
         message_count: 1,
         public_message_count: 1,
     };
-    let active: ticket::ActiveModel = model.clone().into();
-    ticket::Entity::insert(active)
-        .exec_without_returning(conn)
-        .await?;
+    store::tickets::insert(conn, model.clone()).await?;
     insert_message(conn, model.id, &Actor::customer(), body, false, now).await?;
     Ok(model)
 }
@@ -287,11 +276,7 @@ async fn find_by_request_id(
     let Some(request_id) = request_id else {
         return Ok(None);
     };
-    Ok(ticket::Entity::find()
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .filter(ticket::Column::ClientRequestId.eq(request_id))
-        .one(&ctx.db)
-        .await?)
+    Ok(store::tickets::by_request_id(&ctx.db, account_id, request_id).await?)
 }
 
 /// A recovery ticket without login. The requester learns only a reference,
@@ -305,16 +290,7 @@ pub async fn create_recovery_ticket(
     description: &str,
 ) -> Result<String> {
     let typed = login_or_email.trim().to_lowercase();
-    let column = if typed.contains('@') {
-        account::Column::Email
-    } else {
-        account::Column::Login
-    };
-    let matches = account::Entity::find()
-        .filter(Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(column))).eq(typed))
-        .limit(2)
-        .all(&ctx.db)
-        .await?;
+    let matches = store::tickets::recovery_matches(&ctx.db, &typed, typed.contains('@')).await?;
     // Linked only when exactly one account matches; the agent sees what was typed.
     let account_id = match matches.as_slice() {
         [only] => Some(only.id),
@@ -342,10 +318,7 @@ pub async fn create_recovery_ticket(
         public_message_count: 1,
     };
     let txn = ctx.begin_write().await?;
-    let active: ticket::ActiveModel = model.clone().into();
-    ticket::Entity::insert(active)
-        .exec_without_returning(&txn)
-        .await?;
+    store::tickets::insert(&txn, model.clone()).await?;
     insert_message(&txn, model.id, &Actor::system(), description, false, now).await?;
     txn.commit().await?;
     tracing::info!(ticket_id = %model.id, matched = account_id.is_some(), "recovery ticket opened");
@@ -369,10 +342,7 @@ async fn insert_message<C: ConnectionTrait>(
         internal_note: internal,
         created_at: now,
     };
-    let active: ticket_message::ActiveModel = model.clone().into();
-    ticket_message::Entity::insert(active)
-        .exec_without_returning(conn)
-        .await?;
+    store::tickets::insert_message(conn, model.clone()).await?;
     Ok(model)
 }
 
@@ -383,8 +353,7 @@ pub async fn visible_ticket<C: ConnectionTrait>(
     viewer: &Viewer,
     ticket_id: Uuid,
 ) -> Result<ticket::Model> {
-    let found = ticket::Entity::find_by_id(ticket_id)
-        .one(conn)
+    let found = store::tickets::by_id(conn, ticket_id)
         .await?
         .ok_or(Error::NotFound("ticket"))?;
     match viewer {
@@ -412,17 +381,10 @@ pub async fn get_ticket(
     after: Option<Uuid>,
 ) -> Result<TicketPage> {
     let ticket = visible_ticket(&ctx.db, viewer, ticket_id).await?;
-    let mut query = ticket_message::Entity::find()
-        .filter(ticket_message::Column::TicketId.eq(ticket.id))
-        .order_by_asc(ticket_message::Column::Id)
-        .limit(page_size + 1);
-    if matches!(viewer, Viewer::Customer(_)) {
-        query = query.filter(ticket_message::Column::InternalNote.eq(false));
-    }
-    if let Some(after) = after {
-        query = query.filter(ticket_message::Column::Id.gt(after));
-    }
-    let (messages, next) = super::page(query.all(&ctx.db).await?, page_size, |m| m.id);
+    let with_internal = !matches!(viewer, Viewer::Customer(_));
+    let rows =
+        store::tickets::messages(&ctx.db, ticket.id, with_internal, after, page_size + 1).await?;
+    let (messages, next) = super::page(rows, page_size, |m| m.id);
     Ok(TicketPage {
         ticket,
         messages,
@@ -438,18 +400,10 @@ pub async fn list_tickets(
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
-    let mut query = ticket::Entity::find()
-        .filter(ticket::Column::AccountId.eq(account_id))
-        .filter(ticket::Column::Unverified.eq(false))
-        .order_by_desc(ticket::Column::Id)
-        .limit(page_size + 1);
-    if !statuses.is_empty() {
-        query = query.filter(ticket::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
-    }
-    if let Some(after) = after {
-        query = query.filter(ticket::Column::Id.lt(after));
-    }
-    Ok(super::page(query.all(&ctx.db).await?, page_size, |t| t.id))
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let rows =
+        store::tickets::of_account(&ctx.db, account_id, &statuses, after, page_size + 1).await?;
+    Ok(super::page(rows, page_size, |t| t.id))
 }
 
 pub struct QueueFilter {
@@ -469,36 +423,22 @@ pub async fn queue(
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
-    let mut query = ticket::Entity::find()
-        .order_by_asc(ticket::Column::Id)
-        .limit(page_size + 1);
-    query = if filter.statuses.is_empty() {
-        query.filter(
-            ticket::Column::Status.is_not_in([Status::Resolved.as_str(), Status::Closed.as_str()]),
-        )
+    let excluded_statuses = if filter.statuses.is_empty() {
+        vec![Status::Resolved.as_str(), Status::Closed.as_str()]
     } else {
-        query.filter(ticket::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())))
+        Vec::new()
     };
-    if !filter.categories.is_empty() {
-        query = query
-            .filter(ticket::Column::Category.is_in(filter.categories.iter().map(|c| c.as_str())));
-    }
-    if let Some(assignee) = &filter.assignee {
-        query = query.filter(ticket::Column::Assignee.eq(assignee.as_str()));
-    }
-    if filter.unassigned_only {
-        query = query.filter(ticket::Column::Assignee.is_null());
-    }
-    if filter.unverified_only {
-        query = query.filter(ticket::Column::Unverified.eq(true));
-    }
-    if let Some(reference) = &filter.reference {
-        query = query.filter(ticket::Column::Reference.eq(reference.as_str()));
-    }
-    if let Some(after) = after {
-        query = query.filter(ticket::Column::Id.gt(after));
-    }
-    Ok(super::page(query.all(&ctx.db).await?, page_size, |t| t.id))
+    let query = store::tickets::Queue {
+        statuses: filter.statuses.iter().map(|s| s.as_str()).collect(),
+        excluded_statuses,
+        categories: filter.categories.iter().map(|c| c.as_str()).collect(),
+        assignee: filter.assignee.as_deref(),
+        unassigned_only: filter.unassigned_only,
+        unverified_only: filter.unverified_only,
+        reference: filter.reference.as_deref(),
+    };
+    let rows = store::tickets::queue(&ctx.db, &query, after, page_size + 1).await?;
+    Ok(super::page(rows, page_size, |t| t.id))
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
@@ -527,24 +467,10 @@ pub async fn add_message(
         }
         _ => found.status.as_str(),
     };
-    let public = i32::from(!internal_note);
-    let updated = ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::MessageCount,
-            Expr::col(ticket::Column::MessageCount).add(1),
-        )
-        .col_expr(
-            ticket::Column::PublicMessageCount,
-            Expr::col(ticket::Column::PublicMessageCount).add(public),
-        )
-        .col_expr(ticket::Column::Status, Expr::value(status))
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
-        .filter(ticket::Column::Id.eq(found.id))
-        .filter(ticket::Column::MessageCount.lt(MAX_MESSAGES))
-        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected != 1 {
+    let counted =
+        store::tickets::count_message(&txn, found.id, !internal_note, status, MAX_MESSAGES, now)
+            .await?;
+    if !counted {
         return Err(Error::invalid(
             "ticket_id",
             format!("the ticket has reached {MAX_MESSAGES} messages or was closed"),
@@ -599,7 +525,7 @@ async fn agent_action<C: ConnectionTrait>(
     )
     .await?;
     if let Some(mail) = mail {
-        if let Some(account) = account::Entity::find_by_id(account_id).one(conn).await? {
+        if let Some(account) = store::accounts::by_id(conn, account_id).await? {
             outbox::enqueue(
                 conn,
                 &ctx.config.mail,
@@ -624,13 +550,8 @@ pub async fn close_ticket(
 ) -> Result<ticket::Model> {
     let viewer = Viewer::Customer(account_id);
     let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
-    ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(Status::Closed.as_str()))
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(ctx.now()))
-        .filter(ticket::Column::Id.eq(found.id))
-        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
-        .exec(&ctx.db)
-        .await?;
+    // Closing a closed ticket changes nothing and succeeds.
+    store::tickets::close(&ctx.db, found.id, ctx.now()).await?;
     visible_ticket(&ctx.db, &viewer, ticket_id).await
 }
 
@@ -643,27 +564,19 @@ pub async fn assign(
     assignee: Option<String>,
 ) -> Result<ticket::Model> {
     let assignee = assignee.unwrap_or_else(|| agent.to_string());
-    let known = credential::Entity::find()
-        .filter(credential::Column::Name.eq(assignee.as_str()))
-        .filter(credential::Column::Role.eq("agent"))
-        .filter(credential::Column::RevokedAt.is_null())
-        .one(&ctx.db)
-        .await?;
+    // Names are unique: the credential named so, if it is a live agent's.
+    let known = store::credentials::by_name(&ctx.db, &assignee)
+        .await?
+        .filter(|c| c.role == "agent" && c.revoked_at.is_none());
     if known.is_none() {
         return Err(Error::invalid("assignee", "is not an active agent"));
     }
     let viewer = Viewer::Agent(agent.to_string());
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let changed = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Assignee, Expr::value(assignee.as_str()))
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
-        .filter(ticket::Column::Id.eq(ticket_id))
-        .filter(ticket::Column::Status.ne(Status::Closed.as_str()))
-        .exec(&txn)
-        .await?;
+    let changed = store::tickets::assign(&txn, ticket_id, &assignee, now).await?;
     let found = visible_ticket(&txn, &viewer, ticket_id).await?;
-    if changed.rows_affected != 1 {
+    if !changed {
         return Err(Error::InvalidStateTransition("the ticket is closed".into()));
     }
     agent_action(
@@ -703,14 +616,7 @@ pub async fn set_status(
     }
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let changed = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(status.as_str()))
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
-        .filter(ticket::Column::Id.eq(found.id))
-        .filter(ticket::Column::Status.eq(found.status.as_str()))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected != 1 {
+    if !store::tickets::set_status(&txn, found.id, &found.status, status.as_str(), now).await? {
         return Err(Error::InvalidStateTransition(
             "the ticket changed meanwhile; read it again".into(),
         ));
@@ -744,18 +650,6 @@ pub(super) async fn post_system_message<C: ConnectionTrait>(
     now: i64,
 ) -> Result<()> {
     insert_message(conn, ticket_id, &Actor::system(), body, false, now).await?;
-    ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::MessageCount,
-            Expr::col(ticket::Column::MessageCount).add(1),
-        )
-        .col_expr(
-            ticket::Column::PublicMessageCount,
-            Expr::col(ticket::Column::PublicMessageCount).add(1),
-        )
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
-        .filter(ticket::Column::Id.eq(ticket_id))
-        .exec(conn)
-        .await?;
+    store::tickets::count_system_message(conn, ticket_id, now).await?;
     Ok(())
 }

@@ -6,11 +6,7 @@
 //! single use the same way. Every code checked counts against the login's
 //! back-off, and only a complete success clears it.
 
-use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -24,7 +20,7 @@ use super::{
 };
 use crate::{
     crypto::{token, totp},
-    entity::{account, login_challenge, recovery_code},
+    entity::{account, login_challenge},
     mail::Mail,
     store,
 };
@@ -51,8 +47,7 @@ pub struct Enrollment {
 }
 
 async fn load(ctx: &Context, account_id: Uuid) -> Result<account::Model> {
-    account::Entity::find_by_id(account_id)
-        .one(&ctx.db)
+    store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))
 }
@@ -104,12 +99,7 @@ pub async fn begin_enrollment(
         &account.login,
     );
     let qr_png = totp::qr_png(&uri).map_err(Error::internal)?;
-    account::Entity::update_many()
-        .col_expr(account::Column::TotpPendingSecret, Expr::value(sealed))
-        .col_expr(account::Column::TotpPendingAt, Expr::value(ctx.now()))
-        .filter(account::Column::Id.eq(account.id))
-        .exec(&ctx.db)
-        .await?;
+    store::second_factor::begin_enrollment(&ctx.db, account.id, sealed, ctx.now()).await?;
     Ok(Enrollment {
         secret_base32: SecretString::from(totp::to_base32(secret.expose_secret())),
         otpauth_uri: SecretString::from(uri),
@@ -126,7 +116,7 @@ async fn resealed_pending<C: ConnectionTrait>(
     pending_at: i64,
     secret: &[u8],
 ) -> Result<Option<String>> {
-    let Some(current) = account::Entity::find_by_id(account_id).one(conn).await? else {
+    let Some(current) = store::accounts::by_id(conn, account_id).await? else {
         return Ok(None);
     };
     let (Some(sealed), Some(at)) = (current.totp_pending_secret, current.totp_pending_at) else {
@@ -178,25 +168,9 @@ pub async fn confirm_enrollment(
     let txn = ctx.begin_write().await?;
     let mut pending = pending.clone();
     loop {
-        let activated = account::Entity::update_many()
-            .col_expr(account::Column::TotpSecret, Expr::value(pending.clone()))
-            .col_expr(
-                account::Column::TotpPendingSecret,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                account::Column::TotpPendingAt,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(account::Column::TotpLastStep, Expr::value(step))
-            .col_expr(account::Column::TotpEnabledAt, Expr::value(now))
-            .col_expr(account::Column::UpdatedAt, Expr::value(now))
-            .filter(account::Column::Id.eq(account.id))
-            .filter(account::Column::TotpSecret.is_null())
-            .filter(account::Column::TotpPendingSecret.eq(pending.clone()))
-            .exec(&txn)
-            .await?;
-        if activated.rows_affected == 1 {
+        let activated =
+            store::second_factor::activate(&txn, account.id, pending.clone(), step, now).await?;
+        if activated {
             break;
         }
         // A key rotation may have re-sealed the same secret meanwhile: it is
@@ -315,10 +289,7 @@ pub async fn regenerate_recovery_codes(
     let codes = new_recovery_codes();
     let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &SecondFactor::Totp(code), client, now).await?;
-    recovery_code::Entity::delete_many()
-        .filter(recovery_code::Column::AccountId.eq(account.id))
-        .exec(&txn)
-        .await?;
+    store::second_factor::delete_recovery_codes(&txn, account.id).await?;
     store_recovery_codes(&txn, now, account.id, &codes).await?;
     throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
     events::record(
@@ -367,32 +338,14 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
                 .map_err(Error::internal)?;
             let step = totp::verify(&secret, code.expose_secret(), now)
                 .ok_or(Error::InvalidCredentials)?;
-            let accepted = account::Entity::update_many()
-                .col_expr(account::Column::TotpLastStep, Expr::value(step))
-                .filter(account::Column::Id.eq(account.id))
-                .filter(
-                    Expr::col(account::Column::TotpLastStep)
-                        .is_null()
-                        .or(Expr::col(account::Column::TotpLastStep).lt(step)),
-                )
-                .exec(conn)
-                .await?;
-            if accepted.rows_affected != 1 {
+            if !store::second_factor::accept_step(conn, account.id, step).await? {
                 // Replay of a code already used.
                 return Err(Error::InvalidCredentials);
             }
         }
         SecondFactor::RecoveryCode(code) => {
-            let used = recovery_code::Entity::update_many()
-                .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
-                .filter(recovery_code::Column::AccountId.eq(account.id))
-                .filter(
-                    recovery_code::Column::CodeHash.eq(hash_recovery_code(code.expose_secret())),
-                )
-                .filter(recovery_code::Column::UsedAt.is_null())
-                .exec(conn)
-                .await?;
-            if used.rows_affected != 1 {
+            let hash = hash_recovery_code(code.expose_secret());
+            if !store::second_factor::use_recovery_code(conn, account.id, &hash, now).await? {
                 return Err(Error::InvalidCredentials);
             }
             let remaining = recovery_codes_left(conn, account.id).await?;
@@ -423,11 +376,7 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
 }
 
 pub async fn recovery_codes_left<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<u64> {
-    Ok(recovery_code::Entity::find()
-        .filter(recovery_code::Column::AccountId.eq(account_id))
-        .filter(recovery_code::Column::UsedAt.is_null())
-        .count(conn)
-        .await?)
+    Ok(store::second_factor::recovery_codes_left(conn, account_id).await?)
 }
 
 /// A pending 2FA step of `Login`, shown once.
@@ -444,20 +393,19 @@ pub async fn create_challenge<C: ConnectionTrait>(
 ) -> Result<Challenge> {
     let secret = token::generate(token::TokenKind::Challenge);
     let expires_at = now + CHALLENGE_TTL_MS;
-    login_challenge::Entity::insert(login_challenge::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        token_hash: Set(token::hash_secret(&secret)),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        wrong_codes: Set(0),
-        used_at: Set(None),
-        revoked_at: Set(None),
-        client_address: Set(client.address.clone()),
-        user_agent: Set(client.user_agent.clone()),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    let challenge = login_challenge::Model {
+        id: Uuid::now_v7(),
+        account_id,
+        token_hash: token::hash_secret(&secret),
+        created_at: now,
+        expires_at,
+        wrong_codes: 0,
+        used_at: None,
+        revoked_at: None,
+        client_address: client.address.clone(),
+        user_agent: client.user_agent.clone(),
+    };
+    store::challenges::insert(conn, challenge).await?;
     Ok(Challenge {
         token: secret,
         expires_at,
@@ -475,9 +423,7 @@ pub async fn verify_challenge(
     if !token::well_formed(token::TokenKind::Challenge, presented) {
         return Err(Error::TokenInvalid);
     }
-    let challenge = login_challenge::Entity::find()
-        .filter(login_challenge::Column::TokenHash.eq(token::hash(presented)))
-        .one(&ctx.db)
+    let challenge = store::challenges::by_token_hash(&ctx.db, &token::hash(presented))
         .await?
         .ok_or(Error::TokenInvalid)?;
     if challenge.used_at.is_some()
@@ -493,16 +439,7 @@ pub async fn verify_challenge(
     throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let consumed = login_challenge::Entity::update_many()
-        .col_expr(login_challenge::Column::UsedAt, Expr::value(now))
-        .filter(login_challenge::Column::Id.eq(challenge.id))
-        .filter(login_challenge::Column::UsedAt.is_null())
-        .filter(login_challenge::Column::RevokedAt.is_null())
-        .filter(login_challenge::Column::WrongCodes.lt(MAX_WRONG_CODES))
-        .filter(login_challenge::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if consumed.rows_affected != 1 {
+    if !store::challenges::use_once(&txn, challenge.id, MAX_WRONG_CODES, now).await? {
         return Err(Error::TokenInvalid);
     }
     if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
@@ -518,11 +455,7 @@ pub async fn verify_challenge(
             .for_account(super::types::Locale::parse(&account.locale)));
     }
     let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
-    account::Entity::update_many()
-        .col_expr(account::Column::LastLoginAt, Expr::value(now))
-        .filter(account::Column::Id.eq(account.id))
-        .exec(&txn)
-        .await?;
+    store::second_factor::set_last_login(&txn, account.id, now).await?;
     throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
     super::factor_reset::cancel_on_second_factor_login(&txn, &account, client, now).await?;
     let login_event = events::record(
@@ -549,14 +482,7 @@ async fn record_wrong_code(
 ) -> Result<()> {
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    login_challenge::Entity::update_many()
-        .col_expr(
-            login_challenge::Column::WrongCodes,
-            Expr::col(login_challenge::Column::WrongCodes).add(1),
-        )
-        .filter(login_challenge::Column::Id.eq(challenge.id))
-        .exec(&txn)
-        .await?;
+    store::challenges::count_wrong_code(&txn, challenge.id).await?;
     events::record(
         &txn,
         now,
@@ -605,17 +531,8 @@ async fn store_recovery_codes<C: ConnectionTrait>(
     account_id: Uuid,
     codes: &[String],
 ) -> Result<()> {
-    let rows = codes.iter().map(|code| recovery_code::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        code_hash: Set(hash_recovery_code(code)),
-        created_at: Set(now),
-        used_at: Set(None),
-    });
-    recovery_code::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    let hashes = codes.iter().map(|code| hash_recovery_code(code)).collect();
+    Ok(store::second_factor::insert_recovery_codes(conn, account_id, hashes, now).await?)
 }
 
 async fn notify<C: ConnectionTrait>(

@@ -13,13 +13,7 @@ use std::{
 };
 
 /// Files outside `store/` that still hold queries.
-const QUERIES_OUTSIDE_STORE: &[&str] = &[
-    "domain/auth_cache.rs",
-    "domain/factor_reset.rs",
-    "domain/pending.rs",
-    "domain/support.rs",
-    "domain/two_factor.rs",
-];
+const QUERIES_OUTSIDE_STORE: &[&str] = &[];
 
 /// Files under `grpc/` that still read `entity/`.
 const GRPC_READING_ENTITIES: &[&str] = &["grpc/convert.rs"];
