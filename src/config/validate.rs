@@ -1,0 +1,185 @@
+//! The checks of values serde cannot make, each naming its key.
+
+use secrecy::ExposeSecret;
+
+use super::{Config, ConfigError, MailTransportKind, SmtpTls};
+
+impl Config {
+    /// Checks the values serde cannot, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("`{key}`: {why}")));
+        if self.password.min_chars < 8 {
+            return fail("password.min_chars", "must be at least 8");
+        }
+        if self.password.max_chars < 128 {
+            return fail("password.max_chars", "must be at least 128");
+        }
+        if self.password.min_chars > self.password.max_chars {
+            return fail("password.min_chars", "must not exceed password.max_chars");
+        }
+        if self.password.argon2_memory_kib < 19_456 {
+            return fail("password.argon2_memory_kib", "must be at least 19456");
+        }
+        if self.password.argon2_iterations < 2 {
+            return fail("password.argon2_iterations", "must be at least 2");
+        }
+        if self.password.argon2_parallelism == 0 {
+            return fail("password.argon2_parallelism", "must be at least 1");
+        }
+        if self.background.workers == 0
+            || self.background.workers >= self.database.max_connections as usize
+        {
+            return fail(
+                "background.workers",
+                "must be at least 1 and less than database.max_connections",
+            );
+        }
+        if self.background.queue_capacity == 0 {
+            return fail("background.queue_capacity", "must be at least 1");
+        }
+        if self.background.rescan_ms < 10 {
+            return fail("background.rescan_ms", "must be at least 10");
+        }
+        if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
+            return fail("session", "lifetimes must be positive");
+        }
+        if self.session.idle_ttl_secs > self.session.absolute_ttl_secs {
+            return fail(
+                "session.idle_ttl_secs",
+                "must not exceed session.absolute_ttl_secs",
+            );
+        }
+        if self.login.max_failures == 0 || self.login.max_failures > 100 {
+            return fail("login.max_failures", "must be between 1 and 100");
+        }
+        if self.login.free_failures >= self.login.max_failures {
+            return fail("login.free_failures", "must be below login.max_failures");
+        }
+        if self.reset.token_ttl_secs == 0 || self.reset.token_ttl_secs > 3600 {
+            return fail("reset.token_ttl_secs", "must be between 1 and 3600");
+        }
+        if self.totp.issuer.trim().is_empty() || self.totp.issuer.contains(':') {
+            return fail("totp.issuer", "must be non-empty and contain no ':'");
+        }
+        self.validate_sealing_keys()?;
+        self.key_rotation.validate().map_err(ConfigError)?;
+        if let Some(unknown) = self
+            .information_centre
+            .suspend_on_dispute
+            .iter()
+            .find(|kind| crate::kinds::EventKind::parse(kind).is_none())
+        {
+            return fail(
+                "information_centre.suspend_on_dispute",
+                &format!("{unknown:?} is not an event kind"),
+            );
+        }
+        for origin in &self.cors_allowed_origins {
+            if http::HeaderValue::from_str(origin).is_err()
+                || !(origin.starts_with("https://") || origin.starts_with("http://"))
+            {
+                return fail(
+                    "cors_allowed_origins",
+                    &format!("{origin:?} is not an http(s) origin"),
+                );
+            }
+        }
+        if self.max_concurrent_requests == 0 {
+            return fail("max_concurrent_requests", "must be at least 1");
+        }
+        if self.request_timeout_secs == 0 {
+            return fail("request_timeout_secs", "must be at least 1");
+        }
+        self.rate_limit.validate().map_err(ConfigError)?;
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return fail("database_url", "must start with sqlite: or postgres://");
+            }
+        }
+        for (key, value) in [
+            ("mail.reset_url", &self.mail.reset_url),
+            (
+                "mail.information_centre_url",
+                &self.mail.information_centre_url,
+            ),
+            ("mail.help_url", &self.mail.help_url),
+            ("mail.report_url", &self.mail.report_url),
+            ("mail.confirm_email_url", &self.mail.confirm_email_url),
+            (
+                "mail.factor_reset_cancel_url",
+                &self.mail.factor_reset_cancel_url,
+            ),
+        ] {
+            if !(value.starts_with("https://") || value.starts_with("http://")) {
+                return fail(key, "must be an http(s) URL");
+            }
+        }
+        if self.support.factor_reset_delay_secs == 0 {
+            return fail("support.factor_reset_delay_secs", "must be at least 1");
+        }
+        if self.support.factor_reset_poll_ms < 10 {
+            return fail("support.factor_reset_poll_ms", "must be at least 10");
+        }
+        if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
+            return fail("mail.max_attempts", "must be between 1 and 100");
+        }
+        if self.mail.transport == MailTransportKind::Smtp {
+            let smtp = &self.mail.smtp;
+            if smtp.host.trim().is_empty() {
+                return fail("mail.smtp.host", "must not be empty");
+            }
+            if smtp.tls == SmtpTls::None && !smtp.host_is_loopback() {
+                return fail(
+                    "mail.smtp.tls",
+                    "\"none\" is allowed only for a loopback host (localhost, 127.0.0.1, ::1)",
+                );
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return fail("mail.smtp.username", "username and password go together");
+            }
+            // Six round trips at most must fit in the outbox lease (5 min).
+            if smtp.timeout_secs == 0 || smtp.timeout_secs > 40 {
+                return fail("mail.smtp.timeout_secs", "must be between 1 and 40");
+            }
+            if smtp.pool_max_size == 0 {
+                return fail("mail.smtp.pool_max_size", "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configured sealing key is base64 of 32 bytes, listed once; the
+    /// message names the key by its place, never by its value.
+    fn validate_sealing_keys(&self) -> Result<(), ConfigError> {
+        use crate::crypto::secretbox::Sealer;
+        let fail = |key: String, why: String| Err(ConfigError(format!("`{key}`: {why}")));
+        if self.totp.encryption_key.is_some() && !self.totp.encryption_keys.is_empty() {
+            return fail(
+                "totp.encryption_keys".into(),
+                "set either totp.encryption_key or totp.encryption_keys, not both".into(),
+            );
+        }
+        if let Some(key) = &self.totp.encryption_key {
+            if let Err(error) = Sealer::from_base64(key.expose_secret()) {
+                return fail("totp.encryption_key".into(), error.to_string());
+            }
+        }
+        let mut keys = Vec::new();
+        for (i, key) in self.totp.encryption_keys.iter().enumerate() {
+            match Sealer::from_base64(key.expose_secret()) {
+                Ok(sealer) => keys.push(sealer),
+                Err(error) => return fail(format!("totp.encryption_keys[{i}]"), error.to_string()),
+            }
+        }
+        if !keys.is_empty() {
+            if let Err(error) = Sealer::ring(keys) {
+                return fail("totp.encryption_keys".into(), error.to_string());
+            }
+        }
+        Ok(())
+    }
+}
