@@ -196,8 +196,7 @@ pub async fn dispute(
         now,
     )
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(done)
 }
 
@@ -356,7 +355,6 @@ pub async fn report_unauthorized_change(
         now,
     )
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(done.ticket.reference)
 }

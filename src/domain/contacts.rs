@@ -174,8 +174,7 @@ pub async fn update(
         }
         _ => false,
     };
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(pending)
 }
 
@@ -360,8 +359,7 @@ pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) 
         report_token,
     };
     notices::send_to(&txn, ctx, now, &account, &account.email, &to_old).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     tracing::info!(
         account_id = %account.id,
         reset_links_revoked = resets,

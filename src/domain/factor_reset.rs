@@ -324,8 +324,7 @@ pub async fn request(
         cancel_token: cancel_token.expose_secret().to_string(),
     };
     notices::send(&txn, ctx, now, &account, &mail).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(Scheduled {
         reset,
         verification: Some(verification),
@@ -550,8 +549,7 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
         report_token,
     };
     notices::send(&txn, ctx, now, &account, &mail).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     tracing::info!(
         sessions_revoked = revoked,
         "support factor reset took effect"

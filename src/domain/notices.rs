@@ -6,7 +6,13 @@ use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::{error::Result, types::Locale, Context};
+use super::{
+    error::Result,
+    events::EventKind,
+    principal::{Actor, ClientInfo},
+    types::Locale,
+    Context,
+};
 use crate::{
     crypto::token::{self, TokenKind},
     entity::account,
@@ -47,6 +53,48 @@ pub async fn send_to<C: ConnectionTrait>(
         mail,
     )
     .await?;
+    Ok(())
+}
+
+/// A change to record in the journal and report to the customer.
+pub struct Reported<'a> {
+    pub kind: EventKind,
+    pub actor: &'a Actor,
+    pub client: &'a ClientInfo,
+    pub details: serde_json::Value,
+}
+
+/// The one way a reported change ends, in the caller's transaction: the
+/// event recorded, a "this wasn't me" link bound to it, and the notice
+/// (built around that link by `mail`) queued to the contact e-mail. Commit
+/// with [`commit`]. Answers the event's id.
+pub async fn record_and_report<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &Context,
+    now: i64,
+    account: &account::Model,
+    change: Reported<'_>,
+    mail: impl FnOnce(String) -> Mail,
+) -> Result<Uuid> {
+    let event_id = super::events::record(
+        conn,
+        now,
+        account.id,
+        change.kind,
+        change.actor,
+        change.client,
+        change.details,
+    )
+    .await?;
+    let report_token = report_token(conn, now, account.id, Some(event_id)).await?;
+    send(conn, ctx, now, account, &mail(report_token)).await?;
+    Ok(event_id)
+}
+
+/// Commits a transaction that queued e-mail, then wakes the outbox worker.
+pub async fn commit(txn: sea_orm::DatabaseTransaction, ctx: &Context) -> Result<()> {
+    txn.commit().await?;
+    ctx.outbox_signal.notify_one();
     Ok(())
 }
 

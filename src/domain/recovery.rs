@@ -49,7 +49,7 @@ pub fn perform(
 /// contact e-mail (which several accounts may share).
 async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<account::Model>> {
     let typed = login_or_email.trim().to_lowercase();
-    Ok(store::accounts::matching(&ctx.db, &typed, typed.contains('@')).await?)
+    Ok(store::accounts::matching(&ctx.db, &typed, typed.contains('@'), None).await?)
 }
 
 /// Answers at once; the matching accounts (if any) get a link shortly. The
@@ -309,8 +309,7 @@ pub async fn complete_reset(
     )
     .await?;
     notify_password_changed(&txn, ctx, now, &account, event_id).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     tracing::info!(account_id = %account.id, was_suspended, "password reset completed");
     metrics::counter!("gardien_password_resets_total").increment(1);
     Ok(())
@@ -365,8 +364,7 @@ pub async fn change_password(
     )
     .await?;
     notify_password_changed(&txn, ctx, now, &account, event_id).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(revoked)
 }
 

@@ -290,7 +290,8 @@ pub async fn create_recovery_ticket(
     description: &str,
 ) -> Result<String> {
     let typed = login_or_email.trim().to_lowercase();
-    let matches = store::tickets::recovery_matches(&ctx.db, &typed, typed.contains('@')).await?;
+    // A recovery ticket is linked only to a single match: a third is never needed.
+    let matches = store::accounts::matching(&ctx.db, &typed, typed.contains('@'), Some(2)).await?;
     // Linked only when exactly one account matches; the agent sees what was typed.
     let account_id = match matches.as_slice() {
         [only] => Some(only.id),
@@ -494,8 +495,7 @@ pub async fn add_message(
         )
         .await?;
     }
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    super::notices::commit(txn, ctx).await?;
     Ok(message)
 }
 
@@ -636,8 +636,7 @@ pub async fn set_status(
         now,
     )
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    super::notices::commit(txn, ctx).await?;
     visible_ticket(&ctx.db, &viewer, ticket_id).await
 }
 

@@ -76,8 +76,7 @@ pub async fn suspend(
     if done.already_suspended {
         return Ok(done);
     }
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    super::notices::commit(txn, ctx).await?;
     tracing::info!(
         sessions_revoked = done.sessions_revoked,
         "password suspended"

@@ -186,30 +186,20 @@ pub async fn confirm_enrollment(
     }
     store_recovery_codes(&txn, now, account.id, &codes).await?;
     throttle::clear_failures(&txn, &key).await?;
-    let event_id = events::record(
-        &txn,
-        now,
-        account.id,
-        EventKind::TotpEnabled,
-        &Actor::customer(),
+    let change = notices::Reported {
+        kind: EventKind::TotpEnabled,
+        actor: &Actor::customer(),
         client,
-        serde_json::json!({}),
-    )
-    .await?;
-    let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
-    notify(
-        &txn,
-        ctx,
-        now,
-        &account,
-        &Mail::TotpEnabled {
+        details: serde_json::json!({}),
+    };
+    notices::record_and_report(&txn, ctx, now, &account, change, |report_token| {
+        Mail::TotpEnabled {
             login: account.login.clone(),
             report_token,
-        },
-    )
+        }
+    })
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(codes)
 }
 
@@ -243,30 +233,20 @@ pub async fn disable(
     )
     .await?;
     throttle::clear_failures(&txn, &throttle::key(&account.login)).await?;
-    let event_id = events::record(
-        &txn,
-        now,
-        account.id,
-        EventKind::TotpDisabled,
-        &Actor::customer(),
+    let change = notices::Reported {
+        kind: EventKind::TotpDisabled,
+        actor: &Actor::customer(),
         client,
-        serde_json::json!({ "sessions_revoked": revoked }),
-    )
-    .await?;
-    let report_token = notices::report_token(&txn, now, account.id, Some(event_id)).await?;
-    notify(
-        &txn,
-        ctx,
-        now,
-        &account,
-        &Mail::TotpDisabled {
+        details: serde_json::json!({ "sessions_revoked": revoked }),
+    };
+    notices::record_and_report(&txn, ctx, now, &account, change, |report_token| {
+        Mail::TotpDisabled {
             login: account.login.clone(),
             report_token,
-        },
-    )
+        }
+    })
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(revoked)
 }
 
@@ -302,7 +282,7 @@ pub async fn regenerate_recovery_codes(
         serde_json::json!({}),
     )
     .await?;
-    notify(
+    notices::send(
         &txn,
         ctx,
         now,
@@ -312,8 +292,7 @@ pub async fn regenerate_recovery_codes(
         },
     )
     .await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(codes)
 }
 
@@ -359,7 +338,7 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
                 serde_json::json!({ "remaining": remaining }),
             )
             .await?;
-            notify(
+            notices::send(
                 conn,
                 ctx,
                 now,
@@ -469,8 +448,7 @@ pub async fn verify_challenge(
     )
     .await?;
     super::notices::new_login(&txn, ctx, now, &account, client, login_event).await?;
-    txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    notices::commit(txn, ctx).await?;
     Ok(grant)
 }
 
@@ -533,16 +511,6 @@ async fn store_recovery_codes<C: ConnectionTrait>(
 ) -> Result<()> {
     let hashes = codes.iter().map(|code| hash_recovery_code(code)).collect();
     Ok(store::second_factor::insert_recovery_codes(conn, account_id, hashes, now).await?)
-}
-
-async fn notify<C: ConnectionTrait>(
-    conn: &C,
-    ctx: &Context,
-    now: i64,
-    account: &account::Model,
-    mail: &Mail,
-) -> Result<()> {
-    notices::send(conn, ctx, now, account, mail).await
 }
 
 #[cfg(test)]

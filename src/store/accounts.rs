@@ -100,12 +100,13 @@ pub async fn set_password_state<C: ConnectionTrait>(
     Ok(update.exec(conn).await?.rows_affected > 0)
 }
 
-/// The accounts whose login (`by_email` false) or contact e-mail (true) is
-/// `typed`, compared in lower case.
+/// The accounts (at most `limit` when given) whose login (`by_email`
+/// false) or contact e-mail (true) is `typed`, compared in lower case.
 pub async fn matching<C: ConnectionTrait>(
     conn: &C,
     typed: &str,
     by_email: bool,
+    limit: Option<u64>,
 ) -> Result<Vec<account::Model>, DbErr> {
     let column = if by_email {
         account::Column::Email
@@ -114,6 +115,7 @@ pub async fn matching<C: ConnectionTrait>(
     };
     account::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(column))).eq(typed))
+        .limit(limit)
         .all(conn)
         .await
 }

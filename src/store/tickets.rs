@@ -1,13 +1,13 @@
 //! The `tickets` rows and their `ticket_messages`.
 
 use sea_orm::{
-    sea_query::{Expr, ExprTrait, Func},
+    sea_query::{Expr, ExprTrait},
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use uuid::Uuid;
 
-use crate::entity::{account, ticket, ticket_message};
+use crate::entity::{ticket, ticket_message};
 
 /// How many verified tickets of an account are neither resolved nor closed.
 pub async fn open_of_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<u64, DbErr> {
@@ -57,26 +57,6 @@ pub async fn by_request_id<C: ConnectionTrait>(
         .filter(ticket::Column::AccountId.eq(account_id))
         .filter(ticket::Column::ClientRequestId.eq(request_id))
         .one(conn)
-        .await
-}
-
-/// At most two accounts whose login (`by_email` false) or contact e-mail
-/// (true) is `typed`, compared in lower case: a recovery ticket is linked
-/// only to a single match, so a third is never needed.
-pub async fn recovery_matches<C: ConnectionTrait>(
-    conn: &C,
-    typed: &str,
-    by_email: bool,
-) -> Result<Vec<account::Model>, DbErr> {
-    let column = if by_email {
-        account::Column::Email
-    } else {
-        account::Column::Login
-    };
-    account::Entity::find()
-        .filter(Expr::expr(Func::lower(Expr::col(column))).eq(typed))
-        .limit(2)
-        .all(conn)
         .await
 }
 
