@@ -14,6 +14,12 @@ use super::{
     types::Locale,
     Context,
 };
+mod queue;
+
+use queue::agent_action;
+pub(super) use queue::post_system_message;
+pub use queue::{assign, close_ticket, queue, set_status, QueueFilter};
+
 use crate::{
     crypto::totp,
     entity::{ticket, ticket_message},
@@ -407,41 +413,6 @@ pub async fn list_tickets(
     Ok(super::page(rows, page_size, |t| t.id))
 }
 
-pub struct QueueFilter {
-    /// Empty means every status but `Resolved` and `Closed`.
-    pub statuses: Vec<Status>,
-    pub categories: Vec<Category>,
-    pub assignee: Option<String>,
-    pub unassigned_only: bool,
-    pub unverified_only: bool,
-    pub reference: Option<String>,
-}
-
-/// The agents' queue, oldest first.
-pub async fn queue(
-    ctx: &Context,
-    filter: &QueueFilter,
-    page_size: u64,
-    after: Option<Uuid>,
-) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
-    let excluded_statuses = if filter.statuses.is_empty() {
-        vec![Status::Resolved.as_str(), Status::Closed.as_str()]
-    } else {
-        Vec::new()
-    };
-    let query = store::tickets::Queue {
-        statuses: filter.statuses.iter().map(|s| s.as_str()).collect(),
-        excluded_statuses,
-        categories: filter.categories.iter().map(|c| c.as_str()).collect(),
-        assignee: filter.assignee.as_deref(),
-        unassigned_only: filter.unassigned_only,
-        unverified_only: filter.unverified_only,
-        reference: filter.reference.as_deref(),
-    };
-    let rows = store::tickets::queue(&ctx.db, &query, after, page_size + 1).await?;
-    Ok(super::page(rows, page_size, |t| t.id))
-}
-
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
 pub async fn add_message(
     ctx: &Context,
@@ -497,158 +468,4 @@ pub async fn add_message(
     }
     super::notices::commit(txn, ctx).await?;
     Ok(message)
-}
-
-/// Records an agent's action on an account's ticket (event, and e-mail when given).
-#[allow(clippy::too_many_arguments)]
-async fn agent_action<C: ConnectionTrait>(
-    conn: &C,
-    ctx: &Context,
-    found: &ticket::Model,
-    actor: &Actor,
-    client: &ClientInfo,
-    action: &str,
-    mail: Option<Mail>,
-    now: i64,
-) -> Result<()> {
-    let (Some(account_id), false) = (found.account_id, found.unverified) else {
-        return Ok(());
-    };
-    events::record(
-        conn,
-        now,
-        account_id,
-        EventKind::SupportAction,
-        actor,
-        client,
-        serde_json::json!({ "ticket_id": found.id.to_string(), "reference": found.reference, "action": action }),
-    )
-    .await?;
-    if let Some(mail) = mail {
-        if let Some(account) = store::accounts::by_id(conn, account_id).await? {
-            outbox::enqueue(
-                conn,
-                &ctx.config.mail,
-                &ctx.sealer,
-                now,
-                Some(account.id),
-                &account.email,
-                Locale::parse(&account.locale),
-                &mail,
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// The customer closes their ticket; closing a closed ticket succeeds.
-pub async fn close_ticket(
-    ctx: &Context,
-    account_id: Uuid,
-    ticket_id: Uuid,
-) -> Result<ticket::Model> {
-    let viewer = Viewer::Customer(account_id);
-    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
-    // Closing a closed ticket changes nothing and succeeds.
-    store::tickets::close(&ctx.db, found.id, ctx.now()).await?;
-    visible_ticket(&ctx.db, &viewer, ticket_id).await
-}
-
-#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
-pub async fn assign(
-    ctx: &Context,
-    agent: &str,
-    client: &ClientInfo,
-    ticket_id: Uuid,
-    assignee: Option<String>,
-) -> Result<ticket::Model> {
-    let assignee = assignee.unwrap_or_else(|| agent.to_string());
-    // Names are unique: the credential named so, if it is a live agent's.
-    let known = store::credentials::by_name(&ctx.db, &assignee)
-        .await?
-        .filter(|c| c.role == "agent" && c.revoked_at.is_none());
-    if known.is_none() {
-        return Err(Error::invalid("assignee", "is not an active agent"));
-    }
-    let viewer = Viewer::Agent(agent.to_string());
-    let now = ctx.now();
-    let txn = ctx.begin_write().await?;
-    let changed = store::tickets::assign(&txn, ticket_id, &assignee, now).await?;
-    let found = visible_ticket(&txn, &viewer, ticket_id).await?;
-    if !changed {
-        return Err(Error::InvalidStateTransition("the ticket is closed".into()));
-    }
-    agent_action(
-        &txn,
-        ctx,
-        &found,
-        &viewer.actor(),
-        client,
-        "assigned",
-        None,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(found)
-}
-
-#[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, status = status.as_str()))]
-pub async fn set_status(
-    ctx: &Context,
-    agent: &str,
-    client: &ClientInfo,
-    ticket_id: Uuid,
-    status: Status,
-) -> Result<ticket::Model> {
-    let viewer = Viewer::Agent(agent.to_string());
-    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
-    if found.status == status.as_str() {
-        return Ok(found);
-    }
-    if status == Status::Open || found.status == Status::Closed.as_str() {
-        return Err(Error::InvalidStateTransition(format!(
-            "a ticket cannot go from {} to {}",
-            found.status,
-            status.as_str()
-        )));
-    }
-    let now = ctx.now();
-    let txn = ctx.begin_write().await?;
-    if !store::tickets::set_status(&txn, found.id, &found.status, status.as_str(), now).await? {
-        return Err(Error::InvalidStateTransition(
-            "the ticket changed meanwhile; read it again".into(),
-        ));
-    }
-    let mail = (status == Status::Resolved).then(|| Mail::TicketResolved {
-        reference: found.reference.clone(),
-        subject: found.subject.clone(),
-    });
-    agent_action(
-        &txn,
-        ctx,
-        &found,
-        &viewer.actor(),
-        client,
-        status.as_str(),
-        mail,
-        now,
-    )
-    .await?;
-    super::notices::commit(txn, ctx).await?;
-    visible_ticket(&ctx.db, &viewer, ticket_id).await
-}
-
-/// Adds a system message the customer sees to a ticket, in the caller's
-/// transaction, and counts it.
-pub(super) async fn post_system_message<C: ConnectionTrait>(
-    conn: &C,
-    ticket_id: Uuid,
-    body: &str,
-    now: i64,
-) -> Result<()> {
-    insert_message(conn, ticket_id, &Actor::system(), body, false, now).await?;
-    store::tickets::count_system_message(conn, ticket_id, now).await?;
-    Ok(())
 }
