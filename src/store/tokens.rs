@@ -77,80 +77,52 @@ pub async fn consume<T: SingleUse, C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
-impl SingleUse for reset_token::Entity {
-    fn columns() -> Columns<reset_token::Column> {
-        use reset_token::Column as C;
-        Columns {
-            id: C::Id,
-            token_hash: C::TokenHash,
-            used_at: C::UsedAt,
-            withdrawn_at: C::InvalidatedAt,
-            expires_at: C::ExpiresAt,
+/// `SingleUse` for a table, given its used and withdrawn columns (the
+/// field and the column name of each).
+macro_rules! single_use {
+    ($table:ident, $used:ident / $Used:ident, $withdrawn:ident / $Withdrawn:ident) => {
+        impl SingleUse for $table::Entity {
+            fn columns() -> Columns<$table::Column> {
+                use $table::Column as C;
+                Columns {
+                    id: C::Id,
+                    token_hash: C::TokenHash,
+                    used_at: C::$Used,
+                    withdrawn_at: C::$Withdrawn,
+                    expires_at: C::ExpiresAt,
+                }
+            }
+            fn id(row: &$table::Model) -> Uuid {
+                row.id
+            }
+            fn account_id(row: &$table::Model) -> Uuid {
+                row.account_id
+            }
+            fn spent(row: &$table::Model) -> bool {
+                row.$used.is_some() || row.$withdrawn.is_some()
+            }
+            fn expires_at(row: &$table::Model) -> i64 {
+                row.expires_at
+            }
         }
-    }
-    fn id(row: &reset_token::Model) -> Uuid {
-        row.id
-    }
-    fn account_id(row: &reset_token::Model) -> Uuid {
-        row.account_id
-    }
-    fn spent(row: &reset_token::Model) -> bool {
-        row.used_at.is_some() || row.invalidated_at.is_some()
-    }
-    fn expires_at(row: &reset_token::Model) -> i64 {
-        row.expires_at
-    }
+    };
 }
 
-impl SingleUse for report_token::Entity {
-    fn columns() -> Columns<report_token::Column> {
-        use report_token::Column as C;
-        Columns {
-            id: C::Id,
-            token_hash: C::TokenHash,
-            used_at: C::UsedAt,
-            withdrawn_at: C::InvalidatedAt,
-            expires_at: C::ExpiresAt,
-        }
-    }
-    fn id(row: &report_token::Model) -> Uuid {
-        row.id
-    }
-    fn account_id(row: &report_token::Model) -> Uuid {
-        row.account_id
-    }
-    fn spent(row: &report_token::Model) -> bool {
-        row.used_at.is_some() || row.invalidated_at.is_some()
-    }
-    fn expires_at(row: &report_token::Model) -> i64 {
-        row.expires_at
-    }
-}
-
-impl SingleUse for email_change::Entity {
-    fn columns() -> Columns<email_change::Column> {
-        use email_change::Column as C;
-        Columns {
-            id: C::Id,
-            token_hash: C::TokenHash,
-            used_at: C::ConfirmedAt,
-            withdrawn_at: C::CancelledAt,
-            expires_at: C::ExpiresAt,
-        }
-    }
-    fn id(row: &email_change::Model) -> Uuid {
-        row.id
-    }
-    fn account_id(row: &email_change::Model) -> Uuid {
-        row.account_id
-    }
-    fn spent(row: &email_change::Model) -> bool {
-        row.confirmed_at.is_some() || row.cancelled_at.is_some()
-    }
-    fn expires_at(row: &email_change::Model) -> i64 {
-        row.expires_at
-    }
-}
+single_use!(
+    reset_token,
+    used_at / UsedAt,
+    invalidated_at / InvalidatedAt
+);
+single_use!(
+    report_token,
+    used_at / UsedAt,
+    invalidated_at / InvalidatedAt
+);
+single_use!(
+    email_change,
+    confirmed_at / ConfirmedAt,
+    cancelled_at / CancelledAt
+);
 
 /// Stores a new "this wasn't me" link (its hash) for an account.
 pub async fn insert_report<C: ConnectionTrait>(
