@@ -19,7 +19,12 @@ pub async fn enrol_confirm_then_log_in_with_a_code_once_and_a_recovery_code_once
     let id = app
         .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    let (secret, codes, session) = app.enable_totp("jean", STRONG_PASSWORD).await;
+    let EnabledTotp {
+        secret,
+        recovery_codes: codes,
+        session,
+        confirm_code,
+    } = app.enable_totp_noting_code("jean", STRONG_PASSWORD).await;
     assert_eq!(codes.len(), 10);
     assert_eq!(secret.len(), 32, "a 160-bit secret is 32 base32 characters");
     app.client()
@@ -30,7 +35,6 @@ pub async fn enrol_confirm_then_log_in_with_a_code_once_and_a_recovery_code_once
 
     // The code used to confirm cannot log in.
     let challenge = app.login_challenge("jean", STRONG_PASSWORD).await.unwrap();
-    let confirm_code = totp_code(&secret, app.clock_now());
     assert_eq!(
         app.verify_totp(&challenge, &confirm_code)
             .await

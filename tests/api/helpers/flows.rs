@@ -301,6 +301,14 @@ impl TestApp {
         login: &str,
         password: &str,
     ) -> (String, Vec<String>, pb::SessionGrant) {
+        let enabled = self.enable_totp_noting_code(login, password).await;
+        (enabled.secret, enabled.recovery_codes, enabled.session)
+    }
+
+    /// [`Self::enable_totp`], also giving the code that confirmed the
+    /// enrolment: the clock follows the wall clock, so recomputing it later
+    /// may land on the next step.
+    pub async fn enable_totp_noting_code(&self, login: &str, password: &str) -> EnabledTotp {
         let session = self.login(login, password).await.unwrap();
         let enrollment = self
             .client()
@@ -312,19 +320,26 @@ impl TestApp {
             .await
             .unwrap()
             .into_inner();
-        let code = totp_code(&enrollment.secret_base32, self.clock_now());
+        let confirm_code = totp_code(&enrollment.secret_base32, self.clock_now());
         let codes = self
             .client()
             .await
             .confirm_totp_enrollment(authed(
                 &session.session_token,
-                pb::ConfirmTotpEnrollmentRequest { totp_code: code },
+                pb::ConfirmTotpEnrollmentRequest {
+                    totp_code: confirm_code.clone(),
+                },
             ))
             .await
             .unwrap()
             .into_inner()
             .recovery_codes;
-        (enrollment.secret_base32, codes, session)
+        EnabledTotp {
+            secret: enrollment.secret_base32,
+            recovery_codes: codes,
+            session,
+            confirm_code,
+        }
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -487,4 +502,12 @@ pub fn cancel_token_in(mail: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect()
+}
+
+/// What [`TestApp::enable_totp_noting_code`] gives back.
+pub struct EnabledTotp {
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+    pub session: pb::SessionGrant,
+    pub confirm_code: String,
 }
