@@ -66,6 +66,43 @@ impl Reason {
     }
 }
 
+/// Whether an account's password lets it log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordState {
+    Active,
+    /// Suspended by the security team until a reset or a lift.
+    Suspended,
+    /// Never set: the customer sets one through a reset link.
+    Unset,
+}
+
+impl PasswordState {
+    pub const ALL: &'static [PasswordState] = &[
+        PasswordState::Active,
+        PasswordState::Suspended,
+        PasswordState::Unset,
+    ];
+
+    /// The value stored in `accounts.password_state`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PasswordState::Active => "active",
+            PasswordState::Suspended => "suspended",
+            PasswordState::Unset => "unset",
+        }
+    }
+
+    /// Reads a stored value; anything unknown is a password that cannot be
+    /// used, the safe reading.
+    pub fn parse(value: &str) -> PasswordState {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|state| state.as_str() == value)
+            .unwrap_or(PasswordState::Unset)
+    }
+}
+
 /// A contact detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -81,6 +118,12 @@ impl Field {
             Field::Phone => "phone",
             Field::PostalAddress => "postal_address",
         }
+    }
+
+    pub fn parse(value: &str) -> Option<Field> {
+        [Field::Email, Field::Phone, Field::PostalAddress]
+            .into_iter()
+            .find(|field| field.as_str() == value)
     }
 }
 
@@ -200,5 +243,19 @@ impl EventKind {
             .iter()
             .copied()
             .find(|kind| kind.as_str() == value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_states_round_trip_and_unknown_is_unusable() {
+        for state in PasswordState::ALL {
+            assert_eq!(PasswordState::parse(state.as_str()), *state);
+        }
+        assert_eq!(PasswordState::parse("ACTIVE"), PasswordState::Unset);
+        assert_eq!(PasswordState::parse(""), PasswordState::Unset);
     }
 }

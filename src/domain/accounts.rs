@@ -9,17 +9,11 @@ use super::{
     events::{self, EventKind},
     password::NewPassword,
     principal::{Actor, ClientInfo},
+    records::{Account, PasswordState, Suspension},
     types::{Email, Locale, Login, Phone, PostalAddress},
     Context,
 };
-use crate::{
-    entity::{account, suspension},
-    store,
-};
-
-pub const STATE_ACTIVE: &str = "active";
-pub const STATE_SUSPENDED: &str = "suspended";
-pub const STATE_UNSET: &str = "unset";
+use crate::{entity::account, store};
 
 /// A validated `CreateAccount` request.
 pub struct NewAccount {
@@ -69,7 +63,7 @@ pub async fn create(
     actor: &Actor,
     client: &ClientInfo,
     new: NewAccount,
-) -> Result<account::Model> {
+) -> Result<Account> {
     let password_hash = match &new.password {
         Some(raw) => {
             let checked =
@@ -93,10 +87,11 @@ pub async fn create(
         country_code: new.address.country_code,
         locale: new.locale.as_str().to_string(),
         password_state: if password_hash.is_some() {
-            STATE_ACTIVE
+            PasswordState::Active
         } else {
-            STATE_UNSET
+            PasswordState::Unset
         }
+        .as_str()
         .to_string(),
         password_hash,
         last_login_at: None,
@@ -130,13 +125,14 @@ pub async fn create(
     .await?;
     txn.commit().await?;
     tracing::info!(account_id = %model.id, "account created");
-    Ok(model)
+    Ok(Account::from(&model))
 }
 
 /// Everything `GetAccountStatus` tells about an account.
 pub struct AccountStatus {
-    pub account: account::Model,
-    pub active_suspension: Option<suspension::Model>,
+    pub account: Account,
+    pub last_login_at: Option<i64>,
+    pub active_suspension: Option<Suspension>,
     pub active_sessions: u64,
     pub consecutive_failed_logins: u32,
     pub login_backoff_until: Option<i64>,
@@ -147,7 +143,11 @@ pub enum AccountSelector {
     Login(Login),
 }
 
-pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<account::Model> {
+pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<Account> {
+    Ok(Account::from(&find_row(ctx, selector).await?))
+}
+
+async fn find_row(ctx: &Context, selector: &AccountSelector) -> Result<account::Model> {
     let found = match selector {
         AccountSelector::Id(id) => store::accounts::by_id(&ctx.db, *id).await?,
         AccountSelector::Login(login) => store::accounts::by_login(&ctx.db, login.as_str()).await?,
@@ -157,19 +157,20 @@ pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<account::
 
 /// The account and its live state as at `now`.
 pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Result<AccountStatus> {
-    let account = find(ctx, selector).await?;
+    let account = find_row(ctx, selector).await?;
     let active_suspension = store::suspensions::active(&ctx.db, account.id).await?;
     let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
     let active_sessions =
         store::sessions::count_live(&ctx.db, account.id, now, now - idle_ms).await?;
     let throttle = store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
     Ok(AccountStatus {
-        active_suspension,
+        active_suspension: active_suspension.as_ref().map(Suspension::from),
+        last_login_at: account.last_login_at,
         active_sessions,
         consecutive_failed_logins: throttle.as_ref().map_or(0, |t| t.failures.max(0) as u32),
         login_backoff_until: throttle
             .and_then(|t| t.backoff_until)
             .filter(|until| *until > now),
-        account,
+        account: Account::from(&account),
     })
 }

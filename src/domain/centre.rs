@@ -5,6 +5,7 @@
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
+use super::records::Event;
 use super::revocation::RevocationCause as Cause;
 use super::{
     compromised,
@@ -64,7 +65,7 @@ pub async fn record_activity(
     ctx: &Context,
     service: &Actor,
     activity: Activity,
-) -> Result<(security_event::Model, bool)> {
+) -> Result<(Event, bool)> {
     let service_name = service.name.clone().unwrap_or_default();
     if let Some(existing) = find_source(ctx, &service_name, &activity.service_event_id).await? {
         if existing.account_id != activity.account_id {
@@ -73,7 +74,7 @@ pub async fn record_activity(
                 "was already used for another account",
             ));
         }
-        return Ok((existing, true));
+        return Ok((Event::from(&existing), true));
     }
     store::accounts::by_id(&ctx.db, activity.account_id)
         .await?
@@ -101,7 +102,7 @@ pub async fn record_activity(
         source_event_id: Some(activity.service_event_id.clone()),
     };
     match store::events::insert(&ctx.db, model.clone()).await {
-        Ok(_) => Ok((model, false)),
+        Ok(_) => Ok((Event::from(&model), false)),
         Err(error)
             if matches!(
                 error.sql_err(),
@@ -112,7 +113,7 @@ pub async fn record_activity(
             let existing = find_source(ctx, &service_name, &activity.service_event_id)
                 .await?
                 .ok_or(Error::internal(anyhow::anyhow!("activity vanished")))?;
-            Ok((existing, true))
+            Ok((Event::from(&existing), true))
         }
         Err(error) => Err(error.into()),
     }

@@ -14,6 +14,7 @@ use super::{
     events::{self, EventKind},
     links, notices,
     principal::{Actor, ClientInfo, CustomerSession},
+    records::{Account, ContactChange},
     throttle,
     types::{Email, Phone, PostalAddress},
     Context,
@@ -30,14 +31,20 @@ pub use crate::kinds::Field;
 const CONFIRMATION_TTL_MS: i64 = 24 * 3600 * 1000;
 
 pub struct ContactView {
-    pub account: account::Model,
-    pub last_changes: Vec<contact_change::Model>,
-    pub pending_email: Option<email_change::Model>,
+    pub account: Account,
+    pub last_changes: Vec<ContactChange>,
+    pub pending_email: Option<PendingEmail>,
+}
+
+/// A new contact e-mail waiting for its confirmation.
+pub struct PendingEmail {
+    pub new_email: String,
+    pub expires_at: i64,
 }
 
 impl ContactView {
-    pub fn last_change(&self, field: Field) -> Option<&contact_change::Model> {
-        self.last_changes.iter().find(|c| c.field == field.as_str())
+    pub fn last_change(&self, field: Field) -> Option<&ContactChange> {
+        self.last_changes.iter().find(|c| c.field == Some(field))
     }
 }
 
@@ -52,12 +59,17 @@ pub async fn get(ctx: &Context, account_id: Uuid, now: i64) -> Result<ContactVie
         if let Some(change) =
             store::contacts::last_change(&ctx.db, account_id, field.as_str()).await?
         {
-            last_changes.push(change);
+            last_changes.push(ContactChange::from(&change));
         }
     }
-    let pending_email = store::contacts::pending_email(&ctx.db, account_id, now).await?;
+    let pending_email = store::contacts::pending_email(&ctx.db, account_id, now)
+        .await?
+        .map(|pending| PendingEmail {
+            new_email: pending.new_email,
+            expires_at: pending.expires_at,
+        });
     Ok(ContactView {
-        account,
+        account: Account::from(&account),
         last_changes,
         pending_email,
     })
@@ -376,7 +388,8 @@ pub async fn changes(
     account_id: Uuid,
     page_size: u64,
     before: Option<Uuid>,
-) -> Result<(Vec<contact_change::Model>, Option<Uuid>)> {
+) -> Result<(Vec<ContactChange>, Option<Uuid>)> {
     let rows = store::contacts::changes(&ctx.db, account_id, page_size + 1, before).await?;
-    Ok(super::page(rows, page_size, |r| r.id))
+    let (rows, next) = super::page(rows, page_size, |r| r.id);
+    Ok((rows.iter().map(ContactChange::from).collect(), next))
 }

@@ -163,7 +163,8 @@ pub async fn list<C: ConnectionTrait>(
     filter: &EventFilter,
     page_size: u64,
     before: Option<Uuid>,
-) -> Result<(Vec<security_event::Model>, Option<Uuid>)> {
+) -> Result<(Vec<super::records::Event>, Option<Uuid>)> {
     let rows = store::events::list(conn, account_id, filter, page_size + 1, before).await?;
-    Ok(super::page(rows, page_size, |r| r.id))
+    let (rows, next) = super::page(rows, page_size, |r| r.id);
+    Ok((rows.iter().map(super::records::Event::from).collect(), next))
 }

@@ -11,6 +11,7 @@ use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
+use super::records::{FactorReset, Verification};
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
@@ -37,62 +38,9 @@ pub const PENDING: &str = store::factor_resets::PENDING;
 pub const CANCELLED: &str = store::factor_resets::CANCELLED;
 pub const COMPLETED: &str = store::factor_resets::COMPLETED;
 
-/// How an agent verified the customer's identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    IdDocument,
-    VideoCall,
-    AccountKnowledge,
-    PhoneCallback,
-    PostalMail,
-}
-
-impl Method {
-    pub const ALL: &'static [Method] = &[
-        Method::IdDocument,
-        Method::VideoCall,
-        Method::AccountKnowledge,
-        Method::PhoneCallback,
-        Method::PostalMail,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::IdDocument => "id_document",
-            Method::VideoCall => "video_call",
-            Method::AccountKnowledge => "account_knowledge",
-            Method::PhoneCallback => "phone_callback",
-            Method::PostalMail => "postal_mail",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Method> {
-        Self::ALL.iter().copied().find(|m| m.as_str() == value)
-    }
-}
-
-/// How a pending reset was stopped; the string is kept in `cancelled_via`
-/// and in the event's `details.via`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cancellation {
-    CancelLink,
-    SecondFactorLogin,
-    FactorChanged,
-    /// The customer disputed the FACTOR_RESET_REQUESTED event ("this was
-    /// not me") in the information centre.
-    Dispute,
-}
+pub use super::records::{Cancellation, Method};
 
 impl Cancellation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cancellation::CancelLink => "cancel_link",
-            Cancellation::SecondFactorLogin => "second_factor_login",
-            Cancellation::FactorChanged => "factor_changed",
-            Cancellation::Dispute => "dispute",
-        }
-    }
-
     fn actor(self) -> Actor {
         match self {
             Cancellation::CancelLink | Cancellation::SecondFactorLogin | Cancellation::Dispute => {
@@ -183,7 +131,7 @@ pub async fn verify_identity(
     ticket_id: Uuid,
     method: Method,
     evidence_reference: &str,
-) -> Result<identity_verification::Model> {
+) -> Result<Verification> {
     let found = open_ticket(&ctx.db, agent, ticket_id).await?;
     let Some(account_id) = found.account_id else {
         return Err(Error::InvalidStateTransition(
@@ -217,13 +165,7 @@ pub async fn verify_identity(
     )
     .await?;
     txn.commit().await?;
-    Ok(model)
-}
-
-/// A scheduled reset with the verification it relies on.
-pub struct Scheduled {
-    pub reset: factor_reset::Model,
-    pub verification: Option<identity_verification::Model>,
+    Ok(Verification::from(&model))
 }
 
 fn unique_violation(error: &sea_orm::DbErr) -> bool {
@@ -243,7 +185,7 @@ pub async fn request(
     account_id: Uuid,
     ticket_id: Uuid,
     reason: &str,
-) -> Result<Scheduled> {
+) -> Result<FactorReset> {
     let found = open_ticket(&ctx.db, agent, ticket_id).await?;
     if found.account_id != Some(account_id) {
         return Err(Error::invalid(
@@ -325,10 +267,7 @@ pub async fn request(
     };
     notices::send(&txn, ctx, now, &account, &mail).await?;
     notices::commit(txn, ctx).await?;
-    Ok(Scheduled {
-        reset,
-        verification: Some(verification),
-    })
+    Ok(FactorReset::new(&reset, Some(&verification)))
 }
 
 /// Marks `reset` cancelled if it is still pending and not yet due; records
@@ -573,15 +512,15 @@ pub async fn run(ctx: Context, shutdown: tokio_util::sync::CancellationToken) {
 }
 
 /// The pending reset of an account, with its verification (for the review).
-pub async fn pending<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<Option<Scheduled>> {
+pub async fn pending<C: ConnectionTrait>(
+    conn: &C,
+    account_id: Uuid,
+) -> Result<Option<FactorReset>> {
     let Some(reset) = store::factor_resets::pending_one_of_account(conn, account_id).await? else {
         return Ok(None);
     };
     let verification = store::verifications::by_id(conn, reset.verification_id).await?;
-    Ok(Some(Scheduled {
-        reset,
-        verification,
-    }))
+    Ok(Some(FactorReset::new(&reset, verification.as_ref())))
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Login with a password (the back-off against guessing is in
 //! [`super::throttle`]).
 
+use crate::kinds::PasswordState;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    accounts::{STATE_ACTIVE, STATE_SUSPENDED},
     error::{Error, Result},
     events::{self, EventKind},
     password,
@@ -140,7 +140,7 @@ async fn attempt(
         }
     };
 
-    if account.password_state == STATE_SUSPENDED {
+    if PasswordState::parse(&account.password_state) == PasswordState::Suspended {
         events::record(
             &ctx.db,
             ctx.now(),
@@ -155,7 +155,7 @@ async fn attempt(
             .await?
             .for_account(Locale::parse(&account.locale)));
     }
-    if account.password_state != STATE_ACTIVE {
+    if PasswordState::parse(&account.password_state) != PasswordState::Active {
         return Err(Error::InvalidCredentials);
     }
 
@@ -174,7 +174,7 @@ async fn attempt(
     // login. The failure count is cleared only once it passes: a new
     // challenge must not give a code guesser a fresh allowance.
     let txn = ctx.begin_write().await?;
-    if !store::login::password_passed(&txn, account.id, STATE_ACTIVE, new_hash).await? {
+    if !store::login::password_passed(&txn, account.id, new_hash).await? {
         // Suspended between the check and now.
         return Err(suspension::refusal(&txn, ctx, account.id)
             .await?
@@ -224,7 +224,6 @@ async fn open_session(
     let event_id = event.id;
     let opening = store::login::Opening {
         account_id: account.id,
-        active_state: STATE_ACTIVE,
         key,
         new_hash,
         session,

@@ -20,6 +20,7 @@ pub mod overview;
 pub mod password;
 pub mod pending;
 pub mod principal;
+pub mod records;
 pub mod recovery;
 pub mod review;
 pub mod revocation;

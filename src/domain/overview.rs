@@ -3,16 +3,14 @@
 //! actions the customer should take, explained in the account's locale.
 
 use super::{
-    accounts::{AccountSelector, STATE_SUSPENDED},
+    accounts::AccountSelector,
     error::Result,
     principal::CustomerSession,
+    records::{Account, PasswordState, Suspension},
     types::Locale,
     Context,
 };
-use crate::{
-    entity::{account, suspension},
-    store,
-};
+use crate::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -32,8 +30,8 @@ const FEW_RECOVERY_CODES: u64 = 2;
 const RECENT_CONTACT_CHANGE_MS: i64 = super::notices::REPORT_TTL_MS;
 
 pub struct Overview {
-    pub account: account::Model,
-    pub active_suspension: Option<suspension::Model>,
+    pub account: Account,
+    pub active_suspension: Option<Suspension>,
     pub recovery_codes_remaining: u64,
     pub active_sessions: u64,
     pub unacknowledged_events: u64,
@@ -51,19 +49,19 @@ pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overvie
         store::events::unacknowledged_and_disputed(&ctx.db, account.id).await?;
     let open_tickets = store::tickets::open_of_account(&ctx.db, account.id).await?;
     let contacts = super::contacts::get(ctx, account.id, now).await?;
-    let totp_enabled = account.totp_secret.is_some();
+    let totp_enabled = account.totp_enabled;
     let recovery_codes_remaining = if totp_enabled {
         super::two_factor::recovery_codes_left(&ctx.db, account.id).await?
     } else {
         0
     };
-    let suspended = account.password_state == STATE_SUSPENDED;
+    let suspended = account.password_state == PasswordState::Suspended;
     let contacts_changed = contacts.pending_email.is_some()
         || contacts
             .last_changes
             .iter()
             .any(|c| c.changed_at > now - RECENT_CONTACT_CHANGE_MS);
-    let locale = Locale::parse(&account.locale);
+    let locale = account.locale;
     let mut actions = Vec::new();
     let mut recommend = |action| actions.push((action, explanation(action, locale)));
     if suspended {

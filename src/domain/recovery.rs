@@ -3,14 +3,15 @@
 //! work happens off the response path and the e-mail goes through the
 //! outbox.
 
+use super::records::LiftMethod;
+use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
 use super::{
-    accounts::{self, STATE_ACTIVE, STATE_SUSPENDED},
-    compromised,
+    accounts, compromised,
     error::{Error, Result},
     events::{self, EventKind},
     links, notices, password, pending,
@@ -272,7 +273,7 @@ pub async fn complete_reset(
     store::challenges::revoke_all(&txn, account.id, now).await?;
     let was_suspended = store::accounts::by_id(&txn, account.id)
         .await?
-        .is_some_and(|a| a.password_state == STATE_SUSPENDED);
+        .is_some_and(|a| PasswordState::parse(&a.password_state) == PasswordState::Suspended);
     set_password(&txn, now, &account, hash).await?;
     suspension::invalidate_reset_tokens(&txn, now, account.id, Some(row.id)).await?;
     let sessions_revoked = sessions::revoke_all(
@@ -286,7 +287,8 @@ pub async fn complete_reset(
     )
     .await?;
     if was_suspended {
-        suspension::close_suspension(&txn, now, account.id, &actor, "password_reset").await?;
+        suspension::close_suspension(&txn, now, account.id, &actor, LiftMethod::PasswordReset)
+            .await?;
         events::record(
             &txn,
             now,
@@ -333,9 +335,15 @@ pub async fn change_password(
     let hash = ctx.hasher.hash(checked.secret()).await?;
     let now = ctx.now();
     let txn = ctx.begin_write().await?;
-    let changed =
-        store::accounts::set_password(&txn, account.id, hash, None, Some(STATE_ACTIVE), now)
-            .await?;
+    let changed = store::accounts::set_password(
+        &txn,
+        account.id,
+        hash,
+        None,
+        Some(PasswordState::Active),
+        now,
+    )
+    .await?;
     if !changed {
         return Err(suspension::refusal(&txn, ctx, account.id)
             .await?
@@ -406,7 +414,15 @@ async fn set_password<C: sea_orm::ConnectionTrait>(
     account: &account::Model,
     hash: String,
 ) -> Result<()> {
-    store::accounts::set_password(conn, account.id, hash, Some(STATE_ACTIVE), None, now).await?;
+    store::accounts::set_password(
+        conn,
+        account.id,
+        hash,
+        Some(PasswordState::Active),
+        None,
+        now,
+    )
+    .await?;
     throttle::clear_failures(conn, &throttle::key(&account.login)).await
 }
 

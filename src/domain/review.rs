@@ -8,23 +8,21 @@ use super::{
     error::Result,
     events::{self, EventKind},
     principal::{Actor, ActorKind, ClientInfo},
+    records::{ContactChange, Event, FactorReset, Session, Suspension, Ticket},
     two_factor, Context,
 };
-use crate::{
-    entity::{security_event, session, suspension, ticket},
-    store,
-};
+use crate::store;
 
 pub struct Review {
     pub status: AccountStatus,
-    pub suspensions: Vec<suspension::Model>,
-    pub recent_events: Vec<security_event::Model>,
-    pub sessions: Vec<session::Model>,
+    pub suspensions: Vec<Suspension>,
+    pub recent_events: Vec<Event>,
+    pub sessions: Vec<Session>,
     pub recovery_codes_remaining: u64,
-    pub tickets: Vec<ticket::Model>,
+    pub tickets: Vec<Ticket>,
     pub contacts: super::contacts::ContactView,
-    pub contact_changes: Vec<crate::entity::contact_change::Model>,
-    pub pending_factor_reset: Option<super::factor_reset::Scheduled>,
+    pub contact_changes: Vec<ContactChange>,
+    pub pending_factor_reset: Option<FactorReset>,
 }
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
@@ -67,10 +65,13 @@ pub async fn review(
         contacts,
         contact_changes,
         status,
-        suspensions,
-        recent_events,
-        sessions,
+        suspensions: suspensions.iter().map(Suspension::from).collect(),
+        recent_events: recent_events.iter().map(Event::from).collect(),
+        sessions: sessions
+            .iter()
+            .map(|row| Session::new(row, idle_ms))
+            .collect(),
         recovery_codes_remaining,
-        tickets,
+        tickets: tickets.iter().map(Ticket::from).collect(),
     })
 }

@@ -10,6 +10,7 @@ use super::{
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo, CustomerSession},
+    records::Session,
     revocation::{self, RevocationCause},
     types::Locale,
     Context,
@@ -324,7 +325,7 @@ pub async fn list(
     caller: &CustomerSession,
     page_size: u64,
     after: Option<Uuid>,
-) -> Result<(Vec<session::Model>, Option<Uuid>)> {
+) -> Result<(Vec<Session>, Option<Uuid>)> {
     let now = ctx.now();
     let rows = store::sessions::live_of_account(
         &ctx.db,
@@ -335,9 +336,10 @@ pub async fn list(
         after,
     )
     .await?;
-    Ok(super::page(rows, page_size, |r| r.id))
-}
-
-pub fn idle_expiry(ctx: &Context, row: &session::Model) -> i64 {
-    (row.last_seen_at + idle_ms(ctx)).min(row.expires_at)
+    let (rows, next) = super::page(rows, page_size, |r| r.id);
+    let idle_ms = idle_ms(ctx);
+    Ok((
+        rows.iter().map(|row| Session::new(row, idle_ms)).collect(),
+        next,
+    ))
 }

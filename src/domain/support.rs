@@ -11,6 +11,7 @@ use super::{
     error::{Error, FieldViolation, Result},
     events::{self, EventKind},
     principal::{Actor, ActorKind, ClientInfo},
+    records::{Ticket, TicketMessage},
     types::Locale,
     Context,
 };
@@ -32,68 +33,7 @@ pub const MAX_BODY_CHARS: usize = 10_000;
 pub const MAX_LINKED_EVENTS: usize = 20;
 pub const MAX_MESSAGES: i32 = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    SecurityVerification,
-    Technical,
-    Billing,
-    Other,
-}
-
-impl Category {
-    pub const ALL: &'static [Category] = &[
-        Category::SecurityVerification,
-        Category::Technical,
-        Category::Billing,
-        Category::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::SecurityVerification => "security_verification",
-            Category::Technical => "technical",
-            Category::Billing => "billing",
-            Category::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Category> {
-        Self::ALL.iter().copied().find(|c| c.as_str() == value)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Open,
-    PendingAgent,
-    PendingCustomer,
-    Resolved,
-    Closed,
-}
-
-impl Status {
-    pub const ALL: &'static [Status] = &[
-        Status::Open,
-        Status::PendingAgent,
-        Status::PendingCustomer,
-        Status::Resolved,
-        Status::Closed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::PendingAgent => "pending_agent",
-            Status::PendingCustomer => "pending_customer",
-            Status::Resolved => "resolved",
-            Status::Closed => "closed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Status> {
-        Self::ALL.iter().copied().find(|s| s.as_str() == value)
-    }
-}
+pub use super::records::{Category, Status};
 
 /// Who reads or writes a ticket.
 #[derive(Debug, Clone)]
@@ -151,6 +91,17 @@ fn unique_violation(error: &sea_orm::DbErr) -> bool {
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn create_ticket(
+    ctx: &Context,
+    account_id: Uuid,
+    client: &ClientInfo,
+    new: NewTicket,
+) -> Result<Ticket> {
+    Ok(Ticket::from(
+        &open_ticket(ctx, account_id, client, new).await?,
+    ))
+}
+
+async fn open_ticket(
     ctx: &Context,
     account_id: Uuid,
     client: &ClientInfo,
@@ -375,8 +326,8 @@ pub async fn visible_ticket<C: ConnectionTrait>(
 }
 
 pub struct TicketPage {
-    pub ticket: ticket::Model,
-    pub messages: Vec<ticket_message::Model>,
+    pub ticket: Ticket,
+    pub messages: Vec<TicketMessage>,
     pub next: Option<Uuid>,
 }
 
@@ -393,8 +344,8 @@ pub async fn get_ticket(
         store::tickets::messages(&ctx.db, ticket.id, with_internal, after, page_size + 1).await?;
     let (messages, next) = super::page(rows, page_size, |m| m.id);
     Ok(TicketPage {
-        ticket,
-        messages,
+        ticket: Ticket::from(&ticket),
+        messages: messages.iter().map(TicketMessage::from).collect(),
         next,
     })
 }
@@ -406,11 +357,17 @@ pub async fn list_tickets(
     statuses: &[Status],
     page_size: u64,
     after: Option<Uuid>,
-) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
+) -> Result<(Vec<Ticket>, Option<Uuid>)> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let rows =
         store::tickets::of_account(&ctx.db, account_id, &statuses, after, page_size + 1).await?;
-    Ok(super::page(rows, page_size, |t| t.id))
+    Ok(tickets_page(rows, page_size))
+}
+
+/// A page of tickets read from `page_size + 1` rows.
+fn tickets_page(rows: Vec<ticket::Model>, page_size: u64) -> (Vec<Ticket>, Option<Uuid>) {
+    let (rows, next) = super::page(rows, page_size, |t| t.id);
+    (rows.iter().map(Ticket::from).collect(), next)
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
@@ -421,7 +378,7 @@ pub async fn add_message(
     ticket_id: Uuid,
     body: &str,
     internal_note: bool,
-) -> Result<ticket_message::Model> {
+) -> Result<TicketMessage> {
     if internal_note && matches!(viewer, Viewer::Customer(_)) {
         return Err(Error::PermissionDenied(
             "only agents write internal notes".into(),
@@ -467,5 +424,5 @@ pub async fn add_message(
         .await?;
     }
     super::notices::commit(txn, ctx).await?;
-    Ok(message)
+    Ok(TicketMessage::from(&message))
 }

@@ -2,15 +2,16 @@
 //! detection), and lifting it. A suspension revokes every session and every
 //! reset link at once and tells the customer what to do.
 
+use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
 use super::{
-    accounts::{STATE_ACTIVE, STATE_SUSPENDED, STATE_UNSET},
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo},
+    records::{LiftMethod, Suspension},
     sessions,
     types::Locale,
     Context,
@@ -31,7 +32,7 @@ pub struct SuspendRequest {
 }
 
 pub struct Suspended {
-    pub suspension: suspension::Model,
+    pub suspension: Suspension,
     pub already_suspended: bool,
     pub sessions_revoked: u64,
 }
@@ -46,7 +47,7 @@ pub async fn suspend(
     let account = store::accounts::by_id(&ctx.db, request.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    if account.password_state == STATE_UNSET {
+    if PasswordState::parse(&account.password_state) == PasswordState::Unset {
         return Err(Error::InvalidStateTransition(
             "the account has no password to suspend".into(),
         ));
@@ -100,14 +101,16 @@ pub async fn suspend_in<C: ConnectionTrait>(
 ) -> Result<Suspended> {
     // The compare-and-set comes first: it takes the write lock, and of two
     // concurrent suspensions exactly one records a suspension.
-    if !store::accounts::set_password_state(txn, account.id, None, STATE_SUSPENDED, now).await? {
+    if !store::accounts::set_password_state(txn, account.id, None, PasswordState::Suspended, now)
+        .await?
+    {
         let existing = active_suspension(txn, account.id)
             .await?
             .ok_or(Error::internal(anyhow::anyhow!(
                 "suspended account without suspension"
             )))?;
         return Ok(Suspended {
-            suspension: existing,
+            suspension: Suspension::from(&existing),
             already_suspended: true,
             sessions_revoked: 0,
         });
@@ -168,7 +171,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
     )
     .await?;
     Ok(Suspended {
-        suspension: model,
+        suspension: Suspension::from(&model),
         already_suspended: false,
         sessions_revoked,
     })
@@ -181,26 +184,31 @@ pub async fn lift(
     client: &ClientInfo,
     account_id: Uuid,
     note: &str,
-) -> Result<suspension::Model> {
+) -> Result<Suspension> {
     let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let now = ctx.now();
     let restored = if account.password_hash.is_some() {
-        STATE_ACTIVE
+        PasswordState::Active
     } else {
-        STATE_UNSET
+        PasswordState::Unset
     };
     let txn = ctx.begin_write().await?;
-    let lifted =
-        store::accounts::set_password_state(&txn, account.id, Some(STATE_SUSPENDED), restored, now)
-            .await?;
+    let lifted = store::accounts::set_password_state(
+        &txn,
+        account.id,
+        Some(PasswordState::Suspended),
+        restored,
+        now,
+    )
+    .await?;
     if !lifted {
         return Err(Error::InvalidStateTransition(
             "the password is not suspended".into(),
         ));
     }
-    let lifted = close_suspension(&txn, now, account.id, actor, "security_team").await?;
+    let lifted = close_suspension(&txn, now, account.id, actor, LiftMethod::SecurityTeam).await?;
     events::record(
         &txn,
         now,
@@ -212,9 +220,11 @@ pub async fn lift(
     )
     .await?;
     txn.commit().await?;
-    lifted.ok_or(Error::internal(anyhow::anyhow!(
-        "suspended account without suspension"
-    )))
+    lifted
+        .map(|row| Suspension::from(&row))
+        .ok_or(Error::internal(anyhow::anyhow!(
+            "suspended account without suspension"
+        )))
 }
 
 pub async fn active_suspension<C: ConnectionTrait>(
@@ -246,7 +256,7 @@ pub async fn close_suspension<C: ConnectionTrait>(
     now: i64,
     account_id: Uuid,
     actor: &Actor,
-    method: &str,
+    method: LiftMethod,
 ) -> Result<Option<suspension::Model>> {
     let Some(open) = active_suspension(conn, account_id).await? else {
         return Ok(None);
@@ -254,7 +264,7 @@ pub async fn close_suspension<C: ConnectionTrait>(
     let lift = store::suspensions::Lift {
         by_kind: actor.kind.as_str(),
         by_name: actor.name.clone(),
-        method,
+        method: method.as_str(),
     };
     Ok(Some(store::suspensions::lift(conn, open, lift, now).await?))
 }

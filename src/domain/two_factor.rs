@@ -6,6 +6,7 @@
 //! single use the same way. Every code checked counts against the login's
 //! back-off, and only a complete success clears it.
 
+use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -428,7 +429,7 @@ pub async fn verify_challenge(
         }
         return Err(error);
     }
-    if account.password_state != super::accounts::STATE_ACTIVE {
+    if PasswordState::parse(&account.password_state) != PasswordState::Active {
         return Err(super::suspension::refusal(&txn, ctx, account.id)
             .await?
             .for_account(super::types::Locale::parse(&account.locale)));

@@ -73,7 +73,7 @@ impl AccountSecurityService for AccountSecurity {
             account: Some(convert::account(&status.account)),
             active_suspension: status.active_suspension.as_ref().map(convert::suspension),
             active_sessions: status.active_sessions.min(u64::from(u32::MAX)) as u32,
-            last_login_at: status.account.last_login_at.map(to_timestamp),
+            last_login_at: status.last_login_at.map(to_timestamp),
             consecutive_failed_logins: status.consecutive_failed_logins,
             login_backoff_until: status.login_backoff_until.map(to_timestamp),
         }))
@@ -128,13 +128,7 @@ impl AccountSecurityService for AccountSecurity {
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: rows
                 .iter()
-                .map(|row| {
-                    convert::session(
-                        row,
-                        sessions::idle_expiry(&self.ctx, row),
-                        row.id == caller.session_id,
-                    )
-                })
+                .map(|row| convert::session(row, row.id == caller.session_id))
                 .collect(),
             next_page_token: convert::next_page_token(next),
         }))
@@ -369,7 +363,7 @@ impl AccountSecurityService for AccountSecurity {
             page.after,
         )
         .await?;
-        let locale = domain::types::Locale::parse(&account.locale);
+        let locale = account.locale;
         Ok(Response::new(pb::ListSecurityEventsResponse {
             events: rows
                 .iter()
@@ -437,10 +431,7 @@ impl AccountSecurityService for AccountSecurity {
         let (event, duplicate) = centre::record_activity(&self.ctx, &service, activity).await?;
         let account = accounts::find(&self.ctx, &AccountSelector::Id(account_id)).await?;
         Ok(Response::new(pb::RecordActivityResponse {
-            event: Some(convert::security_event(
-                &event,
-                domain::types::Locale::parse(&account.locale),
-            )),
+            event: Some(convert::security_event(&event, account.locale)),
             duplicate,
         }))
     }

@@ -3,12 +3,12 @@
 use crate::{
     clock::to_timestamp,
     domain::{
-        accounts::{STATE_ACTIVE, STATE_SUSPENDED},
         principal::{Actor, ActorKind},
+        records::{self, LiftMethod, PasswordState},
         suspension::Reason,
         types::Locale,
     },
-    entity::{account, session, suspension},
+    kinds::Field,
     proto::accountsecurity::v1 as pb,
 };
 
@@ -19,44 +19,42 @@ pub fn locale_from_proto(value: i32) -> Option<Locale> {
     }
 }
 
-fn locale_to_proto(value: &str) -> pb::Locale {
-    match Locale::parse(value) {
+fn locale_to_proto(value: Locale) -> pb::Locale {
+    match value {
         Locale::En => pb::Locale::En,
         Locale::Fr => pb::Locale::Fr,
     }
 }
 
-fn password_state(value: &str) -> pb::PasswordState {
+fn password_state(value: PasswordState) -> pb::PasswordState {
     match value {
-        STATE_ACTIVE => pb::PasswordState::Active,
-        STATE_SUSPENDED => pb::PasswordState::Suspended,
-        _ => pb::PasswordState::Unset,
+        PasswordState::Active => pb::PasswordState::Active,
+        PasswordState::Suspended => pb::PasswordState::Suspended,
+        PasswordState::Unset => pb::PasswordState::Unset,
     }
 }
 
-pub fn account(model: &account::Model) -> pb::Account {
-    let has_address = model.address_line1.is_some()
-        || model.address_line2.is_some()
-        || model.postal_code.is_some()
-        || model.city.is_some()
-        || model.country_code.is_some();
+pub fn account(account: &records::Account) -> pb::Account {
     pb::Account {
-        account_id: model.id.to_string(),
-        login: model.login.clone(),
-        email: model.email.clone(),
-        phone: model.phone.clone().unwrap_or_default(),
-        postal_address: has_address.then(|| pb::PostalAddress {
-            line1: model.address_line1.clone().unwrap_or_default(),
-            line2: model.address_line2.clone().unwrap_or_default(),
-            postal_code: model.postal_code.clone().unwrap_or_default(),
-            city: model.city.clone().unwrap_or_default(),
-            country_code: model.country_code.clone().unwrap_or_default(),
-        }),
-        locale: locale_to_proto(&model.locale).into(),
-        password_state: password_state(&model.password_state).into(),
-        totp_enabled: model.totp_secret.is_some(),
-        created_at: Some(to_timestamp(model.created_at)),
-        updated_at: Some(to_timestamp(model.updated_at)),
+        account_id: account.id.to_string(),
+        login: account.login.clone(),
+        email: account.email.clone(),
+        phone: account.phone.clone().unwrap_or_default(),
+        postal_address: account
+            .postal_address
+            .as_ref()
+            .map(|address| pb::PostalAddress {
+                line1: address.line1.clone().unwrap_or_default(),
+                line2: address.line2.clone().unwrap_or_default(),
+                postal_code: address.postal_code.clone().unwrap_or_default(),
+                city: address.city.clone().unwrap_or_default(),
+                country_code: address.country_code.clone().unwrap_or_default(),
+            }),
+        locale: locale_to_proto(account.locale).into(),
+        password_state: password_state(account.password_state).into(),
+        totp_enabled: account.totp_enabled,
+        created_at: Some(to_timestamp(account.created_at)),
+        updated_at: Some(to_timestamp(account.updated_at)),
     }
 }
 
@@ -74,13 +72,6 @@ pub fn actor(actor: &Actor) -> pb::Actor {
     }
 }
 
-fn stored_actor(kind: &str, name: &Option<String>) -> pb::Actor {
-    actor(&Actor {
-        kind: ActorKind::parse(kind),
-        name: name.clone(),
-    })
-}
-
 pub fn reason_from_proto(value: i32) -> Option<Reason> {
     Some(match pb::SuspensionReason::try_from(value).ok()? {
         pb::SuspensionReason::Unspecified => return None,
@@ -93,8 +84,8 @@ pub fn reason_from_proto(value: i32) -> Option<Reason> {
     })
 }
 
-pub fn reason_to_proto(value: &str) -> pb::SuspensionReason {
-    match Reason::parse(value) {
+pub fn reason_to_proto(value: Option<Reason>) -> pb::SuspensionReason {
+    match value {
         Some(Reason::SuspectedCompromise) => pb::SuspensionReason::SuspectedCompromise,
         Some(Reason::CredentialLeak) => pb::SuspensionReason::CredentialLeak,
         Some(Reason::FraudAlert) => pb::SuspensionReason::FraudAlert,
@@ -106,45 +97,39 @@ pub fn reason_to_proto(value: &str) -> pb::SuspensionReason {
 }
 
 /// A suspension as the customer sees it: without the staff note.
-pub fn customer_suspension(model: &suspension::Model) -> pb::Suspension {
+pub fn customer_suspension(listed: &records::Suspension) -> pb::Suspension {
     pb::Suspension {
         note: String::new(),
-        ..suspension(model)
+        ..suspension(listed)
     }
 }
 
-pub fn suspension(model: &suspension::Model) -> pb::Suspension {
+pub fn suspension(suspension: &records::Suspension) -> pb::Suspension {
     pb::Suspension {
-        suspension_id: model.id.to_string(),
-        reason: reason_to_proto(&model.reason).into(),
-        note: model.note.clone(),
-        evidence_event_ids: serde_json::from_str(&model.evidence_event_ids).unwrap_or_default(),
-        suspended_at: Some(to_timestamp(model.suspended_at)),
-        suspended_by: Some(stored_actor(
-            &model.suspended_by_kind,
-            &model.suspended_by_name,
-        )),
-        lifted_at: model.lifted_at.map(to_timestamp),
-        lifted_by: model
-            .lifted_by_kind
-            .as_ref()
-            .map(|kind| stored_actor(kind, &model.lifted_by_name)),
-        lift_method: match model.lift_method.as_deref() {
-            Some("security_team") => pb::LiftMethod::SecurityTeam,
-            Some("password_reset") => pb::LiftMethod::PasswordReset,
-            _ => pb::LiftMethod::Unspecified,
+        suspension_id: suspension.id.to_string(),
+        reason: reason_to_proto(suspension.reason).into(),
+        note: suspension.note.clone(),
+        evidence_event_ids: suspension.evidence_event_ids.clone(),
+        suspended_at: Some(to_timestamp(suspension.suspended_at)),
+        suspended_by: Some(actor(&suspension.suspended_by)),
+        lifted_at: suspension.lifted_at.map(to_timestamp),
+        lifted_by: suspension.lifted_by.as_ref().map(actor),
+        lift_method: match suspension.lift_method {
+            Some(LiftMethod::SecurityTeam) => pb::LiftMethod::SecurityTeam,
+            Some(LiftMethod::PasswordReset) => pb::LiftMethod::PasswordReset,
+            None => pb::LiftMethod::Unspecified,
         }
         .into(),
     }
 }
 
-pub fn session(model: &session::Model, idle_expires_at: i64, current: bool) -> pb::Session {
+pub fn session(model: &records::Session, current: bool) -> pb::Session {
     pb::Session {
         session_id: model.id.to_string(),
         created_at: Some(to_timestamp(model.created_at)),
         last_seen_at: Some(to_timestamp(model.last_seen_at)),
         expires_at: Some(to_timestamp(model.expires_at)),
-        idle_expires_at: Some(to_timestamp(idle_expires_at)),
+        idle_expires_at: Some(to_timestamp(model.idle_expires_at)),
         client_address: model.client_address.clone().unwrap_or_default(),
         user_agent: model.user_agent.clone().unwrap_or_default(),
         current,
@@ -204,34 +189,23 @@ pub fn revocation_cause(
 
 /// A journal entry as the customer sees it: without the details kept for
 /// staff only (a security team's note).
-pub fn security_event(
-    model: &crate::entity::security_event::Model,
-    locale: Locale,
-) -> pb::SecurityEvent {
-    journal_entry(model, locale, false)
+pub fn security_event(event: &records::Event, locale: Locale) -> pb::SecurityEvent {
+    journal_entry(event, locale, false)
 }
 
 /// A journal entry as an agent sees it (GetAccountReview): every detail.
-pub fn security_event_for_staff(
-    model: &crate::entity::security_event::Model,
-    locale: Locale,
-) -> pb::SecurityEvent {
-    journal_entry(model, locale, true)
+pub fn security_event_for_staff(event: &records::Event, locale: Locale) -> pb::SecurityEvent {
+    journal_entry(event, locale, true)
 }
 
-fn journal_entry(
-    model: &crate::entity::security_event::Model,
-    locale: Locale,
-    for_staff: bool,
-) -> pb::SecurityEvent {
+fn journal_entry(event: &records::Event, locale: Locale, for_staff: bool) -> pb::SecurityEvent {
     use crate::domain::events::{self, EventKind, STAFF_ONLY_DETAILS};
-    let kind = EventKind::parse(&model.kind);
     // Where staff or a calling service worked from (a workstation's or a
     // server's address and user agent) is not the customer's business; the
     // end client's address a service reports with an activity
     // (RecordActivity) is.
     let reported_activity = matches!(
-        kind,
+        event.kind,
         Some(
             EventKind::OrderPlaced
                 | EventKind::ServiceOrdered
@@ -240,7 +214,7 @@ fn journal_entry(
                 | EventKind::ApiKeyCreated
         )
     );
-    let by_staff = match ActorKind::parse(&model.actor_kind) {
+    let by_staff = match event.actor.kind {
         ActorKind::SupportAgent | ActorKind::SecurityTeam => true,
         ActorKind::Service => !reported_activity,
         _ => false,
@@ -252,36 +226,32 @@ fn journal_entry(
             value.clone().unwrap_or_default()
         }
     };
-    let details =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&model.details)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, value)| !value.is_null())
-            .filter(|(key, _)| for_staff || !STAFF_ONLY_DETAILS.contains(&key.as_str()))
-            .map(|(key, value)| {
-                let text = match value {
-                    serde_json::Value::String(text) => text,
-                    other => other.to_string(),
-                };
-                (key, text)
-            })
-            .collect();
+    let details = event
+        .details
+        .iter()
+        .filter(|(key, _)| for_staff || !STAFF_ONLY_DETAILS.contains(&key.as_str()))
+        .cloned()
+        .collect();
     pb::SecurityEvent {
-        event_id: model.id.to_string(),
-        kind: pb::SecurityEventKind::from_str_name(&format!(
-            "SECURITY_EVENT_KIND_{}",
-            model.kind.to_ascii_uppercase()
-        ))
-        .unwrap_or(pb::SecurityEventKind::Unspecified)
-        .into(),
-        occurred_at: Some(to_timestamp(model.occurred_at)),
-        actor: Some(stored_actor(&model.actor_kind, &model.actor_name)),
-        client_address: shown(&model.client_address),
-        user_agent: shown(&model.user_agent),
-        summary: events::summary(kind, locale).to_string(),
+        event_id: event.id.to_string(),
+        kind: event
+            .kind
+            .and_then(|kind| {
+                pb::SecurityEventKind::from_str_name(&format!(
+                    "SECURITY_EVENT_KIND_{}",
+                    kind.as_str().to_ascii_uppercase()
+                ))
+            })
+            .unwrap_or(pb::SecurityEventKind::Unspecified)
+            .into(),
+        occurred_at: Some(to_timestamp(event.occurred_at)),
+        actor: Some(actor(&event.actor)),
+        client_address: shown(&event.client_address),
+        user_agent: shown(&event.user_agent),
+        summary: events::summary(event.kind, locale).to_string(),
         details,
-        acknowledged: model.acknowledged_at.is_some(),
-        disputed: model.disputed_at.is_some(),
+        acknowledged: event.acknowledged,
+        disputed: event.disputed,
     }
 }
 
@@ -291,10 +261,11 @@ pub mod support {
     use crate::{
         clock::to_timestamp,
         domain::{
-            factor_reset::{self, Method},
+            factor_reset::{Cancellation, Method},
+            principal::ActorKind,
+            records::{self, Priority, ResetStatus},
             support::{Category, Status},
         },
-        entity::{identity_verification, ticket, ticket_message},
         proto::support::v1 as spb,
     };
 
@@ -319,56 +290,63 @@ pub mod support {
         })
     }
 
-    fn upper(prefix: &str, value: &str) -> String {
-        format!("{prefix}{}", value.to_ascii_uppercase())
+    fn category(value: Option<Category>) -> spb::TicketCategory {
+        match value {
+            None => spb::TicketCategory::Unspecified,
+            Some(Category::SecurityVerification) => spb::TicketCategory::SecurityVerification,
+            Some(Category::Technical) => spb::TicketCategory::Technical,
+            Some(Category::Billing) => spb::TicketCategory::Billing,
+            Some(Category::Other) => spb::TicketCategory::Other,
+        }
+    }
+
+    fn status(value: Option<Status>) -> spb::TicketStatus {
+        match value {
+            None => spb::TicketStatus::Unspecified,
+            Some(Status::Open) => spb::TicketStatus::Open,
+            Some(Status::PendingAgent) => spb::TicketStatus::PendingAgent,
+            Some(Status::PendingCustomer) => spb::TicketStatus::PendingCustomer,
+            Some(Status::Resolved) => spb::TicketStatus::Resolved,
+            Some(Status::Closed) => spb::TicketStatus::Closed,
+        }
     }
 
     /// `for_agent` adds what only agents see (recovery details, internal notes count).
-    pub fn ticket(model: &ticket::Model, for_agent: bool) -> spb::Ticket {
+    pub fn ticket(ticket: &records::Ticket, for_agent: bool) -> spb::Ticket {
+        let agents_only = |value: &Option<String>| {
+            if for_agent {
+                value.clone().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
         spb::Ticket {
-            ticket_id: model.id.to_string(),
-            reference: model.reference.clone(),
-            account_id: model
+            ticket_id: ticket.id.to_string(),
+            reference: ticket.reference.clone(),
+            account_id: ticket
                 .account_id
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
-            category: spb::TicketCategory::from_str_name(&upper(
-                "TICKET_CATEGORY_",
-                &model.category,
-            ))
-            .unwrap_or_default()
+            category: category(ticket.category).into(),
+            status: status(ticket.status).into(),
+            priority: match ticket.priority {
+                Priority::Normal => spb::TicketPriority::Normal,
+                Priority::High => spb::TicketPriority::High,
+            }
             .into(),
-            status: spb::TicketStatus::from_str_name(&upper("TICKET_STATUS_", &model.status))
-                .unwrap_or_default()
-                .into(),
-            priority: spb::TicketPriority::from_str_name(&upper(
-                "TICKET_PRIORITY_",
-                &model.priority,
-            ))
-            .unwrap_or_default()
-            .into(),
-            subject: model.subject.clone(),
-            created_at: Some(to_timestamp(model.created_at)),
-            updated_at: Some(to_timestamp(model.updated_at)),
-            assignee: model.assignee.clone().unwrap_or_default(),
-            linked_event_ids: serde_json::from_str(&model.linked_event_ids).unwrap_or_default(),
-            unverified: model.unverified && for_agent,
-            message_count: (if for_agent {
-                model.message_count
+            subject: ticket.subject.clone(),
+            created_at: Some(to_timestamp(ticket.created_at)),
+            updated_at: Some(to_timestamp(ticket.updated_at)),
+            assignee: ticket.assignee.clone().unwrap_or_default(),
+            linked_event_ids: ticket.linked_event_ids.clone(),
+            unverified: ticket.unverified && for_agent,
+            message_count: if for_agent {
+                ticket.message_count
             } else {
-                model.public_message_count
-            })
-            .max(0) as u32,
-            recovery_login_or_email: if for_agent {
-                model.recovery_login_or_email.clone().unwrap_or_default()
-            } else {
-                String::new()
+                ticket.public_message_count
             },
-            recovery_reachable_contact: if for_agent {
-                model.recovery_reachable_contact.clone().unwrap_or_default()
-            } else {
-                String::new()
-            },
+            recovery_login_or_email: agents_only(&ticket.recovery_login_or_email),
+            recovery_reachable_contact: agents_only(&ticket.recovery_reachable_contact),
         }
     }
 
@@ -385,69 +363,74 @@ pub mod support {
         )
     }
 
-    pub fn verification(model: &identity_verification::Model) -> spb::IdentityVerification {
+    fn method(value: Option<Method>) -> spb::IdentityVerificationMethod {
+        match value {
+            None => spb::IdentityVerificationMethod::Unspecified,
+            Some(Method::IdDocument) => spb::IdentityVerificationMethod::IdDocument,
+            Some(Method::VideoCall) => spb::IdentityVerificationMethod::VideoCall,
+            Some(Method::AccountKnowledge) => spb::IdentityVerificationMethod::AccountKnowledge,
+            Some(Method::PhoneCallback) => spb::IdentityVerificationMethod::PhoneCallback,
+            Some(Method::PostalMail) => spb::IdentityVerificationMethod::PostalMail,
+        }
+    }
+
+    pub fn verification(verification: &records::Verification) -> spb::IdentityVerification {
         spb::IdentityVerification {
-            verification_id: model.id.to_string(),
-            ticket_id: model.ticket_id.to_string(),
-            method: spb::IdentityVerificationMethod::from_str_name(&upper(
-                "IDENTITY_VERIFICATION_METHOD_",
-                &model.method,
-            ))
-            .unwrap_or_default()
-            .into(),
-            agent: model.agent.clone(),
-            evidence_reference: model.evidence_reference.clone(),
-            verified_at: Some(to_timestamp(model.verified_at)),
+            verification_id: verification.id.to_string(),
+            ticket_id: verification.ticket_id.to_string(),
+            method: method(verification.method).into(),
+            agent: verification.agent.clone(),
+            evidence_reference: verification.evidence_reference.clone(),
+            verified_at: Some(to_timestamp(verification.verified_at)),
         }
     }
 
     /// A factor reset, for agents (it holds the audit reason).
-    pub fn factor_reset(scheduled: &factor_reset::Scheduled) -> spb::FactorReset {
-        let reset = &scheduled.reset;
+    pub fn factor_reset(reset: &records::FactorReset) -> spb::FactorReset {
         spb::FactorReset {
             factor_reset_id: reset.id.to_string(),
             account_id: reset.account_id.to_string(),
             ticket_id: reset.ticket_id.to_string(),
-            status: spb::FactorResetStatus::from_str_name(&upper(
-                "FACTOR_RESET_STATUS_",
-                &reset.status,
-            ))
-            .unwrap_or_default()
+            status: match reset.status {
+                None => spb::FactorResetStatus::Unspecified,
+                Some(ResetStatus::Pending) => spb::FactorResetStatus::Pending,
+                Some(ResetStatus::Cancelled) => spb::FactorResetStatus::Cancelled,
+                Some(ResetStatus::Completed) => spb::FactorResetStatus::Completed,
+            }
             .into(),
             requested_by: reset.requested_by.clone(),
             requested_at: Some(to_timestamp(reset.requested_at)),
             effective_at: Some(to_timestamp(reset.due_at)),
             reason: reset.reason.clone(),
-            verification: scheduled.verification.as_ref().map(verification),
+            verification: reset.verification.as_ref().map(verification),
             cancelled_at: reset.cancelled_at.map(to_timestamp),
-            cancellation: reset
-                .cancelled_via
-                .as_deref()
-                .and_then(|via| {
-                    spb::FactorResetCancellation::from_str_name(&upper(
-                        "FACTOR_RESET_CANCELLATION_",
-                        via,
-                    ))
-                })
-                .unwrap_or_default()
-                .into(),
+            cancellation: match reset.cancellation {
+                None => spb::FactorResetCancellation::Unspecified,
+                Some(Cancellation::CancelLink) => spb::FactorResetCancellation::CancelLink,
+                Some(Cancellation::SecondFactorLogin) => {
+                    spb::FactorResetCancellation::SecondFactorLogin
+                }
+                Some(Cancellation::FactorChanged) => spb::FactorResetCancellation::FactorChanged,
+                Some(Cancellation::Dispute) => spb::FactorResetCancellation::Dispute,
+            }
+            .into(),
             completed_at: reset.completed_at.map(to_timestamp),
         }
     }
 
-    pub fn message(model: &ticket_message::Model) -> spb::TicketMessage {
-        let author_kind = match model.author_kind.as_str() {
-            "customer" => spb::MessageAuthorKind::Customer,
-            "support_agent" => spb::MessageAuthorKind::Agent,
+    pub fn message(message: &records::TicketMessage) -> spb::TicketMessage {
+        let author_kind = match message.author.kind {
+            ActorKind::Customer => spb::MessageAuthorKind::Customer,
+            ActorKind::SupportAgent => spb::MessageAuthorKind::Agent,
             _ => spb::MessageAuthorKind::System,
         };
         spb::TicketMessage {
-            message_id: model.id.to_string(),
+            message_id: message.id.to_string(),
             author_kind: author_kind.into(),
-            author_name: model.author_name.clone().unwrap_or_default(),
-            body: model.body.clone(),
-            internal_note: model.internal_note,
-            created_at: Some(to_timestamp(model.created_at)),
+            author_name: message.author.name.clone().unwrap_or_default(),
+            body: message.body.clone(),
+            internal_note: message.internal_note,
+            created_at: Some(to_timestamp(message.created_at)),
         }
     }
 }
@@ -457,12 +440,8 @@ pub fn contact_details(view: &crate::domain::contacts::ContactView) -> pb::Conta
     use crate::domain::contacts::Field;
     let account = account(&view.account);
     let changed = |field| {
-        view.last_change(field).map(|c| {
-            (
-                to_timestamp(c.changed_at),
-                stored_actor(&c.actor_kind, &c.actor_name),
-            )
-        })
+        view.last_change(field)
+            .map(|c| (to_timestamp(c.changed_at), actor(&c.changed_by)))
     };
     let (email_at, email_by) = changed(Field::Email).unzip();
     let (phone_at, phone_by) = changed(Field::Phone).unzip();
@@ -489,20 +468,20 @@ pub fn contact_details(view: &crate::domain::contacts::ContactView) -> pb::Conta
     }
 }
 
-pub fn contact_change(change: &crate::entity::contact_change::Model) -> pb::ContactChange {
+pub fn contact_change(change: &records::ContactChange) -> pb::ContactChange {
     pb::ContactChange {
         change_id: change.id.to_string(),
-        field: match change.field.as_str() {
-            "email" => pb::ContactField::Email,
-            "phone" => pb::ContactField::Phone,
-            "postal_address" => pb::ContactField::PostalAddress,
-            _ => pb::ContactField::Unspecified,
+        field: match change.field {
+            Some(Field::Email) => pb::ContactField::Email,
+            Some(Field::Phone) => pb::ContactField::Phone,
+            Some(Field::PostalAddress) => pb::ContactField::PostalAddress,
+            None => pb::ContactField::Unspecified,
         }
         .into(),
         old_value: change.old_value.clone(),
         new_value: change.new_value.clone(),
         changed_at: Some(to_timestamp(change.changed_at)),
-        changed_by: Some(stored_actor(&change.actor_kind, &change.actor_name)),
+        changed_by: Some(actor(&change.changed_by)),
         client_address: change.client_address.clone().unwrap_or_default(),
         event_id: change.event_id.map(|id| id.to_string()).unwrap_or_default(),
     }
@@ -560,6 +539,73 @@ mod revocation_tests {
                 value.as_str_name(),
                 format!("SESSION_REVOCATION_CAUSE_{}", cause.name())
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod support_value_tests {
+    use super::support::*;
+    use crate::{
+        domain::records::{Cancellation, Category, Method, Status},
+        proto::support::v1 as spb,
+    };
+
+    /// Each stored value has the proto value of the same name, so nothing
+    /// reaches a client as UNSPECIFIED.
+    #[test]
+    fn every_support_value_has_its_proto_value() {
+        let reset = |cancellation| crate::domain::records::FactorReset {
+            id: uuid::Uuid::nil(),
+            account_id: uuid::Uuid::nil(),
+            ticket_id: uuid::Uuid::nil(),
+            status: None,
+            requested_by: String::new(),
+            reason: String::new(),
+            requested_at: 0,
+            due_at: 0,
+            cancelled_at: None,
+            cancellation: Some(cancellation),
+            completed_at: None,
+            verification: None,
+        };
+        for via in [
+            Cancellation::CancelLink,
+            Cancellation::SecondFactorLogin,
+            Cancellation::FactorChanged,
+            Cancellation::Dispute,
+        ] {
+            let sent = factor_reset(&reset(via)).cancellation();
+            assert_eq!(
+                sent.as_str_name(),
+                format!("FACTOR_RESET_CANCELLATION_{}", via.as_str().to_uppercase())
+            );
+        }
+        for method in Method::ALL {
+            let sent = method_from_proto(
+                spb::IdentityVerificationMethod::from_str_name(&format!(
+                    "IDENTITY_VERIFICATION_METHOD_{}",
+                    method.as_str().to_uppercase()
+                ))
+                .expect("named in the proto") as i32,
+            );
+            assert_eq!(sent, Some(*method));
+        }
+        for category in Category::ALL {
+            let named = spb::TicketCategory::from_str_name(&format!(
+                "TICKET_CATEGORY_{}",
+                category.as_str().to_uppercase()
+            ))
+            .expect("named in the proto");
+            assert_eq!(category_from_proto(named as i32), Some(*category));
+        }
+        for status in Status::ALL {
+            let named = spb::TicketStatus::from_str_name(&format!(
+                "TICKET_STATUS_{}",
+                status.as_str().to_uppercase()
+            ))
+            .expect("named in the proto");
+            assert_eq!(status_from_proto(named as i32), Some(*status));
         }
     }
 }

@@ -95,7 +95,7 @@ impl From<Error> for Status {
                 );
                 let metadata = reason
                     .map(|reason| {
-                        let name = crate::grpc::convert::reason_to_proto(reason.as_str());
+                        let name = crate::grpc::convert::reason_to_proto(Some(reason));
                         HashMap::from([(
                             "suspension_reason".to_string(),
                             name.as_str_name().to_string(),

@@ -11,7 +11,6 @@ use crate::{
         principal::{Principal, Role},
         review,
         support::{self as tickets, Viewer},
-        types::Locale,
     },
     proto::support::v1::{self as pb, support_service_server::SupportService},
 };
@@ -195,9 +194,8 @@ impl SupportService for Support {
         let (account_id, ticket_id) = request.into_inner().validate(self.ctx.now())?;
         let review = review::review(&self.ctx, &agent, &client, account_id, ticket_id).await?;
         let account = &review.status.account;
-        let locale = Locale::parse(&account.locale);
+        let locale = account.locale;
         let proto_account = convert::account(account);
-        let idle_ms = self.ctx.config.session.idle_ttl_secs as i64 * 1000;
         Ok(Response::new(pb::GetAccountReviewResponse {
             contact_details: Some(convert::contact_details(&review.contacts)),
             account: Some(proto_account),
@@ -220,7 +218,7 @@ impl SupportService for Support {
             sessions: review
                 .sessions
                 .iter()
-                .map(|s| convert::session(s, (s.last_seen_at + idle_ms).min(s.expires_at), false))
+                .map(|s| convert::session(s, false))
                 .collect(),
             recovery_codes_remaining: review.recovery_codes_remaining.min(u64::from(u32::MAX))
                 as u32,
@@ -229,7 +227,7 @@ impl SupportService for Support {
                 .iter()
                 .map(|t| sconv::ticket(t, true))
                 .collect(),
-            last_login_at: account.last_login_at.map(crate::clock::to_timestamp),
+            last_login_at: review.status.last_login_at.map(crate::clock::to_timestamp),
             consecutive_failed_logins: review.status.consecutive_failed_logins,
             login_backoff_until: review
                 .status
@@ -269,7 +267,7 @@ impl SupportService for Support {
                 .await?;
         Ok(Response::new(pb::ResetTotpResponse {
             sessions_revoked: 0,
-            effective_at: Some(crate::clock::to_timestamp(scheduled.reset.due_at)),
+            effective_at: Some(crate::clock::to_timestamp(scheduled.due_at)),
             factor_reset: Some(sconv::factor_reset(&scheduled)),
         }))
     }

@@ -6,7 +6,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::entity::{account, recovery_code};
+use crate::{
+    entity::{account, recovery_code},
+    kinds::PasswordState,
+};
 
 pub async fn by_id<C: ConnectionTrait>(
     conn: &C,
@@ -85,17 +88,17 @@ pub async fn remove_second_factor<C: ConnectionTrait>(
 pub async fn set_password_state<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
-    from: Option<&str>,
-    to: &str,
+    from: Option<PasswordState>,
+    to: PasswordState,
     now: i64,
 ) -> Result<bool, DbErr> {
     let update = account::Entity::update_many()
-        .col_expr(account::Column::PasswordState, Expr::value(to))
+        .col_expr(account::Column::PasswordState, Expr::value(to.as_str()))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(id));
     let update = match from {
-        Some(from) => update.filter(account::Column::PasswordState.eq(from)),
-        None => update.filter(account::Column::PasswordState.ne(to)),
+        Some(from) => update.filter(account::Column::PasswordState.eq(from.as_str())),
+        None => update.filter(account::Column::PasswordState.ne(to.as_str())),
     };
     Ok(update.exec(conn).await?.rows_affected > 0)
 }
@@ -142,8 +145,8 @@ pub async fn set_password<C: ConnectionTrait>(
     conn: &C,
     id: Uuid,
     hash: String,
-    state: Option<&str>,
-    only_while: Option<&str>,
+    state: Option<PasswordState>,
+    only_while: Option<PasswordState>,
     now: i64,
 ) -> Result<bool, DbErr> {
     let mut update = account::Entity::update_many()
@@ -151,10 +154,10 @@ pub async fn set_password<C: ConnectionTrait>(
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(id));
     if let Some(state) = state {
-        update = update.col_expr(account::Column::PasswordState, Expr::value(state));
+        update = update.col_expr(account::Column::PasswordState, Expr::value(state.as_str()));
     }
     if let Some(only_while) = only_while {
-        update = update.filter(account::Column::PasswordState.eq(only_while));
+        update = update.filter(account::Column::PasswordState.eq(only_while.as_str()));
     }
     Ok(update.exec(conn).await?.rows_affected == 1)
 }

@@ -7,7 +7,10 @@ use sea_orm::{
 };
 
 use super::throttle::{self, Schedule};
-use crate::entity::{account, security_event, session};
+use crate::{
+    entity::{account, security_event, session},
+    kinds::PasswordState,
+};
 
 /// An account found by its login, and whether it ever logged in from the
 /// caller's address.
@@ -103,10 +106,9 @@ pub async fn count_and_find(
 /// The writes of a successful login without a second factor: the account's
 /// last login (and a rehashed password), the back-off of `key` cleared, the
 /// session and its journal entry, each only while the password is still
-/// `active_state`.
+/// active.
 pub struct Opening<'a> {
     pub account_id: uuid::Uuid,
-    pub active_state: &'a str,
     pub key: &'a str,
     pub new_hash: Option<String>,
     pub session: session::Model,
@@ -160,7 +162,6 @@ impl Opening<'_> {
     fn statement(self, backend: DbBackend) -> Statement {
         let Opening {
             account_id,
-            active_state,
             key,
             new_hash,
             session,
@@ -200,7 +201,7 @@ impl Opening<'_> {
             now.into(),
             new_hash.into(),
             account_id.into(),
-            active_state.into(),
+            PasswordState::Active.as_str().into(),
             key.into(),
             session_id.into(),
             token_hash.into(),
@@ -252,11 +253,10 @@ pub async fn open_in<C: ConnectionTrait>(txn: &C, opening: Opening<'_>) -> Resul
 
 /// Marks a login of a 2FA account that passed its password: `updated_at`
 /// touched and a rehashed password stored, only while the password is still
-/// `active_state`. `false` when it no longer is.
+/// active. `false` when it no longer is.
 pub async fn password_passed<C: ConnectionTrait>(
     txn: &C,
     account_id: uuid::Uuid,
-    active_state: &str,
     new_hash: Option<String>,
 ) -> Result<bool, DbErr> {
     let mut update = account::Entity::update_many()
@@ -265,7 +265,7 @@ pub async fn password_passed<C: ConnectionTrait>(
             Expr::col(account::Column::UpdatedAt),
         )
         .filter(account::Column::Id.eq(account_id))
-        .filter(account::Column::PasswordState.eq(active_state));
+        .filter(account::Column::PasswordState.eq(PasswordState::Active.as_str()));
     if let Some(hash) = new_hash {
         update = update.col_expr(account::Column::PasswordHash, Expr::value(hash));
     }

@@ -23,7 +23,7 @@ pub async fn queue(
     filter: &QueueFilter,
     page_size: u64,
     after: Option<Uuid>,
-) -> Result<(Vec<ticket::Model>, Option<Uuid>)> {
+) -> Result<(Vec<Ticket>, Option<Uuid>)> {
     let excluded_statuses = if filter.statuses.is_empty() {
         vec![Status::Resolved.as_str(), Status::Closed.as_str()]
     } else {
@@ -39,7 +39,7 @@ pub async fn queue(
         reference: filter.reference.as_deref(),
     };
     let rows = store::tickets::queue(&ctx.db, &query, after, page_size + 1).await?;
-    Ok(crate::domain::page(rows, page_size, |t| t.id))
+    Ok(tickets_page(rows, page_size))
 }
 
 /// Records an agent's action on an account's ticket (event, and e-mail when given).
@@ -86,16 +86,14 @@ pub(super) async fn agent_action<C: ConnectionTrait>(
 }
 
 /// The customer closes their ticket; closing a closed ticket succeeds.
-pub async fn close_ticket(
-    ctx: &Context,
-    account_id: Uuid,
-    ticket_id: Uuid,
-) -> Result<ticket::Model> {
+pub async fn close_ticket(ctx: &Context, account_id: Uuid, ticket_id: Uuid) -> Result<Ticket> {
     let viewer = Viewer::Customer(account_id);
     let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
     // Closing a closed ticket changes nothing and succeeds.
     store::tickets::close(&ctx.db, found.id, ctx.now()).await?;
-    visible_ticket(&ctx.db, &viewer, ticket_id).await
+    Ok(Ticket::from(
+        &visible_ticket(&ctx.db, &viewer, ticket_id).await?,
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
@@ -105,7 +103,7 @@ pub async fn assign(
     client: &ClientInfo,
     ticket_id: Uuid,
     assignee: Option<String>,
-) -> Result<ticket::Model> {
+) -> Result<Ticket> {
     let assignee = assignee.unwrap_or_else(|| agent.to_string());
     // Names are unique: the credential named so, if it is a live agent's.
     let known = store::credentials::by_name(&ctx.db, &assignee)
@@ -134,7 +132,7 @@ pub async fn assign(
     )
     .await?;
     txn.commit().await?;
-    Ok(found)
+    Ok(Ticket::from(&found))
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, status = status.as_str()))]
@@ -144,11 +142,11 @@ pub async fn set_status(
     client: &ClientInfo,
     ticket_id: Uuid,
     status: Status,
-) -> Result<ticket::Model> {
+) -> Result<Ticket> {
     let viewer = Viewer::Agent(agent.to_string());
     let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
     if found.status == status.as_str() {
-        return Ok(found);
+        return Ok(Ticket::from(&found));
     }
     if status == Status::Open || found.status == Status::Closed.as_str() {
         return Err(Error::InvalidStateTransition(format!(
@@ -180,7 +178,9 @@ pub async fn set_status(
     )
     .await?;
     crate::domain::notices::commit(txn, ctx).await?;
-    visible_ticket(&ctx.db, &viewer, ticket_id).await
+    Ok(Ticket::from(
+        &visible_ticket(&ctx.db, &viewer, ticket_id).await?,
+    ))
 }
 
 /// Adds a system message the customer sees to a ticket, in the caller's
