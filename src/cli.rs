@@ -334,7 +334,14 @@ async fn account(config: Config, command: AccountCommand) -> anyhow::Result<()> 
     let db = db::connect(&config).await?;
     db::migrate(&db).await?;
     let ctx = server::context(config, db, std::sync::Arc::new(SystemClock))?;
-    let created = accounts::create(&ctx, &Actor::system(), &ClientInfo::default(), new).await?;
+    let created = accounts::create(
+        &ctx,
+        ctx.now(),
+        &Actor::system(),
+        &ClientInfo::default(),
+        new,
+    )
+    .await?;
     println!("{}", created.id);
     Ok(())
 }

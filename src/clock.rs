@@ -51,6 +51,12 @@ impl Clock for ManualClock {
 
 pub type SharedClock = Arc<dyn Clock>;
 
+/// When a request arrived: read once, where it enters (the authentication
+/// middleware), and carried in the request's extensions, so every check and
+/// write of that request sees one time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTime(pub Millis);
+
 /// Converts stored milliseconds to a protobuf timestamp.
 pub fn to_timestamp(ms: Millis) -> prost_types::Timestamp {
     prost_types::Timestamp {

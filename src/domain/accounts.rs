@@ -1,6 +1,7 @@
 //! Customer accounts: creation by an onboarding service, and the status view
 //! for services, agents and the security team.
 
+use crate::clock::Millis;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -60,6 +61,7 @@ pub async fn check_new_password(
 #[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(new.login.as_str())))]
 pub async fn create(
     ctx: &Context,
+    now: Millis,
     actor: &Actor,
     client: &ClientInfo,
     new: NewAccount,
@@ -74,7 +76,6 @@ pub async fn create(
         }
         None => None,
     };
-    let now = ctx.now();
     let model = account::Model {
         id: Uuid::now_v7(),
         login: new.login.as_str().to_string(),

@@ -2,6 +2,7 @@
 //! customer acknowledging what they saw, and acting on what they did not do
 //! ("this wasn't me"), from the journal or from the link in a notice.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
@@ -130,7 +131,12 @@ async fn find_source(
 /// Marks the caller's events seen; returns how many were newly marked. All
 /// or nothing: an id that is not one of the caller's events (another
 /// customer's, or none) is `NotFound` and nothing changes.
-pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) -> Result<u64> {
+pub async fn acknowledge(
+    ctx: &Context,
+    now: Millis,
+    account_id: Uuid,
+    event_ids: &[Uuid],
+) -> Result<u64> {
     let wanted: std::collections::BTreeSet<Uuid> = event_ids.iter().copied().collect();
     let txn = ctx.begin_write().await?;
     let own =
@@ -138,7 +144,7 @@ pub async fn acknowledge(ctx: &Context, account_id: Uuid, event_ids: &[Uuid]) ->
     if own != wanted.len() as u64 {
         return Err(Error::NotFound("security event"));
     }
-    let marked = store::events::acknowledge(&txn, account_id, wanted, ctx.now()).await?;
+    let marked = store::events::acknowledge(&txn, account_id, wanted, now).await?;
     txn.commit().await?;
     Ok(marked)
 }
@@ -164,6 +170,7 @@ pub enum Via {
 #[tracing::instrument(skip_all, fields(account_id = %account_id, event_id = %event_id))]
 pub async fn dispute(
     ctx: &Context,
+    now: Millis,
     account_id: Uuid,
     event_id: Uuid,
     comment: &str,
@@ -177,7 +184,6 @@ pub async fn dispute(
         .await?
         .filter(|e| e.account_id == account_id)
         .ok_or(Error::NotFound("security event"))?;
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let marked = store::events::dispute(&txn, event.id, now).await?;
     if !marked && matches!(via, Via::Session(_)) {
@@ -329,17 +335,17 @@ async fn secure_account<C: ConnectionTrait>(
 #[tracing::instrument(skip_all)]
 pub async fn report_unauthorized_change(
     ctx: &Context,
+    now: Millis,
     presented: &str,
     comment: &str,
     client: &ClientInfo,
 ) -> Result<String> {
     let (row, account) =
-        links::presented::<report_token::Entity>(ctx, TokenKind::Report, presented).await?;
+        links::presented::<report_token::Entity>(ctx, now, TokenKind::Report, presented).await?;
     let event = match row.event_id {
         Some(id) => store::events::by_id(&ctx.db, id).await?,
         None => None,
     };
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     links::consume::<report_token::Entity, _>(&txn, &row, now).await?;
     if let Some(event) = &event {

@@ -5,6 +5,7 @@
 //! old address is told when it is asked for and when it takes effect, and
 //! the links mailed to it before stop working then.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -121,6 +122,7 @@ fn stored_address(account: &account::Model) -> String {
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn update(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: Option<SecretString>,
@@ -130,14 +132,13 @@ pub async fn update(
         .await?
         .ok_or(Error::NotFound("account"))?;
     let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
-    if ctx.now() - caller.authenticated_at > window_ms {
+    if now - caller.authenticated_at > window_ms {
         let Some(password) = password else {
             return Err(Error::RecentAuthenticationRequired);
         };
-        throttle::check_password(ctx, &account, password).await?;
+        throttle::check_password(ctx, now, &account, password).await?;
         throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
     }
-    let now = ctx.now();
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
     let mut changes = Vec::new();
@@ -341,11 +342,15 @@ pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
 /// still queued for it), and the old address is told, with a fresh
 /// "this wasn't me" link.
 #[tracing::instrument(skip_all)]
-pub async fn confirm_email(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
+pub async fn confirm_email(
+    ctx: &Context,
+    now: Millis,
+    presented: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     let (row, account) =
-        links::presented::<email_change::Entity>(ctx, TokenKind::EmailConfirmation, presented)
+        links::presented::<email_change::Entity>(ctx, now, TokenKind::EmailConfirmation, presented)
             .await?;
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     links::consume::<email_change::Entity, _>(&txn, &row, now).await?;
     store::contacts::set_email(&txn, account.id, row.new_email.clone(), None, now).await?;

@@ -7,6 +7,7 @@
 //! task completes the resets that are due, reading the clock like every
 //! other rule, so tests move time instead of sleeping.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -126,6 +127,7 @@ async fn open_ticket<C: ConnectionTrait>(
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, method = method.as_str()))]
 pub async fn verify_identity(
     ctx: &Context,
+    now: Millis,
     agent: &str,
     client: &ClientInfo,
     ticket_id: Uuid,
@@ -138,7 +140,6 @@ pub async fn verify_identity(
             "the ticket is about no account".into(),
         ));
     };
-    let now = ctx.now();
     let model = identity_verification::Model {
         id: Uuid::now_v7(),
         ticket_id: found.id,
@@ -180,6 +181,7 @@ fn unique_violation(error: &sea_orm::DbErr) -> bool {
 #[tracing::instrument(skip_all, fields(account_id = %account_id, ticket_id = %ticket_id))]
 pub async fn request(
     ctx: &Context,
+    now: Millis,
     agent: &str,
     client: &ClientInfo,
     account_id: Uuid,
@@ -202,7 +204,6 @@ pub async fn request(
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
-    let now = ctx.now();
     let delay_ms = i64::try_from(
         ctx.config
             .support
@@ -311,7 +312,12 @@ async fn cancel<C: ConnectionTrait>(
 
 /// `CancelFactorReset`: the single-use link of the factor-reset e-mail.
 #[tracing::instrument(skip_all)]
-pub async fn cancel_by_link(ctx: &Context, presented: &str, client: &ClientInfo) -> Result<()> {
+pub async fn cancel_by_link(
+    ctx: &Context,
+    now: Millis,
+    presented: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     if !token::well_formed(TokenKind::FactorResetCancel, presented) {
         return Err(Error::TokenInvalid);
     }
@@ -323,7 +329,6 @@ pub async fn cancel_by_link(ctx: &Context, presented: &str, client: &ClientInfo)
         COMPLETED => return Err(Error::TokenExpired),
         _ => return Err(Error::TokenInvalid),
     }
-    let now = ctx.now();
     if reset.due_at <= now {
         return Err(Error::TokenExpired);
     }
@@ -399,8 +404,7 @@ pub async fn cancel_on_dispute<C: ConnectionTrait>(
 }
 
 /// Completes every reset that is due; returns how many took effect.
-pub async fn complete_due(ctx: &Context) -> Result<usize> {
-    let now = ctx.now();
+pub async fn complete_due(ctx: &Context, now: Millis) -> Result<usize> {
     let due = store::factor_resets::due(&ctx.db, now, BATCH).await?;
     let mut completed = 0;
     for reset in due {
@@ -501,7 +505,7 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
 pub async fn run(ctx: Context, shutdown: tokio_util::sync::CancellationToken) {
     let poll = std::time::Duration::from_millis(ctx.config.support.factor_reset_poll_ms.max(10));
     loop {
-        if let Err(error) = complete_due(&ctx).await {
+        if let Err(error) = complete_due(&ctx, ctx.now()).await {
             tracing::warn!(error = %format!("{error:#}").escape_debug(), "factor resets: cannot complete due resets");
         }
         tokio::select! {

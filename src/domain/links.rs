@@ -1,6 +1,7 @@
 //! Redeeming a single-use link (reset, report, e-mail confirmation): the
 //! same checks and the same compare-and-set for every kind.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 
 use super::{
@@ -21,14 +22,14 @@ use crate::{
 /// for an expired one, `TOKEN_INVALID` for anything else.
 pub async fn presented<T: SingleUse>(
     ctx: &Context,
+    now: Millis,
     kind: TokenKind,
     presented: &str,
 ) -> Result<(T::Model, account::Model)> {
     if !token::well_formed(kind, presented) {
         return Err(Error::TokenInvalid);
     }
-    let row = match store::tokens::find::<T, _>(&ctx.db, &token::hash(presented), ctx.now()).await?
-    {
+    let row = match store::tokens::find::<T, _>(&ctx.db, &token::hash(presented), now).await? {
         Presented::Live(row) => row,
         Presented::Expired => return Err(Error::TokenExpired),
         Presented::Unknown | Presented::Spent => return Err(Error::TokenInvalid),

@@ -1,6 +1,7 @@
 //! Login with a password (the back-off against guessing is in
 //! [`super::throttle`]).
 
+use crate::clock::Millis;
 use crate::kinds::PasswordState;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -32,6 +33,7 @@ pub enum LoginOutcome {
 /// `address` (a login from a new one is notified).
 async fn count_and_find(
     ctx: &Context,
+    now: Millis,
     key: &str,
     login: &str,
     address: Option<&str>,
@@ -43,12 +45,12 @@ async fn count_and_find(
         login,
         address,
         EventKind::LoginSucceeded.as_str(),
-        ctx.now(),
+        now,
     )
     .await?;
     match counted {
         Counted::Counted(found) => Ok(found),
-        Counted::Refused => Err(throttle::refused(ctx, key).await?),
+        Counted::Refused => Err(throttle::refused(ctx, now, key).await?),
     }
 }
 
@@ -57,11 +59,12 @@ async fn count_and_find(
 #[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(login)))]
 pub async fn login(
     ctx: &Context,
+    now: Millis,
     login: &str,
     password: SecretString,
     client: &ClientInfo,
 ) -> Result<LoginOutcome> {
-    let result = attempt(ctx, login, password, client).await;
+    let result = attempt(ctx, now, login, password, client).await;
     let outcome = match &result {
         Ok(LoginOutcome::Challenge(_)) => "challenged",
         Ok(LoginOutcome::Session(_)) => "success",
@@ -78,6 +81,7 @@ pub async fn login(
 
 async fn attempt(
     ctx: &Context,
+    now: Millis,
     login: &str,
     password: SecretString,
     client: &ClientInfo,
@@ -88,9 +92,9 @@ async fn attempt(
     // A login that no account can have (control characters, NUL, spaces)
     // is not looked up: it answers as an unknown one, dummy hash included.
     let found = match Login::parse("login", &login) {
-        Ok(valid) => count_and_find(ctx, &key, valid.as_str(), address).await?,
+        Ok(valid) => count_and_find(ctx, now, &key, valid.as_str(), address).await?,
         Err(_) => {
-            throttle::begin_attempt(ctx, &key).await?;
+            throttle::begin_attempt(ctx, now, &key).await?;
             None
         }
     };
@@ -118,7 +122,7 @@ async fn attempt(
                     async move {
                         events::record(
                             &ctx.db,
-                            ctx.now(),
+                            now,
                             account_id,
                             EventKind::LoginFailed,
                             &Actor::customer(),
@@ -143,7 +147,7 @@ async fn attempt(
     if PasswordState::parse(&account.password_state) == PasswordState::Suspended {
         events::record(
             &ctx.db,
-            ctx.now(),
+            now,
             account.id,
             EventKind::LoginFailed,
             &Actor::customer(),
@@ -164,7 +168,6 @@ async fn attempt(
     } else {
         None
     };
-    let now = ctx.now();
     if account.totp_secret.is_none() {
         // Not on the very first login, nor from an address seen before.
         let notice_due = account.last_login_at.is_some() && client.address.is_some() && !seen_here;

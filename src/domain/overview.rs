@@ -10,6 +10,7 @@ use super::{
     types::Locale,
     Context,
 };
+use crate::clock::Millis;
 use crate::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,7 @@ pub struct Overview {
     pub actions: Vec<(Action, &'static str)>,
 }
 
-pub async fn overview(ctx: &Context, caller: &CustomerSession) -> Result<Overview> {
-    let now = ctx.now();
+pub async fn overview(ctx: &Context, now: Millis, caller: &CustomerSession) -> Result<Overview> {
     let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id), now).await?;
     let account = status.account;
     let (unacknowledged_events, disputed_events) =

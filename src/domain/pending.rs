@@ -18,6 +18,7 @@
 //! compare-and-set on its `attempts` count, and deletes it only while that
 //! claim is still its own.
 
+use crate::clock::Millis;
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
@@ -90,13 +91,13 @@ fn retry_pause_ms(attempts: i32) -> i64 {
 /// nothing is looked up here.
 pub async fn record(
     ctx: &Context,
+    now: Millis,
     kind: Kind,
     input: &str,
     client: &ClientInfo,
     perform: Work,
 ) -> Result<()> {
     let id = Uuid::now_v7();
-    let now = ctx.now();
     let input_sealed = ctx
         .sealer
         .seal(input.as_bytes(), &aad(id))
@@ -131,7 +132,7 @@ fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()
     ctx.background.submit_quietly("pending request", move || {
         let ctx = job_ctx.clone();
         async move {
-            work(&ctx, id, attempts, perform).await;
+            work(&ctx, ctx.now(), id, attempts, perform).await;
             Ok(())
         }
     })
@@ -139,8 +140,8 @@ fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()
 
 /// Claims row `id` if its count of attempts is still `attempts`, and does
 /// its work; a failure is recorded on the row for a later attempt.
-async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
-    let claimed = match claim(ctx, id, attempts).await {
+async fn work(ctx: &Context, now: Millis, id: Uuid, attempts: i32, perform: Work) {
+    let claimed = match claim(ctx, now, id, attempts).await {
         Ok(Some(row)) => row,
         // Done, or claimed by another worker meanwhile.
         Ok(None) => return,
@@ -153,7 +154,6 @@ async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
     let result = open_and_perform(ctx, &claimed, perform).await;
     if let Err(error) = result {
         let attempt = claimed.attempts;
-        let now = ctx.now();
         let give_up = attempt >= MAX_ATTEMPTS;
         let message = format!("{error:#}");
         if give_up {
@@ -179,8 +179,12 @@ async fn work(ctx: &Context, id: Uuid, attempts: i32, perform: Work) {
 
 /// Takes the lease of row `id` while its count is still `attempts`; the
 /// row as claimed, or `None` when it is gone or someone else's.
-async fn claim(ctx: &Context, id: Uuid, attempts: i32) -> Result<Option<pending_request::Model>> {
-    let now = ctx.now();
+async fn claim(
+    ctx: &Context,
+    now: Millis,
+    id: Uuid,
+    attempts: i32,
+) -> Result<Option<pending_request::Model>> {
     if !store::pending::claim(&ctx.db, id, attempts, now + LEASE_MS).await? {
         return Ok(None);
     }
@@ -250,7 +254,7 @@ const BACKLOG_PAUSE: Duration = Duration::from_millis(50);
 pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
     let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
     loop {
-        let pause = match sweep(&ctx, perform).await {
+        let pause = match sweep(&ctx, ctx.now(), perform).await {
             Ok(true) => BACKLOG_PAUSE.min(every),
             Ok(false) => every,
             Err(error) => {
@@ -270,8 +274,7 @@ pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
 /// that the next sweeps do not queue it twice while it waits for a worker
 /// (the worker that takes it still claims it; if none does, it is due again
 /// then).
-pub async fn sweep(ctx: &Context, perform: Work) -> Result<bool> {
-    let now = ctx.now();
+pub async fn sweep(ctx: &Context, now: Millis, perform: Work) -> Result<bool> {
     let due = store::pending::due(&ctx.db, now, SWEEP_BATCH).await?;
     let whole_batch = due.len() as u64 == SWEEP_BATCH;
     let mut handed = 0;

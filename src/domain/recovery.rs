@@ -4,6 +4,7 @@
 //! outbox.
 
 use super::records::LiftMethod;
+use crate::clock::Millis;
 use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
@@ -39,9 +40,15 @@ pub fn perform(
     claim: pending::Claim,
 ) -> futures::future::BoxFuture<'static, Result<()>> {
     Box::pin(async move {
+        // A job of its own: it reads the time when it starts.
+        let now = ctx.now();
         match kind {
-            pending::Kind::PasswordReset => send_reset_links(&ctx, &input, &client, claim).await,
-            pending::Kind::LoginRecovery => send_login_reminder(&ctx, &input, &client, claim).await,
+            pending::Kind::PasswordReset => {
+                send_reset_links(&ctx, now, &input, &client, claim).await
+            }
+            pending::Kind::LoginRecovery => {
+                send_login_reminder(&ctx, now, &input, &client, claim).await
+            }
         }
     })
 }
@@ -57,9 +64,15 @@ async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<ac
 /// request is recorded (sealed) before anything is looked up, so the answer
 /// and its timing are the same whether or not an account matches, and a
 /// request answered OK survives a full queue or a restart.
-pub async fn request_reset(ctx: &Context, login_or_email: &str, client: &ClientInfo) -> Result<()> {
+pub async fn request_reset(
+    ctx: &Context,
+    now: Millis,
+    login_or_email: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     pending::record(
         ctx,
+        now,
         pending::Kind::PasswordReset,
         login_or_email,
         client,
@@ -72,6 +85,7 @@ pub async fn request_reset(ctx: &Context, login_or_email: &str, client: &ClientI
 /// under its hourly limit, in one transaction that also deletes the request.
 pub(super) async fn send_reset_links(
     ctx: &Context,
+    now: Millis,
     login_or_email: &str,
     client: &ClientInfo,
     claim: pending::Claim,
@@ -79,7 +93,6 @@ pub(super) async fn send_reset_links(
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
     let accounts = matching_accounts(ctx, login_or_email).await?;
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let mut queued = Vec::new();
     for account in accounts {
@@ -166,14 +179,28 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
 
 /// Answers at once; the address gets its login identifiers if any account
 /// has it. Recorded like [`request_reset`].
-pub async fn recover_login(ctx: &Context, email: &str, client: &ClientInfo) -> Result<()> {
-    pending::record(ctx, pending::Kind::LoginRecovery, email, client, perform).await
+pub async fn recover_login(
+    ctx: &Context,
+    now: Millis,
+    email: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    pending::record(
+        ctx,
+        now,
+        pending::Kind::LoginRecovery,
+        email,
+        client,
+        perform,
+    )
+    .await
 }
 
 /// The work of a recorded reminder request, in one transaction that also
 /// deletes the request.
 pub(super) async fn send_login_reminder(
     ctx: &Context,
+    now: Millis,
     email: &str,
     client: &ClientInfo,
     claim: pending::Claim,
@@ -183,7 +210,6 @@ pub(super) async fn send_login_reminder(
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
     let accounts = matching_accounts(ctx, email).await?;
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     for account in accounts {
         lock_account(&txn, account.id).await?;
@@ -237,11 +263,12 @@ pub struct CompleteReset {
 #[tracing::instrument(skip_all)]
 pub async fn complete_reset(
     ctx: &Context,
+    now: Millis,
     client: &ClientInfo,
     request: CompleteReset,
 ) -> Result<()> {
     let (row, account) =
-        links::presented::<reset_token::Entity>(ctx, TokenKind::Reset, &request.token).await?;
+        links::presented::<reset_token::Entity>(ctx, now, TokenKind::Reset, &request.token).await?;
     // On a 2FA account the attempt is counted before the password checks:
     // the refusal of a known-compromised password must not become an
     // unthrottled oracle for someone holding the link but not the factor.
@@ -253,14 +280,12 @@ pub async fn complete_reset(
             })
         }
         (Some(_), Some(factor)) => {
-            throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
+            throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
             Some(factor)
         }
     };
     let checked = check_policy(ctx, &account, &request.new_password, None).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
-
-    let now = ctx.now();
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
     // Of concurrent uses of one token exactly one passes this line.
@@ -321,6 +346,7 @@ pub async fn complete_reset(
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn change_password(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     current: SecretString,
@@ -329,11 +355,10 @@ pub async fn change_password(
     let account = store::accounts::by_id(&ctx.db, caller.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    throttle::check_password(ctx, &account, current.clone()).await?;
+    throttle::check_password(ctx, now, &account, current.clone()).await?;
     throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
     let checked = check_policy(ctx, &account, &new_password, Some(&current)).await?;
     let hash = ctx.hasher.hash(checked.secret()).await?;
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let changed = store::accounts::set_password(
         &txn,

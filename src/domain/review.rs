@@ -1,6 +1,7 @@
 //! `GetAccountReview`: everything an agent needs to verify a customer, in
 //! one answer. The review itself is recorded in the customer's journal.
 
+use crate::clock::Millis;
 use uuid::Uuid;
 
 use super::{
@@ -28,12 +29,12 @@ pub struct Review {
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn review(
     ctx: &Context,
+    now: Millis,
     agent: &str,
     client: &ClientInfo,
     account_id: Uuid,
     ticket_id: Option<Uuid>,
 ) -> Result<Review> {
-    let now = ctx.now();
     let status = accounts::status(ctx, &AccountSelector::Id(account_id), now).await?;
     let actor = Actor {
         kind: ActorKind::SupportAgent,

@@ -1,6 +1,7 @@
 //! Customer sessions: opaque 256-bit bearer tokens stored as SHA-256, with
 //! an absolute lifetime and an idle timeout, revoked server side.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -93,8 +94,12 @@ fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
 /// The session of a presented token, if it is live; refreshes its idle
 /// timer. A session revoked while live is `Error::SessionRevoked` with its
 /// cause; an unknown or expired token is `None`.
-pub async fn authenticate(ctx: &Context, presented: &str) -> Result<Option<CustomerSession>> {
-    let live = match find_live(ctx, presented).await? {
+pub async fn authenticate(
+    ctx: &Context,
+    now: Millis,
+    presented: &str,
+) -> Result<Option<CustomerSession>> {
+    let live = match find_live(ctx, now, presented).await? {
         Lookup::Live(live) => live,
         Lookup::Revoked { cause, account_id } => {
             let help_url =
@@ -139,7 +144,7 @@ enum Lookup {
 /// revocation clock allows (see `auth_cache`), else from the database; its
 /// use is recorded at most every `TOUCH_EVERY_MS`. A revoked session's cause
 /// comes from the row read on a cache miss, so telling it costs no query.
-async fn find_live(ctx: &Context, presented: &str) -> Result<Lookup> {
+async fn find_live(ctx: &Context, now: Millis, presented: &str) -> Result<Lookup> {
     if !token::well_formed(TokenKind::Session, presented) {
         return Ok(Lookup::NotLive);
     }
@@ -147,7 +152,6 @@ async fn find_live(ctx: &Context, presented: &str) -> Result<Lookup> {
     let cache = &ctx.auth_cache;
     // Read before the row: an entry is only as fresh as this generation.
     let generation = cache.generation().await;
-    let now = ctx.now();
     let cached = generation
         .and_then(|g| cache.session(&hash, g))
         .filter(|live| is_live(ctx, live, now));
@@ -218,8 +222,8 @@ pub struct Introspection {
     pub revoked: Option<RevocationCause>,
 }
 
-pub async fn introspect(ctx: &Context, presented: &str) -> Result<Introspection> {
-    let (session, revoked) = match find_live(ctx, presented).await? {
+pub async fn introspect(ctx: &Context, now: Millis, presented: &str) -> Result<Introspection> {
+    let (session, revoked) = match find_live(ctx, now, presented).await? {
         Lookup::Live(live) => (Some(live), None),
         Lookup::Revoked { cause, .. } => (None, Some(cause)),
         Lookup::NotLive => (None, None),
@@ -286,6 +290,7 @@ pub async fn revoke_all<C: ConnectionTrait>(
 /// A session of the caller's that has already ended succeeds unchanged.
 pub async fn revoke(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     session_id: Uuid,
     cause: RevocationCause,
@@ -295,7 +300,6 @@ pub async fn revoke(
         RevocationCause::Logout => EventKind::Logout,
         _ => EventKind::SessionRevoked,
     };
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let account_id = caller.account_id;
     if !store::sessions::revoke_one(&txn, session_id, account_id, cause.as_str(), now).await? {
@@ -322,11 +326,11 @@ pub async fn revoke(
 /// One page of the caller's live sessions, newest first.
 pub async fn list(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<(Vec<Session>, Option<Uuid>)> {
-    let now = ctx.now();
     let rows = store::sessions::live_of_account(
         &ctx.db,
         caller.account_id,

@@ -4,6 +4,7 @@
 //! `factor_reset`). Every agent action on an account leaves a security event
 //! its customer sees.
 
+use crate::clock::Millis;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
@@ -92,17 +93,19 @@ fn unique_violation(error: &sea_orm::DbErr) -> bool {
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn create_ticket(
     ctx: &Context,
+    now: Millis,
     account_id: Uuid,
     client: &ClientInfo,
     new: NewTicket,
 ) -> Result<Ticket> {
     Ok(Ticket::from(
-        &open_ticket(ctx, account_id, client, new).await?,
+        &open_ticket(ctx, now, account_id, client, new).await?,
     ))
 }
 
 async fn open_ticket(
     ctx: &Context,
+    now: Millis,
     account_id: Uuid,
     client: &ClientInfo,
     new: NewTicket,
@@ -128,7 +131,6 @@ async fn open_ticket(
             ));
         }
     }
-    let now = ctx.now();
     let priority = if new.category == Category::SecurityVerification {
         "high"
     } else {
@@ -241,6 +243,7 @@ async fn find_by_request_id(
 #[tracing::instrument(skip_all)]
 pub async fn create_recovery_ticket(
     ctx: &Context,
+    now: Millis,
     client: &ClientInfo,
     login_or_email: &str,
     reachable_contact: &str,
@@ -254,7 +257,6 @@ pub async fn create_recovery_ticket(
         [only] => Some(only.id),
         _ => None,
     };
-    let now = ctx.now();
     let model = ticket::Model {
         id: Uuid::now_v7(),
         reference: new_reference(),
@@ -373,6 +375,7 @@ fn tickets_page(rows: Vec<ticket::Model>, page_size: u64) -> (Vec<Ticket>, Optio
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
 pub async fn add_message(
     ctx: &Context,
+    now: Millis,
     viewer: &Viewer,
     client: &ClientInfo,
     ticket_id: Uuid,
@@ -384,7 +387,6 @@ pub async fn add_message(
             "only agents write internal notes".into(),
         ));
     }
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let found = visible_ticket(&txn, viewer, ticket_id).await?;
     if found.status == Status::Closed.as_str() {

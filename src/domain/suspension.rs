@@ -2,6 +2,7 @@
 //! detection), and lifting it. A suspension revokes every session and every
 //! reset link at once and tells the customer what to do.
 
+use crate::clock::Millis;
 use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -40,6 +41,7 @@ pub struct Suspended {
 #[tracing::instrument(skip_all, fields(account_id = %request.account_id, reason = request.reason.as_str()))]
 pub async fn suspend(
     ctx: &Context,
+    now: Millis,
     actor: &Actor,
     client: &ClientInfo,
     request: SuspendRequest,
@@ -71,7 +73,6 @@ pub async fn suspend(
             ));
         }
     }
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let done = suspend_in(&txn, ctx, &account, actor, client, &request, now).await?;
     if done.already_suspended {
@@ -180,6 +181,7 @@ pub async fn suspend_in<C: ConnectionTrait>(
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn lift(
     ctx: &Context,
+    now: Millis,
     actor: &Actor,
     client: &ClientInfo,
     account_id: Uuid,
@@ -188,7 +190,6 @@ pub async fn lift(
     let account = store::accounts::by_id(&ctx.db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let now = ctx.now();
     let restored = if account.password_hash.is_some() {
         PasswordState::Active
     } else {

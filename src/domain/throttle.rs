@@ -7,6 +7,7 @@
 //! so parallel guesses can never run more verifications than the back-off
 //! allows; a success sets it back to zero.
 
+use crate::clock::Millis;
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
@@ -57,18 +58,17 @@ pub fn key(login: &str) -> String {
 }
 
 /// Counts one attempt against `key`, or refuses it while backed off.
-pub async fn begin_attempt(ctx: &Context, key: &str) -> Result<()> {
+pub async fn begin_attempt(ctx: &Context, now: Millis, key: &str) -> Result<()> {
     let schedule = Backoff(&ctx.config.login);
-    if store::throttle::count_attempt(&ctx.db, &schedule, key, ctx.now()).await? {
+    if store::throttle::count_attempt(&ctx.db, &schedule, key, now).await? {
         return Ok(());
     }
-    Err(refused(ctx, key).await?)
+    Err(refused(ctx, now, key).await?)
 }
 
 /// The refusal of an attempt on `key`, saying for how long.
-pub async fn refused(ctx: &Context, key: &str) -> Result<Error> {
+pub async fn refused(ctx: &Context, now: Millis, key: &str) -> Result<Error> {
     let until = store::throttle::backoff_until(&ctx.db, key).await?;
-    let now = ctx.now();
     let retry_after = match until {
         Some(until) if until > now => Duration::from_millis((until - now) as u64),
         _ => Duration::from_secs(ctx.config.login.max_backoff_secs),
@@ -86,10 +86,11 @@ pub async fn clear_failures<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(
 /// the caller clears the failures once everything it checks has passed.
 pub async fn check_password(
     ctx: &Context,
+    now: Millis,
     account: &account::Model,
     password: SecretString,
 ) -> Result<()> {
-    begin_attempt(ctx, &key(&account.login)).await?;
+    begin_attempt(ctx, now, &key(&account.login)).await?;
     let normalized = SecretString::from(password::normalize(password.expose_secret()));
     match ctx
         .hasher

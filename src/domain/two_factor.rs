@@ -6,6 +6,7 @@
 //! single use the same way. Every code checked counts against the login's
 //! back-off, and only a complete success clears it.
 
+use crate::clock::Millis;
 use crate::kinds::PasswordState;
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
@@ -61,17 +62,18 @@ pub(crate) fn aad(account_id: Uuid) -> Vec<u8> {
 /// Recent authentication: a young session, or the current password now.
 async fn require_recent_auth(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     account: &account::Model,
     password: Option<SecretString>,
 ) -> Result<()> {
     let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
-    if ctx.now() - caller.authenticated_at <= window_ms {
+    if now - caller.authenticated_at <= window_ms {
         return Ok(());
     }
     match password {
         Some(password) => {
-            throttle::check_password(ctx, account, password).await?;
+            throttle::check_password(ctx, now, account, password).await?;
             throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await
         }
         None => Err(Error::RecentAuthenticationRequired),
@@ -81,6 +83,7 @@ async fn require_recent_auth(
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn begin_enrollment(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     password: Option<SecretString>,
 ) -> Result<Enrollment> {
@@ -88,7 +91,7 @@ pub async fn begin_enrollment(
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
-    require_recent_auth(ctx, caller, &account, password).await?;
+    require_recent_auth(ctx, now, caller, &account, password).await?;
     let secret = totp::generate_secret();
     let sealed = ctx
         .sealer
@@ -100,7 +103,7 @@ pub async fn begin_enrollment(
         &account.login,
     );
     let qr_png = totp::qr_png(&uri).map_err(Error::internal)?;
-    store::second_factor::begin_enrollment(&ctx.db, account.id, sealed, ctx.now()).await?;
+    store::second_factor::begin_enrollment(&ctx.db, account.id, sealed, now).await?;
     Ok(Enrollment {
         secret_base32: SecretString::from(totp::to_base32(secret.expose_secret())),
         otpauth_uri: SecretString::from(uri),
@@ -137,6 +140,7 @@ async fn resealed_pending<C: ConnectionTrait>(
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn confirm_enrollment(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     code: SecretString,
@@ -145,7 +149,6 @@ pub async fn confirm_enrollment(
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
-    let now = ctx.now();
     let (Some(pending), Some(pending_at)) = (&account.totp_pending_secret, account.totp_pending_at)
     else {
         return Err(Error::InvalidStateTransition(
@@ -158,7 +161,7 @@ pub async fn confirm_enrollment(
         ));
     }
     let key = throttle::key(&account.login);
-    throttle::begin_attempt(ctx, &key).await?;
+    throttle::begin_attempt(ctx, now, &key).await?;
     let secret = ctx
         .sealer
         .open(pending, &aad(account.id))
@@ -208,6 +211,7 @@ pub async fn confirm_enrollment(
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn disable(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: SecretString,
@@ -217,9 +221,8 @@ pub async fn disable(
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
-    throttle::check_password(ctx, &account, password).await?;
-    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
-    let now = ctx.now();
+    throttle::check_password(ctx, now, &account, password).await?;
+    throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &factor, client, now).await?;
     store::accounts::remove_second_factor(&txn, account.id, now).await?;
@@ -255,6 +258,7 @@ pub async fn disable(
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn regenerate_recovery_codes(
     ctx: &Context,
+    now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: Option<SecretString>,
@@ -264,9 +268,8 @@ pub async fn regenerate_recovery_codes(
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
-    require_recent_auth(ctx, caller, &account, password).await?;
-    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
-    let now = ctx.now();
+    require_recent_auth(ctx, now, caller, &account, password).await?;
+    throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let codes = new_recovery_codes();
     let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &SecondFactor::Totp(code), client, now).await?;
@@ -396,6 +399,7 @@ pub async fn create_challenge<C: ConnectionTrait>(
 #[tracing::instrument(skip_all)]
 pub async fn verify_challenge(
     ctx: &Context,
+    now: Millis,
     presented: &str,
     factor: SecondFactor,
     client: &ClientInfo,
@@ -412,12 +416,11 @@ pub async fn verify_challenge(
     {
         return Err(Error::TokenInvalid);
     }
-    if challenge.expires_at <= ctx.now() {
+    if challenge.expires_at <= now {
         return Err(Error::TokenExpired);
     }
     let account = load(ctx, challenge.account_id).await?;
-    throttle::begin_attempt(ctx, &throttle::key(&account.login)).await?;
-    let now = ctx.now();
+    throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let txn = ctx.begin_write().await?;
     if !store::challenges::use_once(&txn, challenge.id, MAX_WRONG_CODES, now).await? {
         return Err(Error::TokenInvalid);
@@ -425,7 +428,7 @@ pub async fn verify_challenge(
     if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
         drop(txn);
         if matches!(error, Error::InvalidCredentials) {
-            record_wrong_code(ctx, &challenge, &account, client).await?;
+            record_wrong_code(ctx, now, &challenge, &account, client).await?;
         }
         return Err(error);
     }
@@ -455,11 +458,11 @@ pub async fn verify_challenge(
 
 async fn record_wrong_code(
     ctx: &Context,
+    now: Millis,
     challenge: &login_challenge::Model,
     account: &account::Model,
     client: &ClientInfo,
 ) -> Result<()> {
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     store::challenges::count_wrong_code(&txn, challenge.id).await?;
     events::record(

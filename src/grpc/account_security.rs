@@ -5,7 +5,7 @@
 use secrecy::ExposeSecret;
 use tonic::{Request, Response, Status};
 
-use super::{client_info, convert, customer, principal, validate::Validate};
+use super::{client_info, convert, customer, principal, request_time, validate::Validate};
 use crate::{
     clock::to_timestamp,
     domain::{
@@ -54,10 +54,11 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Reply<pb::CreateAccountResponse> {
+        let now = request_time(&request, &self.ctx);
         let actor = principal(&request)?.actor();
         let client = client_info(&request);
-        let new = request.into_inner().validate(self.ctx.now())?;
-        let account = accounts::create(&self.ctx, &actor, &client, new).await?;
+        let new = request.into_inner().validate(now)?;
+        let account = accounts::create(&self.ctx, now, &actor, &client, new).await?;
         Ok(Response::new(pb::CreateAccountResponse {
             account: Some(convert::account(&account)),
         }))
@@ -67,8 +68,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::GetAccountStatusRequest>,
     ) -> Reply<pb::GetAccountStatusResponse> {
-        let selector = request.into_inner().validate(self.ctx.now())?;
-        let status = accounts::status(&self.ctx, &selector, self.ctx.now()).await?;
+        let now = request_time(&request, &self.ctx);
+        let selector = request.into_inner().validate(now)?;
+        let status = accounts::status(&self.ctx, &selector, now).await?;
         Ok(Response::new(pb::GetAccountStatusResponse {
             account: Some(convert::account(&status.account)),
             active_suspension: status.active_suspension.as_ref().map(convert::suspension),
@@ -80,9 +82,10 @@ impl AccountSecurityService for AccountSecurity {
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let attempt = request.into_inner().validate(self.ctx.now())?;
-        let outcome = login::login(&self.ctx, &attempt.login, attempt.password, &client).await;
+        let attempt = request.into_inner().validate(now)?;
+        let outcome = login::login(&self.ctx, now, &attempt.login, attempt.password, &client).await;
         let outcome = outcome?;
         let result = match outcome {
             LoginOutcome::Session(grant) => {
@@ -105,10 +108,12 @@ impl AccountSecurityService for AccountSecurity {
     }
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
         sessions::revoke(
             &self.ctx,
+            now,
             &caller,
             caller.session_id,
             RevocationCause::Logout,
@@ -122,9 +127,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> Reply<pb::ListSessionsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let page = request.into_inner().validate(self.ctx.now())?;
-        let (rows, next) = sessions::list(&self.ctx, &caller, page.size, page.after).await?;
+        let page = request.into_inner().validate(now)?;
+        let (rows, next) = sessions::list(&self.ctx, now, &caller, page.size, page.after).await?;
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: rows
                 .iter()
@@ -138,10 +144,19 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::RevokeSessionRequest>,
     ) -> Reply<pb::RevokeSessionResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let id = request.into_inner().validate(self.ctx.now())?;
-        sessions::revoke(&self.ctx, &caller, id, RevocationCause::Customer, &client).await?;
+        let id = request.into_inner().validate(now)?;
+        sessions::revoke(
+            &self.ctx,
+            now,
+            &caller,
+            id,
+            RevocationCause::Customer,
+            &client,
+        )
+        .await?;
         Ok(Response::new(pb::RevokeSessionResponse {}))
     }
 
@@ -149,8 +164,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::IntrospectSessionRequest>,
     ) -> Reply<pb::IntrospectSessionResponse> {
-        let token = request.into_inner().validate(self.ctx.now())?;
-        let found = sessions::introspect(&self.ctx, &token).await?;
+        let now = request_time(&request, &self.ctx);
+        let token = request.into_inner().validate(now)?;
+        let found = sessions::introspect(&self.ctx, now, &token).await?;
         let response = match found.session {
             Some(session) => pb::IntrospectSessionResponse {
                 active: true,
@@ -180,10 +196,11 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::SuspendPasswordRequest>,
     ) -> Reply<pb::SuspendPasswordResponse> {
+        let now = request_time(&request, &self.ctx);
         let actor = principal(&request)?.actor();
         let client = client_info(&request);
-        let suspend = request.into_inner().validate(self.ctx.now())?;
-        let done = suspension::suspend(&self.ctx, &actor, &client, suspend).await?;
+        let suspend = request.into_inner().validate(now)?;
+        let done = suspension::suspend(&self.ctx, now, &actor, &client, suspend).await?;
         Ok(Response::new(pb::SuspendPasswordResponse {
             suspension: Some(convert::suspension(&done.suspension)),
             already_suspended: done.already_suspended,
@@ -195,10 +212,11 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::LiftSuspensionRequest>,
     ) -> Reply<pb::LiftSuspensionResponse> {
+        let now = request_time(&request, &self.ctx);
         let actor = principal(&request)?.actor();
         let client = client_info(&request);
-        let (account_id, note) = request.into_inner().validate(self.ctx.now())?;
-        let lifted = suspension::lift(&self.ctx, &actor, &client, account_id, &note).await?;
+        let (account_id, note) = request.into_inner().validate(now)?;
+        let lifted = suspension::lift(&self.ctx, now, &actor, &client, account_id, &note).await?;
         Ok(Response::new(pb::LiftSuspensionResponse {
             suspension: Some(convert::suspension(&lifted)),
         }))
@@ -208,9 +226,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::RequestPasswordResetRequest>,
     ) -> Reply<pb::RequestPasswordResetResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let typed = request.into_inner().validate(self.ctx.now())?;
-        recovery::request_reset(&self.ctx, &typed, &client).await?;
+        let typed = request.into_inner().validate(now)?;
+        recovery::request_reset(&self.ctx, now, &typed, &client).await?;
         Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
 
@@ -218,9 +237,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::CompletePasswordResetRequest>,
     ) -> Reply<pb::CompletePasswordResetResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let reset = request.into_inner().validate(self.ctx.now())?;
-        recovery::complete_reset(&self.ctx, &client, reset).await?;
+        let reset = request.into_inner().validate(now)?;
+        recovery::complete_reset(&self.ctx, now, &client, reset).await?;
         Ok(Response::new(pb::CompletePasswordResetResponse {}))
     }
 
@@ -228,9 +248,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::RecoverLoginRequest>,
     ) -> Reply<pb::RecoverLoginResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let email = request.into_inner().validate(self.ctx.now())?;
-        recovery::recover_login(&self.ctx, &email, &client).await?;
+        let email = request.into_inner().validate(now)?;
+        recovery::recover_login(&self.ctx, now, &email, &client).await?;
         Ok(Response::new(pb::RecoverLoginResponse {}))
     }
 
@@ -238,11 +259,13 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Reply<pb::ChangePasswordResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let (current, new_password) = request.into_inner().validate(self.ctx.now())?;
+        let (current, new_password) = request.into_inner().validate(now)?;
         let revoked =
-            recovery::change_password(&self.ctx, &caller, &client, current, new_password).await?;
+            recovery::change_password(&self.ctx, now, &caller, &client, current, new_password)
+                .await?;
         Ok(Response::new(pb::ChangePasswordResponse {
             sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
         }))
@@ -252,10 +275,11 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::VerifyLoginChallengeRequest>,
     ) -> Reply<pb::VerifyLoginChallengeResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let (challenge_token, factor) = request.into_inner().validate(self.ctx.now())?;
+        let (challenge_token, factor) = request.into_inner().validate(now)?;
         let grant =
-            two_factor::verify_challenge(&self.ctx, &challenge_token, factor, &client).await?;
+            two_factor::verify_challenge(&self.ctx, now, &challenge_token, factor, &client).await?;
         Ok(Response::new(pb::VerifyLoginChallengeResponse {
             session: Some(session_grant(grant)),
         }))
@@ -265,9 +289,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::BeginTotpEnrollmentRequest>,
     ) -> Reply<pb::BeginTotpEnrollmentResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let password = request.into_inner().validate(self.ctx.now())?;
-        let enrollment = two_factor::begin_enrollment(&self.ctx, &caller, password).await?;
+        let password = request.into_inner().validate(now)?;
+        let enrollment = two_factor::begin_enrollment(&self.ctx, now, &caller, password).await?;
         Ok(Response::new(pb::BeginTotpEnrollmentResponse {
             secret_base32: enrollment.secret_base32.expose_secret().to_string(),
             otpauth_uri: enrollment.otpauth_uri.expose_secret().to_string(),
@@ -279,11 +304,12 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ConfirmTotpEnrollmentRequest>,
     ) -> Reply<pb::ConfirmTotpEnrollmentResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let code = request.into_inner().validate(self.ctx.now())?;
+        let code = request.into_inner().validate(now)?;
         let recovery_codes =
-            two_factor::confirm_enrollment(&self.ctx, &caller, &client, code).await?;
+            two_factor::confirm_enrollment(&self.ctx, now, &caller, &client, code).await?;
         Ok(Response::new(pb::ConfirmTotpEnrollmentResponse {
             recovery_codes,
         }))
@@ -293,10 +319,12 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::DisableTotpRequest>,
     ) -> Reply<pb::DisableTotpResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let (password, factor) = request.into_inner().validate(self.ctx.now())?;
-        let revoked = two_factor::disable(&self.ctx, &caller, &client, password, factor).await?;
+        let (password, factor) = request.into_inner().validate(now)?;
+        let revoked =
+            two_factor::disable(&self.ctx, now, &caller, &client, password, factor).await?;
         Ok(Response::new(pb::DisableTotpResponse {
             sessions_revoked: revoked.min(u64::from(u32::MAX)) as u32,
         }))
@@ -306,11 +334,12 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::RegenerateRecoveryCodesRequest>,
     ) -> Reply<pb::RegenerateRecoveryCodesResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let (password, code) = request.into_inner().validate(self.ctx.now())?;
+        let (password, code) = request.into_inner().validate(now)?;
         let recovery_codes =
-            two_factor::regenerate_recovery_codes(&self.ctx, &caller, &client, password, code)
+            two_factor::regenerate_recovery_codes(&self.ctx, now, &caller, &client, password, code)
                 .await?;
         Ok(Response::new(pb::RegenerateRecoveryCodesResponse {
             recovery_codes,
@@ -321,8 +350,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::GetSecurityOverviewRequest>,
     ) -> Reply<pb::GetSecurityOverviewResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let overview = overview::overview(&self.ctx, &caller).await?;
+        let overview = overview::overview(&self.ctx, now, &caller).await?;
         let account = convert::account(&overview.account);
         Ok(Response::new(pb::GetSecurityOverviewResponse {
             password_state: account.password_state,
@@ -352,8 +382,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ListSecurityEventsRequest>,
     ) -> Reply<pb::ListSecurityEventsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let (filter, page) = request.into_inner().validate(self.ctx.now())?;
+        let (filter, page) = request.into_inner().validate(now)?;
         let account = accounts::find(&self.ctx, &AccountSelector::Id(caller.account_id)).await?;
         let (rows, next) = events::list(
             &self.ctx.db,
@@ -377,9 +408,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::AcknowledgeSecurityEventsRequest>,
     ) -> Reply<pb::AcknowledgeSecurityEventsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let ids = request.into_inner().validate(self.ctx.now())?;
-        let marked = centre::acknowledge(&self.ctx, caller.account_id, &ids).await?;
+        let ids = request.into_inner().validate(now)?;
+        let marked = centre::acknowledge(&self.ctx, now, caller.account_id, &ids).await?;
         Ok(Response::new(pb::AcknowledgeSecurityEventsResponse {
             newly_acknowledged: count(marked),
         }))
@@ -389,11 +421,13 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::DisputeSecurityEventRequest>,
     ) -> Reply<pb::DisputeSecurityEventResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let (event_id, comment) = request.into_inner().validate(self.ctx.now())?;
+        let (event_id, comment) = request.into_inner().validate(now)?;
         let done = centre::dispute(
             &self.ctx,
+            now,
             caller.account_id,
             event_id,
             &comment,
@@ -412,10 +446,11 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ReportUnauthorizedChangeRequest>,
     ) -> Reply<pb::ReportUnauthorizedChangeResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let (token, comment) = request.into_inner().validate(self.ctx.now())?;
+        let (token, comment) = request.into_inner().validate(now)?;
         let reference =
-            centre::report_unauthorized_change(&self.ctx, &token, &comment, &client).await?;
+            centre::report_unauthorized_change(&self.ctx, now, &token, &comment, &client).await?;
         Ok(Response::new(pb::ReportUnauthorizedChangeResponse {
             ticket_reference: reference,
         }))
@@ -425,8 +460,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::RecordActivityRequest>,
     ) -> Reply<pb::RecordActivityResponse> {
+        let now = request_time(&request, &self.ctx);
         let service = principal(&request)?.actor();
-        let activity = request.into_inner().validate(self.ctx.now())?;
+        let activity = request.into_inner().validate(now)?;
         let account_id = activity.account_id;
         let (event, duplicate) = centre::record_activity(&self.ctx, &service, activity).await?;
         let account = accounts::find(&self.ctx, &AccountSelector::Id(account_id)).await?;
@@ -440,8 +476,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::GetContactDetailsRequest>,
     ) -> Reply<pb::GetContactDetailsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let view = contacts::get(&self.ctx, caller.account_id, self.ctx.now()).await?;
+        let view = contacts::get(&self.ctx, caller.account_id, now).await?;
         Ok(Response::new(pb::GetContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
         }))
@@ -451,11 +488,12 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::UpdateContactDetailsRequest>,
     ) -> Reply<pb::UpdateContactDetailsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let (update, password) = request.into_inner().validate(self.ctx.now())?;
-        let pending = contacts::update(&self.ctx, &caller, &client, password, update).await?;
-        let view = contacts::get(&self.ctx, caller.account_id, self.ctx.now()).await?;
+        let (update, password) = request.into_inner().validate(now)?;
+        let pending = contacts::update(&self.ctx, now, &caller, &client, password, update).await?;
+        let view = contacts::get(&self.ctx, caller.account_id, now).await?;
         Ok(Response::new(pb::UpdateContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
             email_change_pending: pending,
@@ -466,9 +504,10 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ConfirmEmailChangeRequest>,
     ) -> Reply<pb::ConfirmEmailChangeResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let token = request.into_inner().validate(self.ctx.now())?;
-        contacts::confirm_email(&self.ctx, &token, &client).await?;
+        let token = request.into_inner().validate(now)?;
+        contacts::confirm_email(&self.ctx, now, &token, &client).await?;
         Ok(Response::new(pb::ConfirmEmailChangeResponse {}))
     }
 
@@ -476,8 +515,9 @@ impl AccountSecurityService for AccountSecurity {
         &self,
         request: Request<pb::ListContactChangesRequest>,
     ) -> Reply<pb::ListContactChangesResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let page = request.into_inner().validate(self.ctx.now())?;
+        let page = request.into_inner().validate(now)?;
         let (rows, next) =
             contacts::changes(&self.ctx, caller.account_id, page.size, page.after).await?;
         Ok(Response::new(pb::ListContactChangesResponse {

@@ -24,6 +24,15 @@ pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
         .ok_or_else(status::unauthenticated)
 }
 
+/// When the request arrived, as the authentication middleware read it; the
+/// clock's time for a request that did not pass through it.
+pub fn request_time<T>(request: &Request<T>, ctx: &crate::domain::Context) -> crate::clock::Millis {
+    request
+        .extensions()
+        .get::<crate::clock::RequestTime>()
+        .map_or_else(|| ctx.now(), |time| time.0)
+}
+
 /// The logged-in customer, for customer-only RPCs.
 pub fn customer<T>(request: &Request<T>) -> Result<CustomerSession, Status> {
     match principal(request)? {

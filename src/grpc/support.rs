@@ -3,7 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    client_info, convert, convert::support as sconv, customer, principal, validate::Validate,
+    client_info, convert, convert::support as sconv, customer, principal, request_time,
+    validate::Validate,
 };
 use crate::{
     domain::{
@@ -56,10 +57,12 @@ impl SupportService for Support {
         &self,
         request: Request<pb::CreateTicketRequest>,
     ) -> Reply<pb::CreateTicketResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let client = client_info(&request);
-        let new = request.into_inner().validate(self.ctx.now())?;
-        let ticket = tickets::create_ticket(&self.ctx, caller.account_id, &client, new).await?;
+        let new = request.into_inner().validate(now)?;
+        let ticket =
+            tickets::create_ticket(&self.ctx, now, caller.account_id, &client, new).await?;
         Ok(Response::new(pb::CreateTicketResponse {
             ticket: Some(sconv::ticket(&ticket, false)),
         }))
@@ -69,10 +72,12 @@ impl SupportService for Support {
         &self,
         request: Request<pb::CreateRecoveryTicketRequest>,
     ) -> Reply<pb::CreateRecoveryTicketResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let valid = request.into_inner().validate(self.ctx.now())?;
+        let valid = request.into_inner().validate(now)?;
         let reference = tickets::create_recovery_ticket(
             &self.ctx,
+            now,
             &client,
             &valid.login_or_email,
             &valid.reachable_contact,
@@ -88,8 +93,9 @@ impl SupportService for Support {
         &self,
         request: Request<pb::GetTicketRequest>,
     ) -> Reply<pb::GetTicketResponse> {
+        let now = request_time(&request, &self.ctx);
         let viewer = viewer(&request)?;
-        let (ticket_id, page) = request.into_inner().validate(self.ctx.now())?;
+        let (ticket_id, page) = request.into_inner().validate(now)?;
         let page =
             tickets::get_ticket(&self.ctx, &viewer, ticket_id, page.size, page.after).await?;
         Ok(Response::new(pb::GetTicketResponse {
@@ -103,8 +109,9 @@ impl SupportService for Support {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Reply<pb::ListTicketsResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let (statuses, page) = request.into_inner().validate(self.ctx.now())?;
+        let (statuses, page) = request.into_inner().validate(now)?;
         let (rows, next) = tickets::list_tickets(
             &self.ctx,
             caller.account_id,
@@ -123,12 +130,20 @@ impl SupportService for Support {
         &self,
         request: Request<pb::AddTicketMessageRequest>,
     ) -> Reply<pb::AddTicketMessageResponse> {
+        let now = request_time(&request, &self.ctx);
         let viewer = viewer(&request)?;
         let client = client_info(&request);
-        let (ticket_id, body, internal_note) = request.into_inner().validate(self.ctx.now())?;
-        let message =
-            tickets::add_message(&self.ctx, &viewer, &client, ticket_id, &body, internal_note)
-                .await?;
+        let (ticket_id, body, internal_note) = request.into_inner().validate(now)?;
+        let message = tickets::add_message(
+            &self.ctx,
+            now,
+            &viewer,
+            &client,
+            ticket_id,
+            &body,
+            internal_note,
+        )
+        .await?;
         Ok(Response::new(pb::AddTicketMessageResponse {
             message: Some(sconv::message(&message)),
         }))
@@ -138,9 +153,10 @@ impl SupportService for Support {
         &self,
         request: Request<pb::CloseTicketRequest>,
     ) -> Reply<pb::CloseTicketResponse> {
+        let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let ticket_id = request.into_inner().validate(self.ctx.now())?;
-        let ticket = tickets::close_ticket(&self.ctx, caller.account_id, ticket_id).await?;
+        let ticket_id = request.into_inner().validate(now)?;
+        let ticket = tickets::close_ticket(&self.ctx, now, caller.account_id, ticket_id).await?;
         Ok(Response::new(pb::CloseTicketResponse {
             ticket: Some(sconv::ticket(&ticket, false)),
         }))
@@ -150,8 +166,9 @@ impl SupportService for Support {
         &self,
         request: Request<pb::ListTicketQueueRequest>,
     ) -> Reply<pb::ListTicketQueueResponse> {
+        let now = request_time(&request, &self.ctx);
         agent(&request)?;
-        let (filter, page) = request.into_inner().validate(self.ctx.now())?;
+        let (filter, page) = request.into_inner().validate(now)?;
         let (rows, next) = tickets::queue(&self.ctx, &filter, page.size, page.after).await?;
         Ok(Response::new(pb::ListTicketQueueResponse {
             tickets: rows.iter().map(|t| sconv::ticket(t, true)).collect(),
@@ -163,10 +180,11 @@ impl SupportService for Support {
         &self,
         request: Request<pb::AssignTicketRequest>,
     ) -> Reply<pb::AssignTicketResponse> {
+        let now = request_time(&request, &self.ctx);
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let (ticket_id, assignee) = request.into_inner().validate(self.ctx.now())?;
-        let ticket = tickets::assign(&self.ctx, &agent, &client, ticket_id, assignee).await?;
+        let (ticket_id, assignee) = request.into_inner().validate(now)?;
+        let ticket = tickets::assign(&self.ctx, now, &agent, &client, ticket_id, assignee).await?;
         Ok(Response::new(pb::AssignTicketResponse {
             ticket: Some(sconv::ticket(&ticket, true)),
         }))
@@ -176,10 +194,12 @@ impl SupportService for Support {
         &self,
         request: Request<pb::SetTicketStatusRequest>,
     ) -> Reply<pb::SetTicketStatusResponse> {
+        let now = request_time(&request, &self.ctx);
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let (ticket_id, status) = request.into_inner().validate(self.ctx.now())?;
-        let ticket = tickets::set_status(&self.ctx, &agent, &client, ticket_id, status).await?;
+        let (ticket_id, status) = request.into_inner().validate(now)?;
+        let ticket =
+            tickets::set_status(&self.ctx, now, &agent, &client, ticket_id, status).await?;
         Ok(Response::new(pb::SetTicketStatusResponse {
             ticket: Some(sconv::ticket(&ticket, true)),
         }))
@@ -189,10 +209,11 @@ impl SupportService for Support {
         &self,
         request: Request<pb::GetAccountReviewRequest>,
     ) -> Reply<pb::GetAccountReviewResponse> {
+        let now = request_time(&request, &self.ctx);
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let (account_id, ticket_id) = request.into_inner().validate(self.ctx.now())?;
-        let review = review::review(&self.ctx, &agent, &client, account_id, ticket_id).await?;
+        let (account_id, ticket_id) = request.into_inner().validate(now)?;
+        let review = review::review(&self.ctx, now, &agent, &client, account_id, ticket_id).await?;
         let account = &review.status.account;
         let locale = account.locale;
         let proto_account = convert::account(account);
@@ -244,12 +265,14 @@ impl SupportService for Support {
         &self,
         request: Request<pb::VerifyTicketIdentityRequest>,
     ) -> Reply<pb::VerifyTicketIdentityResponse> {
+        let now = request_time(&request, &self.ctx);
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let (ticket_id, method, evidence) = request.into_inner().validate(self.ctx.now())?;
-        let verification =
-            factor_reset::verify_identity(&self.ctx, &agent, &client, ticket_id, method, &evidence)
-                .await?;
+        let (ticket_id, method, evidence) = request.into_inner().validate(now)?;
+        let verification = factor_reset::verify_identity(
+            &self.ctx, now, &agent, &client, ticket_id, method, &evidence,
+        )
+        .await?;
         Ok(Response::new(pb::VerifyTicketIdentityResponse {
             verification: Some(sconv::verification(&verification)),
         }))
@@ -259,12 +282,14 @@ impl SupportService for Support {
         &self,
         request: Request<pb::ResetTotpRequest>,
     ) -> Reply<pb::ResetTotpResponse> {
+        let now = request_time(&request, &self.ctx);
         let agent = agent(&request)?;
         let client = client_info(&request);
-        let (account_id, ticket_id, reason) = request.into_inner().validate(self.ctx.now())?;
-        let scheduled =
-            factor_reset::request(&self.ctx, &agent, &client, account_id, ticket_id, &reason)
-                .await?;
+        let (account_id, ticket_id, reason) = request.into_inner().validate(now)?;
+        let scheduled = factor_reset::request(
+            &self.ctx, now, &agent, &client, account_id, ticket_id, &reason,
+        )
+        .await?;
         Ok(Response::new(pb::ResetTotpResponse {
             sessions_revoked: 0,
             effective_at: Some(crate::clock::to_timestamp(scheduled.due_at)),
@@ -276,9 +301,10 @@ impl SupportService for Support {
         &self,
         request: Request<pb::CancelFactorResetRequest>,
     ) -> Reply<pb::CancelFactorResetResponse> {
+        let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
-        let token = request.into_inner().validate(self.ctx.now())?;
-        factor_reset::cancel_by_link(&self.ctx, &token, &client).await?;
+        let token = request.into_inner().validate(now)?;
+        factor_reset::cancel_by_link(&self.ctx, now, &token, &client).await?;
         Ok(Response::new(pb::CancelFactorResetResponse {}))
     }
 }

@@ -5,6 +5,7 @@
 //! request extensions. [`POLICY`] gives every RPC exactly the roles allowed
 //! to call it; a method missing from it is denied.
 
+use crate::clock::{Millis, RequestTime};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -149,10 +150,14 @@ fn bearer<B>(request: &Request<B>) -> Presented {
 
 /// Resolves a presented secret to a principal; `Ok(None)` when it is not
 /// live, `Error::SessionRevoked` for a session revoked while live.
-async fn resolve(ctx: &domain::Context, secret: &str) -> domain::Result<Option<Principal>> {
+async fn resolve(
+    ctx: &domain::Context,
+    now: Millis,
+    secret: &str,
+) -> domain::Result<Option<Principal>> {
     match TokenKind::of(secret) {
         Some(TokenKind::Credential) => credentials::authenticate(ctx, secret).await,
-        Some(TokenKind::Session) => Ok(sessions::authenticate(ctx, secret)
+        Some(TokenKind::Session) => Ok(sessions::authenticate(ctx, now, secret)
             .await?
             .map(Principal::Customer)),
         _ => Ok(None),
@@ -203,11 +208,13 @@ where
         return Ok(status::permission_denied(&path).into_http());
     };
     let anonymous_allowed = roles.contains(&Anonymous);
+    let now = ctx.now();
+    request.extensions_mut().insert(RequestTime(now));
     let principal = match bearer(&request) {
         Presented::None => Principal::Anonymous,
         Presented::Malformed if anonymous_allowed => Principal::Anonymous,
         Presented::Malformed => return Ok(status::unauthenticated().into_http()),
-        Presented::Token(secret) => match resolve(&ctx, &secret).await {
+        Presented::Token(secret) => match resolve(&ctx, now, &secret).await {
             Ok(Some(principal)) => principal,
             Ok(None) if anonymous_allowed => Principal::Anonymous,
             Err(error)

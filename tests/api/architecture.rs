@@ -452,6 +452,53 @@ fn no_module_imports_a_layer_above_its_own() {
 }
 
 /// The checker itself, on code made up for it.
+/// The domain's background jobs: each reads the clock when it starts, as a
+/// request's time is read where it enters (the authentication middleware).
+const DOMAIN_CLOCK_READERS: &[&str] = &["run", "hand_over", "perform"];
+
+/// Where `code` reads the clock: the name of each enclosing function.
+fn clock_reads(code: &str) -> Vec<String> {
+    let mut function = String::new();
+    let mut readers = Vec::new();
+    for line in code.lines() {
+        if let Some(at) = line.find("fn ") {
+            let name: String = line[at + 3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                function = name;
+            }
+        }
+        let reads = line.matches(".now()").count() + line.matches("now_ms()").count();
+        readers.extend(std::iter::repeat_n(function.clone(), reads));
+    }
+    readers
+}
+
+#[test]
+fn the_domain_reads_the_clock_only_where_a_job_starts() {
+    let mut misplaced = Vec::new();
+    for source in sources() {
+        if !source.file.starts_with("domain/") || source.file == "domain/mod.rs" {
+            continue;
+        }
+        for function in clock_reads(&source.code) {
+            if !DOMAIN_CLOCK_READERS.contains(&function.as_str()) {
+                misplaced.push(format!("{} in fn {function}", source.file));
+            }
+        }
+    }
+    assert!(
+        misplaced.is_empty(),
+        "domain functions take `now` from their caller instead of reading the clock: {misplaced:?}"
+    );
+    assert_eq!(
+        clock_reads("fn a() {}\nfn run() { let now = ctx.now(); }\n"),
+        ["run"]
+    );
+}
+
 #[test]
 fn the_checker_sees_groups_super_paths_and_sql_literals() {
     let source = Source {

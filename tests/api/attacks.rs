@@ -1010,7 +1010,7 @@ pub async fn an_anonymous_recovery_ticket_cannot_remove_2fa() {
     assert!(app.totp_enabled(&id).await);
     // Even once any delay would be over, the factor is still there.
     app.clock.advance(Duration::from_secs(48 * 3600));
-    gardien::domain::factor_reset::complete_due(&app.ctx)
+    gardien::domain::factor_reset::complete_due(&app.ctx, app.clock_now())
         .await
         .unwrap();
     assert!(app.totp_enabled(&id).await, "2FA was removed");

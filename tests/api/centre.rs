@@ -553,7 +553,9 @@ pub async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
         authenticated_at: app.clock_now(),
         second_factor_used: false,
     };
-    let suspended = overview::overview(&app.ctx, &caller).await.unwrap();
+    let suspended = overview::overview(&app.ctx, app.clock_now(), &caller)
+        .await
+        .unwrap();
     let actions: Vec<_> = suspended.actions.iter().map(|(a, _)| *a).collect();
     assert!(actions.contains(&overview::Action::ResetPassword));
     assert!(actions.contains(&overview::Action::ReviewEvents));
@@ -604,7 +606,7 @@ pub async fn a_login_from_a_new_address_is_notified_with_a_wasnt_me_link() {
         user_agent: None,
     };
     let password = secrecy::SecretString::from(STRONG_PASSWORD.to_string());
-    login::login(&app.ctx, "jean", password, &elsewhere)
+    login::login(&app.ctx, app.clock_now(), "jean", password, &elsewhere)
         .await
         .ok()
         .unwrap();

@@ -877,7 +877,7 @@ pub async fn a_verified_reset_is_scheduled_announced_at_once_and_2fa_keeps_worki
 
     // During the delay the factor is still there and the session still works.
     app.clock.advance(DAY - std::time::Duration::from_secs(60));
-    gardien::domain::factor_reset::complete_due(&app.ctx)
+    gardien::domain::factor_reset::complete_due(&app.ctx, app.clock_now())
         .await
         .unwrap();
     assert!(app.totp_enabled(&pending.id).await);
@@ -904,7 +904,7 @@ pub async fn the_cancel_link_stops_the_reset_and_works_once() {
         .is_none());
 
     app.clock.advance(DAY * 2);
-    gardien::domain::factor_reset::complete_due(&app.ctx)
+    gardien::domain::factor_reset::complete_due(&app.ctx, app.clock_now())
         .await
         .unwrap();
     assert!(app.totp_enabled(&pending.id).await, "2FA was removed");
@@ -964,7 +964,7 @@ pub async fn disputing_the_scheduled_reset_in_the_information_centre_stops_it() 
         "the reset is no longer pending"
     );
     app.clock.advance(DAY * 2);
-    gardien::domain::factor_reset::complete_due(&app.ctx)
+    gardien::domain::factor_reset::complete_due(&app.ctx, app.clock_now())
         .await
         .unwrap();
     assert!(app.totp_enabled(&pending.id).await, "2FA was removed");
@@ -1007,7 +1007,7 @@ pub async fn a_login_with_the_second_factor_during_the_delay_stops_the_reset() {
         .is_none());
 
     app.clock.advance(DAY * 2);
-    gardien::domain::factor_reset::complete_due(&app.ctx)
+    gardien::domain::factor_reset::complete_due(&app.ctx, app.clock_now())
         .await
         .unwrap();
     assert!(app.totp_enabled(&pending.id).await, "2FA was removed");

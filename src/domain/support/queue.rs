@@ -86,11 +86,16 @@ pub(super) async fn agent_action<C: ConnectionTrait>(
 }
 
 /// The customer closes their ticket; closing a closed ticket succeeds.
-pub async fn close_ticket(ctx: &Context, account_id: Uuid, ticket_id: Uuid) -> Result<Ticket> {
+pub async fn close_ticket(
+    ctx: &Context,
+    now: Millis,
+    account_id: Uuid,
+    ticket_id: Uuid,
+) -> Result<Ticket> {
     let viewer = Viewer::Customer(account_id);
     let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
     // Closing a closed ticket changes nothing and succeeds.
-    store::tickets::close(&ctx.db, found.id, ctx.now()).await?;
+    store::tickets::close(&ctx.db, found.id, now).await?;
     Ok(Ticket::from(
         &visible_ticket(&ctx.db, &viewer, ticket_id).await?,
     ))
@@ -99,6 +104,7 @@ pub async fn close_ticket(ctx: &Context, account_id: Uuid, ticket_id: Uuid) -> R
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
 pub async fn assign(
     ctx: &Context,
+    now: Millis,
     agent: &str,
     client: &ClientInfo,
     ticket_id: Uuid,
@@ -113,7 +119,6 @@ pub async fn assign(
         return Err(Error::invalid("assignee", "is not an active agent"));
     }
     let viewer = Viewer::Agent(agent.to_string());
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     let changed = store::tickets::assign(&txn, ticket_id, &assignee, now).await?;
     let found = visible_ticket(&txn, &viewer, ticket_id).await?;
@@ -138,6 +143,7 @@ pub async fn assign(
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, status = status.as_str()))]
 pub async fn set_status(
     ctx: &Context,
+    now: Millis,
     agent: &str,
     client: &ClientInfo,
     ticket_id: Uuid,
@@ -155,7 +161,6 @@ pub async fn set_status(
             status.as_str()
         )));
     }
-    let now = ctx.now();
     let txn = ctx.begin_write().await?;
     if !store::tickets::set_status(&txn, found.id, &found.status, status.as_str(), now).await? {
         return Err(Error::InvalidStateTransition(
