@@ -1,7 +1,7 @@
 //! Customer accounts: creation by an onboarding service, and the status view
 //! for services, agents and the security team.
 
-use crate::clock::Millis;
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use super::{
     types::{Email, Locale, Login, Phone, PostalAddress},
     Context,
 };
-use crate::{entity::account, store};
+use crate::{clock::Millis, entity::account, store};
 
 /// A validated `CreateAccount` request.
 pub struct NewAccount {
@@ -145,20 +145,20 @@ pub enum AccountSelector {
 }
 
 pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<Account> {
-    Ok(Account::from(&find_row(ctx, selector).await?))
+    Ok(Account::from(&find_row(&ctx.db, selector).await?))
 }
 
-async fn find_row(ctx: &Context, selector: &AccountSelector) -> Result<account::Model> {
+async fn find_row(db: &DatabaseConnection, selector: &AccountSelector) -> Result<account::Model> {
     let found = match selector {
-        AccountSelector::Id(id) => store::accounts::by_id(&ctx.db, *id).await?,
-        AccountSelector::Login(login) => store::accounts::by_login(&ctx.db, login.as_str()).await?,
+        AccountSelector::Id(id) => store::accounts::by_id(db, *id).await?,
+        AccountSelector::Login(login) => store::accounts::by_login(db, login.as_str()).await?,
     };
     found.ok_or(Error::NotFound("account"))
 }
 
 /// The account and its live state as at `now`.
 pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Result<AccountStatus> {
-    let account = find_row(ctx, selector).await?;
+    let account = find_row(&ctx.db, selector).await?;
     let active_suspension = store::suspensions::active(&ctx.db, account.id).await?;
     let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
     let active_sessions =

@@ -2,11 +2,9 @@
 //! customer acknowledging what they saw, and acting on what they did not do
 //! ("this wasn't me"), from the journal or from the link in a notice.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
-use super::records::Event;
 use super::revocation::RevocationCause as Cause;
 use super::{
     compromised,
@@ -14,11 +12,13 @@ use super::{
     events::{self, EventKind},
     links, notices,
     principal::{Actor, ClientInfo},
+    records::Event,
     sessions, support,
     suspension::{self, Reason, SuspendRequest},
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::token::TokenKind,
     entity::{account, report_token, security_event},
     mail::Mail,
@@ -68,7 +68,7 @@ pub async fn record_activity(
     activity: Activity,
 ) -> Result<(Event, bool)> {
     let service_name = service.name.clone().unwrap_or_default();
-    if let Some(existing) = find_source(ctx, &service_name, &activity.service_event_id).await? {
+    if let Some(existing) = find_source(&ctx.db, &service_name, &activity.service_event_id).await? {
         if existing.account_id != activity.account_id {
             return Err(Error::invalid(
                 "service_event_id",
@@ -111,7 +111,7 @@ pub async fn record_activity(
             ) =>
         {
             // A concurrent retry won; answer with its event.
-            let existing = find_source(ctx, &service_name, &activity.service_event_id)
+            let existing = find_source(&ctx.db, &service_name, &activity.service_event_id)
                 .await?
                 .ok_or(Error::internal(anyhow::anyhow!("activity vanished")))?;
             Ok((Event::from(&existing), true))
@@ -121,24 +121,24 @@ pub async fn record_activity(
 }
 
 async fn find_source(
-    ctx: &Context,
+    db: &DatabaseConnection,
     service: &str,
     source_event_id: &str,
 ) -> Result<Option<security_event::Model>> {
-    Ok(store::events::by_source(&ctx.db, service, source_event_id).await?)
+    Ok(store::events::by_source(db, service, source_event_id).await?)
 }
 
 /// Marks the caller's events seen; returns how many were newly marked. All
 /// or nothing: an id that is not one of the caller's events (another
 /// customer's, or none) is `NotFound` and nothing changes.
 pub async fn acknowledge(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     account_id: Uuid,
     event_ids: &[Uuid],
 ) -> Result<u64> {
     let wanted: std::collections::BTreeSet<Uuid> = event_ids.iter().copied().collect();
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     let own =
         store::events::count_of_account_among(&txn, account_id, wanted.iter().copied()).await?;
     if own != wanted.len() as u64 {
@@ -341,7 +341,8 @@ pub async fn report_unauthorized_change(
     client: &ClientInfo,
 ) -> Result<String> {
     let (row, account) =
-        links::presented::<report_token::Entity>(ctx, now, TokenKind::Report, presented).await?;
+        links::presented::<report_token::Entity>(&ctx.db, now, TokenKind::Report, presented)
+            .await?;
     let event = match row.event_id {
         Some(id) => store::events::by_id(&ctx.db, id).await?,
         None => None,

@@ -5,8 +5,7 @@
 //! old address is told when it is asked for and when it takes effect, and
 //! the links mailed to it before stop working then.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -21,6 +20,7 @@ use super::{
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::token::{self, TokenKind},
     entity::{account, contact_change, email_change},
     mail::{outbox, Mail},
@@ -51,19 +51,17 @@ impl ContactView {
 
 /// The contact details, their last changes and the e-mail change pending
 /// at `now`.
-pub async fn get(ctx: &Context, account_id: Uuid, now: i64) -> Result<ContactView> {
-    let account = store::accounts::by_id(&ctx.db, account_id)
+pub async fn get(db: &DatabaseConnection, account_id: Uuid, now: i64) -> Result<ContactView> {
+    let account = store::accounts::by_id(db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let mut last_changes = Vec::new();
     for field in [Field::Email, Field::Phone, Field::PostalAddress] {
-        if let Some(change) =
-            store::contacts::last_change(&ctx.db, account_id, field.as_str()).await?
-        {
+        if let Some(change) = store::contacts::last_change(db, account_id, field.as_str()).await? {
             last_changes.push(ContactChange::from(&change));
         }
     }
-    let pending_email = store::contacts::pending_email(&ctx.db, account_id, now)
+    let pending_email = store::contacts::pending_email(db, account_id, now)
         .await?
         .map(|pending| PendingEmail {
             new_email: pending.new_email,
@@ -348,9 +346,13 @@ pub async fn confirm_email(
     presented: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    let (row, account) =
-        links::presented::<email_change::Entity>(ctx, now, TokenKind::EmailConfirmation, presented)
-            .await?;
+    let (row, account) = links::presented::<email_change::Entity>(
+        &ctx.db,
+        now,
+        TokenKind::EmailConfirmation,
+        presented,
+    )
+    .await?;
     let txn = ctx.begin_write().await?;
     links::consume::<email_change::Entity, _>(&txn, &row, now).await?;
     store::contacts::set_email(&txn, account.id, row.new_email.clone(), None, now).await?;
@@ -389,12 +391,12 @@ pub async fn confirm_email(
 
 /// The history of contact changes, newest first.
 pub async fn changes(
-    ctx: &Context,
+    db: &DatabaseConnection,
     account_id: Uuid,
     page_size: u64,
     before: Option<Uuid>,
 ) -> Result<(Vec<ContactChange>, Option<Uuid>)> {
-    let rows = store::contacts::changes(&ctx.db, account_id, page_size + 1, before).await?;
+    let rows = store::contacts::changes(db, account_id, page_size + 1, before).await?;
     let (rows, next) = super::page(rows, page_size, |r| r.id);
     Ok((rows.iter().map(ContactChange::from).collect(), next))
 }

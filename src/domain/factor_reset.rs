@@ -7,17 +7,16 @@
 //! task completes the resets that are due, reading the clock like every
 //! other rule, so tests move time instead of sleeping.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::records::{FactorReset, Verification};
 use super::{
     error::{Error, Result},
     events::{self, EventKind},
     notices,
     principal::{Actor, ActorKind, ClientInfo},
+    records::{FactorReset, Verification},
     revocation::RevocationCause,
     sessions,
     support::{self, Status, Viewer},
@@ -25,6 +24,7 @@ use super::{
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::token::{self, TokenKind},
     entity::{account, factor_reset, identity_verification, ticket},
     mail::{templates::utc_date_and_time, Mail},
@@ -126,7 +126,7 @@ async fn open_ticket<C: ConnectionTrait>(
 /// `VerifyTicketIdentity`: records how the agent verified the customer.
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, method = method.as_str()))]
 pub async fn verify_identity(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     agent: &str,
     client: &ClientInfo,
@@ -134,7 +134,7 @@ pub async fn verify_identity(
     method: Method,
     evidence_reference: &str,
 ) -> Result<Verification> {
-    let found = open_ticket(&ctx.db, agent, ticket_id).await?;
+    let found = open_ticket(db, agent, ticket_id).await?;
     let Some(account_id) = found.account_id else {
         return Err(Error::InvalidStateTransition(
             "the ticket is about no account".into(),
@@ -149,7 +149,7 @@ pub async fn verify_identity(
         evidence_reference: evidence_reference.to_string(),
         verified_at: now,
     };
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     store::verifications::insert(&txn, model.clone()).await?;
     events::record(
         &txn,
@@ -313,7 +313,7 @@ async fn cancel<C: ConnectionTrait>(
 /// `CancelFactorReset`: the single-use link of the factor-reset e-mail.
 #[tracing::instrument(skip_all)]
 pub async fn cancel_by_link(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     presented: &str,
     client: &ClientInfo,
@@ -321,7 +321,7 @@ pub async fn cancel_by_link(
     if !token::well_formed(TokenKind::FactorResetCancel, presented) {
         return Err(Error::TokenInvalid);
     }
-    let reset = store::factor_resets::by_cancel_token_hash(&ctx.db, &token::hash(presented))
+    let reset = store::factor_resets::by_cancel_token_hash(db, &token::hash(presented))
         .await?
         .ok_or(Error::TokenInvalid)?;
     match reset.status.as_str() {
@@ -332,10 +332,10 @@ pub async fn cancel_by_link(
     if reset.due_at <= now {
         return Err(Error::TokenExpired);
     }
-    let account = store::accounts::by_id(&ctx.db, reset.account_id)
+    let account = store::accounts::by_id(db, reset.account_id)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     if !cancel(
         &txn,
         &reset,

@@ -1,14 +1,11 @@
 //! Redeeming a single-use link (reset, report, e-mail confirmation): the
 //! same checks and the same compare-and-set for every kind.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use super::{
-    error::{Error, Result},
-    Context,
-};
+use super::error::{Error, Result};
 use crate::{
+    clock::Millis,
     crypto::token::{self, TokenKind},
     entity::account,
     store::{
@@ -21,7 +18,7 @@ use crate::{
 /// formed, known, unused, not withdrawn and not expired: `TOKEN_EXPIRED`
 /// for an expired one, `TOKEN_INVALID` for anything else.
 pub async fn presented<T: SingleUse>(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     kind: TokenKind,
     presented: &str,
@@ -29,12 +26,12 @@ pub async fn presented<T: SingleUse>(
     if !token::well_formed(kind, presented) {
         return Err(Error::TokenInvalid);
     }
-    let row = match store::tokens::find::<T, _>(&ctx.db, &token::hash(presented), now).await? {
+    let row = match store::tokens::find::<T, _>(db, &token::hash(presented), now).await? {
         Presented::Live(row) => row,
         Presented::Expired => return Err(Error::TokenExpired),
         Presented::Unknown | Presented::Spent => return Err(Error::TokenInvalid),
     };
-    let account = store::accounts::by_id(&ctx.db, T::account_id(&row))
+    let account = store::accounts::by_id(db, T::account_id(&row))
         .await?
         .ok_or(Error::TokenInvalid)?;
     Ok((row, account))

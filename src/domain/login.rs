@@ -1,8 +1,6 @@
 //! Login with a password (the back-off against guessing is in
 //! [`super::throttle`]).
 
-use crate::clock::Millis;
-use crate::kinds::PasswordState;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
@@ -16,8 +14,10 @@ use super::{
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::password::Verified,
     entity::account,
+    kinds::PasswordState,
     store::{self, login::Counted},
 };
 

@@ -10,8 +10,7 @@ use super::{
     types::Locale,
     Context,
 };
-use crate::clock::Millis;
-use crate::store;
+use crate::{clock::Millis, store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -48,7 +47,7 @@ pub async fn overview(ctx: &Context, now: Millis, caller: &CustomerSession) -> R
     let (unacknowledged_events, disputed_events) =
         store::events::unacknowledged_and_disputed(&ctx.db, account.id).await?;
     let open_tickets = store::tickets::open_of_account(&ctx.db, account.id).await?;
-    let contacts = super::contacts::get(ctx, account.id, now).await?;
+    let contacts = super::contacts::get(&ctx.db, account.id, now).await?;
     let totp_enabled = account.totp_enabled;
     let recovery_codes_remaining = if totp_enabled {
         super::two_factor::recovery_codes_left(&ctx.db, account.id).await?

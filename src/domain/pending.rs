@@ -18,10 +18,9 @@
 //! compare-and-set on its `attempts` count, and deletes it only while that
 //! claim is still its own.
 
-use crate::clock::Millis;
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ use super::{
     principal::ClientInfo,
     Context,
 };
-use crate::{entity::pending_request, store};
+use crate::{clock::Millis, entity::pending_request, store};
 
 /// How long a claimed request belongs to the worker that claimed it; far
 /// longer than its work takes.
@@ -141,7 +140,7 @@ fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()
 /// Claims row `id` if its count of attempts is still `attempts`, and does
 /// its work; a failure is recorded on the row for a later attempt.
 async fn work(ctx: &Context, now: Millis, id: Uuid, attempts: i32, perform: Work) {
-    let claimed = match claim(ctx, now, id, attempts).await {
+    let claimed = match claim(&ctx.db, now, id, attempts).await {
         Ok(Some(row)) => row,
         // Done, or claimed by another worker meanwhile.
         Ok(None) => return,
@@ -180,15 +179,15 @@ async fn work(ctx: &Context, now: Millis, id: Uuid, attempts: i32, perform: Work
 /// Takes the lease of row `id` while its count is still `attempts`; the
 /// row as claimed, or `None` when it is gone or someone else's.
 async fn claim(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     id: Uuid,
     attempts: i32,
 ) -> Result<Option<pending_request::Model>> {
-    if !store::pending::claim(&ctx.db, id, attempts, now + LEASE_MS).await? {
+    if !store::pending::claim(db, id, attempts, now + LEASE_MS).await? {
         return Ok(None);
     }
-    Ok(store::pending::by_id(&ctx.db, id)
+    Ok(store::pending::by_id(db, id)
         .await?
         .filter(|row| row.attempts == attempts + 1))
 }

@@ -3,10 +3,7 @@
 //! work happens off the response path and the e-mail goes through the
 //! outbox.
 
-use super::records::LiftMethod;
-use crate::clock::Millis;
-use crate::kinds::PasswordState;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -17,13 +14,16 @@ use super::{
     events::{self, EventKind},
     links, notices, password, pending,
     principal::{Actor, ClientInfo, CustomerSession},
+    records::LiftMethod,
     sessions, suspension, throttle, two_factor,
     types::Locale,
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::token::{self, TokenKind},
     entity::{account, reset_token},
+    kinds::PasswordState,
     mail::{outbox, Mail},
     store,
 };
@@ -55,9 +55,12 @@ pub fn perform(
 
 /// Accounts matching what a customer typed: a login identifier or a
 /// contact e-mail (which several accounts may share).
-async fn matching_accounts(ctx: &Context, login_or_email: &str) -> Result<Vec<account::Model>> {
+async fn matching_accounts(
+    db: &DatabaseConnection,
+    login_or_email: &str,
+) -> Result<Vec<account::Model>> {
     let typed = login_or_email.trim().to_lowercase();
-    Ok(store::accounts::matching(&ctx.db, &typed, typed.contains('@'), None).await?)
+    Ok(store::accounts::matching(db, &typed, typed.contains('@'), None).await?)
 }
 
 /// Answers at once; the matching accounts (if any) get a link shortly. The
@@ -92,7 +95,7 @@ pub(super) async fn send_reset_links(
 ) -> Result<()> {
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
-    let accounts = matching_accounts(ctx, login_or_email).await?;
+    let accounts = matching_accounts(&ctx.db, login_or_email).await?;
     let txn = ctx.begin_write().await?;
     let mut queued = Vec::new();
     for account in accounts {
@@ -209,7 +212,7 @@ pub(super) async fn send_login_reminder(
     let mut first: Option<account::Model> = None;
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
-    let accounts = matching_accounts(ctx, email).await?;
+    let accounts = matching_accounts(&ctx.db, email).await?;
     let txn = ctx.begin_write().await?;
     for account in accounts {
         lock_account(&txn, account.id).await?;
@@ -268,7 +271,8 @@ pub async fn complete_reset(
     request: CompleteReset,
 ) -> Result<()> {
     let (row, account) =
-        links::presented::<reset_token::Entity>(ctx, now, TokenKind::Reset, &request.token).await?;
+        links::presented::<reset_token::Entity>(&ctx.db, now, TokenKind::Reset, &request.token)
+            .await?;
     // On a 2FA account the attempt is counted before the password checks:
     // the refusal of a known-compromised password must not become an
     // unthrottled oracle for someone holding the link but not the factor.

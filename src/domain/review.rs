@@ -1,7 +1,6 @@
 //! `GetAccountReview`: everything an agent needs to verify a customer, in
 //! one answer. The review itself is recorded in the customer's journal.
 
-use crate::clock::Millis;
 use uuid::Uuid;
 
 use super::{
@@ -12,7 +11,7 @@ use super::{
     records::{ContactChange, Event, FactorReset, Session, Suspension, Ticket},
     two_factor, Context,
 };
-use crate::store;
+use crate::{clock::Millis, store};
 
 pub struct Review {
     pub status: AccountStatus,
@@ -58,8 +57,8 @@ pub async fn review(
         store::sessions::live_of_account(&ctx.db, account_id, now, now - idle_ms, 50, None).await?;
     let tickets = store::tickets::recent_of_account(&ctx.db, account_id, 50).await?;
     let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
-    let contacts = super::contacts::get(ctx, account_id, now).await?;
-    let (contact_changes, _) = super::contacts::changes(ctx, account_id, 100, None).await?;
+    let contacts = super::contacts::get(&ctx.db, account_id, now).await?;
+    let (contact_changes, _) = super::contacts::changes(&ctx.db, account_id, 100, None).await?;
     let pending_factor_reset = super::factor_reset::pending(&ctx.db, account_id).await?;
     Ok(Review {
         pending_factor_reset,

@@ -1,8 +1,7 @@
 //! Customer sessions: opaque 256-bit bearer tokens stored as SHA-256, with
 //! an absolute lifetime and an idle timeout, revoked server side.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -17,6 +16,7 @@ use super::{
     Context,
 };
 use crate::{
+    clock::Millis,
     crypto::token::{self, TokenKind},
     entity::session,
     store,
@@ -106,7 +106,7 @@ pub async fn authenticate(
                 (cause == RevocationCause::Suspension).then(|| ctx.config.mail.help_url.clone());
             let error = Error::SessionRevoked { cause, help_url };
             // Told in the account's language: the account is known.
-            return Err(match account_language(ctx, account_id).await? {
+            return Err(match account_language(&ctx.db, account_id).await? {
                 Some(locale) => error.for_account(locale),
                 None => error,
             });
@@ -123,8 +123,8 @@ pub async fn authenticate(
 
 /// The language of account `account_id` (`None` if it is gone): what a
 /// customer is told in, on every call made with their session.
-pub async fn account_language(ctx: &Context, account_id: Uuid) -> Result<Option<Locale>> {
-    let locale = store::accounts::locale(&ctx.db, account_id).await?;
+pub async fn account_language(db: &DatabaseConnection, account_id: Uuid) -> Result<Option<Locale>> {
+    let locale = store::accounts::locale(db, account_id).await?;
     Ok(locale.as_deref().map(Locale::parse))
 }
 
@@ -184,7 +184,7 @@ async fn find_live(ctx: &Context, now: Millis, presented: &str) -> Result<Lookup
             live
         }
     };
-    let touched = touch(ctx, live, now).await?;
+    let touched = touch(&ctx.db, live, now).await?;
     // A hit that was not touched is already cached as it is.
     if let (Some(generation), true) = (generation, cached != Some(touched)) {
         cache.keep_session(&hash, generation, touched);
@@ -206,9 +206,9 @@ impl From<&session::Model> for LiveSession {
 }
 
 /// Records use of a live session (at most every `TOUCH_EVERY_MS`).
-async fn touch(ctx: &Context, mut live: LiveSession, now: i64) -> Result<LiveSession> {
+async fn touch(db: &DatabaseConnection, mut live: LiveSession, now: i64) -> Result<LiveSession> {
     if now - live.last_seen_at > TOUCH_EVERY_MS {
-        store::sessions::touch(&ctx.db, live.id, now).await?;
+        store::sessions::touch(db, live.id, now).await?;
         live.last_seen_at = now;
     }
     Ok(live)
@@ -289,7 +289,7 @@ pub async fn revoke_all<C: ConnectionTrait>(
 /// Ends one session of the caller's account (`NotFound` for another's).
 /// A session of the caller's that has already ended succeeds unchanged.
 pub async fn revoke(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     caller: &CustomerSession,
     session_id: Uuid,
@@ -300,7 +300,7 @@ pub async fn revoke(
         RevocationCause::Logout => EventKind::Logout,
         _ => EventKind::SessionRevoked,
     };
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     let account_id = caller.account_id;
     if !store::sessions::revoke_one(&txn, session_id, account_id, cause.as_str(), now).await? {
         return match store::sessions::belongs_to(&txn, session_id, account_id).await? {

@@ -4,8 +4,7 @@
 //! `factor_reset`). Every agent action on an account leaves a security event
 //! its customer sees.
 
-use crate::clock::Millis;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::{
@@ -23,6 +22,7 @@ pub(super) use queue::post_system_message;
 pub use queue::{assign, close_ticket, queue, set_status, QueueFilter};
 
 use crate::{
+    clock::Millis,
     crypto::totp,
     entity::{ticket, ticket_message},
     mail::{outbox, Mail},
@@ -111,7 +111,7 @@ async fn open_ticket(
     new: NewTicket,
 ) -> Result<ticket::Model> {
     if let Some(existing) =
-        find_by_request_id(ctx, account_id, new.client_request_id.as_deref()).await?
+        find_by_request_id(&ctx.db, account_id, new.client_request_id.as_deref()).await?
     {
         return Ok(existing);
     }
@@ -168,7 +168,7 @@ async fn open_ticket(
         if unique_violation(&error) {
             // A concurrent retry with the same request id won.
             if let Some(existing) =
-                find_by_request_id(ctx, account_id, new.client_request_id.as_deref()).await?
+                find_by_request_id(&ctx.db, account_id, new.client_request_id.as_deref()).await?
             {
                 return Ok(existing);
             }
@@ -228,21 +228,21 @@ pub async fn open_dispute_ticket<C: ConnectionTrait>(
 }
 
 async fn find_by_request_id(
-    ctx: &Context,
+    db: &DatabaseConnection,
     account_id: Uuid,
     request_id: Option<&str>,
 ) -> Result<Option<ticket::Model>> {
     let Some(request_id) = request_id else {
         return Ok(None);
     };
-    Ok(store::tickets::by_request_id(&ctx.db, account_id, request_id).await?)
+    Ok(store::tickets::by_request_id(db, account_id, request_id).await?)
 }
 
 /// A recovery ticket without login. The requester learns only a reference,
 /// the same whether or not an account matched.
 #[tracing::instrument(skip_all)]
 pub async fn create_recovery_ticket(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     client: &ClientInfo,
     login_or_email: &str,
@@ -251,7 +251,7 @@ pub async fn create_recovery_ticket(
 ) -> Result<String> {
     let typed = login_or_email.trim().to_lowercase();
     // A recovery ticket is linked only to a single match: a third is never needed.
-    let matches = store::accounts::matching(&ctx.db, &typed, typed.contains('@'), Some(2)).await?;
+    let matches = store::accounts::matching(db, &typed, typed.contains('@'), Some(2)).await?;
     // Linked only when exactly one account matches; the agent sees what was typed.
     let account_id = match matches.as_slice() {
         [only] => Some(only.id),
@@ -277,7 +277,7 @@ pub async fn create_recovery_ticket(
         message_count: 1,
         public_message_count: 1,
     };
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     store::tickets::insert(&txn, model.clone()).await?;
     insert_message(&txn, model.id, &Actor::system(), description, false, now).await?;
     txn.commit().await?;
@@ -334,16 +334,15 @@ pub struct TicketPage {
 }
 
 pub async fn get_ticket(
-    ctx: &Context,
+    db: &DatabaseConnection,
     viewer: &Viewer,
     ticket_id: Uuid,
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<TicketPage> {
-    let ticket = visible_ticket(&ctx.db, viewer, ticket_id).await?;
+    let ticket = visible_ticket(db, viewer, ticket_id).await?;
     let with_internal = !matches!(viewer, Viewer::Customer(_));
-    let rows =
-        store::tickets::messages(&ctx.db, ticket.id, with_internal, after, page_size + 1).await?;
+    let rows = store::tickets::messages(db, ticket.id, with_internal, after, page_size + 1).await?;
     let (messages, next) = super::page(rows, page_size, |m| m.id);
     Ok(TicketPage {
         ticket: Ticket::from(&ticket),
@@ -354,15 +353,14 @@ pub async fn get_ticket(
 
 /// The customer's own tickets, newest first.
 pub async fn list_tickets(
-    ctx: &Context,
+    db: &DatabaseConnection,
     account_id: Uuid,
     statuses: &[Status],
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<(Vec<Ticket>, Option<Uuid>)> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-    let rows =
-        store::tickets::of_account(&ctx.db, account_id, &statuses, after, page_size + 1).await?;
+    let rows = store::tickets::of_account(db, account_id, &statuses, after, page_size + 1).await?;
     Ok(tickets_page(rows, page_size))
 }
 

@@ -2,9 +2,7 @@
 //! detection), and lifting it. A suspension revokes every session and every
 //! reset link at once and tells the customer what to do.
 
-use crate::clock::Millis;
-use crate::kinds::PasswordState;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
@@ -18,7 +16,9 @@ use super::{
     Context,
 };
 use crate::{
+    clock::Millis,
     entity::{account, suspension},
+    kinds::PasswordState,
     mail::{outbox, Mail},
     store,
 };
@@ -180,14 +180,14 @@ pub async fn suspend_in<C: ConnectionTrait>(
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn lift(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     actor: &Actor,
     client: &ClientInfo,
     account_id: Uuid,
     note: &str,
 ) -> Result<Suspension> {
-    let account = store::accounts::by_id(&ctx.db, account_id)
+    let account = store::accounts::by_id(db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let restored = if account.password_hash.is_some() {
@@ -195,7 +195,7 @@ pub async fn lift(
     } else {
         PasswordState::Unset
     };
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     let lifted = store::accounts::set_password_state(
         &txn,
         account.id,

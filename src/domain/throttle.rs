@@ -7,7 +7,6 @@
 //! so parallel guesses can never run more verifications than the back-off
 //! allows; a success sets it back to zero.
 
-use crate::clock::Millis;
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
@@ -18,6 +17,7 @@ use super::{
     password, Context,
 };
 use crate::{
+    clock::Millis,
     config::LoginConfig,
     crypto::{password::Verified, token},
     entity::account,

@@ -6,9 +6,7 @@
 //! single use the same way. Every code checked counts against the login's
 //! back-off, and only a complete success clears it.
 
-use crate::clock::Millis;
-use crate::kinds::PasswordState;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -21,8 +19,10 @@ use super::{
     sessions, throttle, Context,
 };
 use crate::{
+    clock::Millis,
     crypto::{token, totp},
     entity::{account, login_challenge},
+    kinds::PasswordState,
     mail::Mail,
     store,
 };
@@ -48,8 +48,8 @@ pub struct Enrollment {
     pub qr_png: Vec<u8>,
 }
 
-async fn load(ctx: &Context, account_id: Uuid) -> Result<account::Model> {
-    store::accounts::by_id(&ctx.db, account_id)
+async fn load(db: &DatabaseConnection, account_id: Uuid) -> Result<account::Model> {
+    store::accounts::by_id(db, account_id)
         .await?
         .ok_or(Error::NotFound("account"))
 }
@@ -87,7 +87,7 @@ pub async fn begin_enrollment(
     caller: &CustomerSession,
     password: Option<SecretString>,
 ) -> Result<Enrollment> {
-    let account = load(ctx, caller.account_id).await?;
+    let account = load(&ctx.db, caller.account_id).await?;
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
@@ -145,7 +145,7 @@ pub async fn confirm_enrollment(
     client: &ClientInfo,
     code: SecretString,
 ) -> Result<Vec<String>> {
-    let account = load(ctx, caller.account_id).await?;
+    let account = load(&ctx.db, caller.account_id).await?;
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
@@ -217,7 +217,7 @@ pub async fn disable(
     password: SecretString,
     factor: SecondFactor,
 ) -> Result<u64> {
-    let account = load(ctx, caller.account_id).await?;
+    let account = load(&ctx.db, caller.account_id).await?;
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
@@ -264,7 +264,7 @@ pub async fn regenerate_recovery_codes(
     password: Option<SecretString>,
     code: SecretString,
 ) -> Result<Vec<String>> {
-    let account = load(ctx, caller.account_id).await?;
+    let account = load(&ctx.db, caller.account_id).await?;
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
@@ -419,7 +419,7 @@ pub async fn verify_challenge(
     if challenge.expires_at <= now {
         return Err(Error::TokenExpired);
     }
-    let account = load(ctx, challenge.account_id).await?;
+    let account = load(&ctx.db, challenge.account_id).await?;
     throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let txn = ctx.begin_write().await?;
     if !store::challenges::use_once(&txn, challenge.id, MAX_WRONG_CODES, now).await? {
@@ -428,7 +428,7 @@ pub async fn verify_challenge(
     if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
         drop(txn);
         if matches!(error, Error::InvalidCredentials) {
-            record_wrong_code(ctx, now, &challenge, &account, client).await?;
+            record_wrong_code(&ctx.db, now, &challenge, &account, client).await?;
         }
         return Err(error);
     }
@@ -457,13 +457,13 @@ pub async fn verify_challenge(
 }
 
 async fn record_wrong_code(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     challenge: &login_challenge::Model,
     account: &account::Model,
     client: &ClientInfo,
 ) -> Result<()> {
-    let txn = ctx.begin_write().await?;
+    let txn = crate::store::db::begin_write(db).await?;
     store::challenges::count_wrong_code(&txn, challenge.id).await?;
     events::record(
         &txn,

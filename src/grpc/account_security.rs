@@ -112,7 +112,7 @@ impl AccountSecurityService for AccountSecurity {
         let caller = customer(&request)?;
         let client = client_info(&request);
         sessions::revoke(
-            &self.ctx,
+            &self.ctx.db,
             now,
             &caller,
             caller.session_id,
@@ -149,7 +149,7 @@ impl AccountSecurityService for AccountSecurity {
         let client = client_info(&request);
         let id = request.into_inner().validate(now)?;
         sessions::revoke(
-            &self.ctx,
+            &self.ctx.db,
             now,
             &caller,
             id,
@@ -216,7 +216,8 @@ impl AccountSecurityService for AccountSecurity {
         let actor = principal(&request)?.actor();
         let client = client_info(&request);
         let (account_id, note) = request.into_inner().validate(now)?;
-        let lifted = suspension::lift(&self.ctx, now, &actor, &client, account_id, &note).await?;
+        let lifted =
+            suspension::lift(&self.ctx.db, now, &actor, &client, account_id, &note).await?;
         Ok(Response::new(pb::LiftSuspensionResponse {
             suspension: Some(convert::suspension(&lifted)),
         }))
@@ -411,7 +412,7 @@ impl AccountSecurityService for AccountSecurity {
         let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let ids = request.into_inner().validate(now)?;
-        let marked = centre::acknowledge(&self.ctx, now, caller.account_id, &ids).await?;
+        let marked = centre::acknowledge(&self.ctx.db, now, caller.account_id, &ids).await?;
         Ok(Response::new(pb::AcknowledgeSecurityEventsResponse {
             newly_acknowledged: count(marked),
         }))
@@ -478,7 +479,7 @@ impl AccountSecurityService for AccountSecurity {
     ) -> Reply<pb::GetContactDetailsResponse> {
         let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
-        let view = contacts::get(&self.ctx, caller.account_id, now).await?;
+        let view = contacts::get(&self.ctx.db, caller.account_id, now).await?;
         Ok(Response::new(pb::GetContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
         }))
@@ -493,7 +494,7 @@ impl AccountSecurityService for AccountSecurity {
         let client = client_info(&request);
         let (update, password) = request.into_inner().validate(now)?;
         let pending = contacts::update(&self.ctx, now, &caller, &client, password, update).await?;
-        let view = contacts::get(&self.ctx, caller.account_id, now).await?;
+        let view = contacts::get(&self.ctx.db, caller.account_id, now).await?;
         Ok(Response::new(pb::UpdateContactDetailsResponse {
             contact_details: Some(convert::contact_details(&view)),
             email_change_pending: pending,
@@ -519,7 +520,7 @@ impl AccountSecurityService for AccountSecurity {
         let caller = customer(&request)?;
         let page = request.into_inner().validate(now)?;
         let (rows, next) =
-            contacts::changes(&self.ctx, caller.account_id, page.size, page.after).await?;
+            contacts::changes(&self.ctx.db, caller.account_id, page.size, page.after).await?;
         Ok(Response::new(pb::ListContactChangesResponse {
             changes: rows.iter().map(convert::contact_change).collect(),
             next_page_token: convert::next_page_token(next),

@@ -76,7 +76,7 @@ impl SupportService for Support {
         let client = client_info(&request);
         let valid = request.into_inner().validate(now)?;
         let reference = tickets::create_recovery_ticket(
-            &self.ctx,
+            &self.ctx.db,
             now,
             &client,
             &valid.login_or_email,
@@ -97,7 +97,7 @@ impl SupportService for Support {
         let viewer = viewer(&request)?;
         let (ticket_id, page) = request.into_inner().validate(now)?;
         let page =
-            tickets::get_ticket(&self.ctx, &viewer, ticket_id, page.size, page.after).await?;
+            tickets::get_ticket(&self.ctx.db, &viewer, ticket_id, page.size, page.after).await?;
         Ok(Response::new(pb::GetTicketResponse {
             ticket: Some(sconv::ticket(&page.ticket, for_agent(&viewer))),
             messages: page.messages.iter().map(sconv::message).collect(),
@@ -113,7 +113,7 @@ impl SupportService for Support {
         let caller = customer(&request)?;
         let (statuses, page) = request.into_inner().validate(now)?;
         let (rows, next) = tickets::list_tickets(
-            &self.ctx,
+            &self.ctx.db,
             caller.account_id,
             &statuses,
             page.size,
@@ -156,7 +156,7 @@ impl SupportService for Support {
         let now = request_time(&request, &self.ctx);
         let caller = customer(&request)?;
         let ticket_id = request.into_inner().validate(now)?;
-        let ticket = tickets::close_ticket(&self.ctx, now, caller.account_id, ticket_id).await?;
+        let ticket = tickets::close_ticket(&self.ctx.db, now, caller.account_id, ticket_id).await?;
         Ok(Response::new(pb::CloseTicketResponse {
             ticket: Some(sconv::ticket(&ticket, false)),
         }))
@@ -169,7 +169,7 @@ impl SupportService for Support {
         let now = request_time(&request, &self.ctx);
         agent(&request)?;
         let (filter, page) = request.into_inner().validate(now)?;
-        let (rows, next) = tickets::queue(&self.ctx, &filter, page.size, page.after).await?;
+        let (rows, next) = tickets::queue(&self.ctx.db, &filter, page.size, page.after).await?;
         Ok(Response::new(pb::ListTicketQueueResponse {
             tickets: rows.iter().map(|t| sconv::ticket(t, true)).collect(),
             next_page_token: convert::next_page_token(next),
@@ -270,7 +270,13 @@ impl SupportService for Support {
         let client = client_info(&request);
         let (ticket_id, method, evidence) = request.into_inner().validate(now)?;
         let verification = factor_reset::verify_identity(
-            &self.ctx, now, &agent, &client, ticket_id, method, &evidence,
+            &self.ctx.db,
+            now,
+            &agent,
+            &client,
+            ticket_id,
+            method,
+            &evidence,
         )
         .await?;
         Ok(Response::new(pb::VerifyTicketIdentityResponse {
@@ -304,7 +310,7 @@ impl SupportService for Support {
         let now = request_time(&request, &self.ctx);
         let client = client_info(&request);
         let token = request.into_inner().validate(now)?;
-        factor_reset::cancel_by_link(&self.ctx, now, &token, &client).await?;
+        factor_reset::cancel_by_link(&self.ctx.db, now, &token, &client).await?;
         Ok(Response::new(pb::CancelFactorResetResponse {}))
     }
 }

@@ -5,7 +5,6 @@
 //! request extensions. [`POLICY`] gives every RPC exactly the roles allowed
 //! to call it; a method missing from it is denied.
 
-use crate::clock::{Millis, RequestTime};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -13,6 +12,7 @@ use tower::{Layer, Service};
 
 use super::BoxFuture;
 use crate::{
+    clock::{Millis, RequestTime},
     crypto::token::TokenKind,
     domain::{
         self, credentials,
@@ -233,7 +233,7 @@ where
     // included).
     let language = match &principal {
         Principal::Customer(session) => {
-            match sessions::account_language(&ctx, session.account_id).await {
+            match sessions::account_language(&ctx.db, session.account_id).await {
                 Ok(language) => language,
                 Err(error) => return Ok(tonic::Status::from(error).into_http()),
             }

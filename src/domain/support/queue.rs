@@ -2,7 +2,7 @@
 //! closing, each leaving a system message and, on an account, a security
 //! event its customer sees.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::*;
@@ -19,7 +19,7 @@ pub struct QueueFilter {
 
 /// The agents' queue, oldest first.
 pub async fn queue(
-    ctx: &Context,
+    db: &DatabaseConnection,
     filter: &QueueFilter,
     page_size: u64,
     after: Option<Uuid>,
@@ -38,7 +38,7 @@ pub async fn queue(
         unverified_only: filter.unverified_only,
         reference: filter.reference.as_deref(),
     };
-    let rows = store::tickets::queue(&ctx.db, &query, after, page_size + 1).await?;
+    let rows = store::tickets::queue(db, &query, after, page_size + 1).await?;
     Ok(tickets_page(rows, page_size))
 }
 
@@ -87,18 +87,16 @@ pub(super) async fn agent_action<C: ConnectionTrait>(
 
 /// The customer closes their ticket; closing a closed ticket succeeds.
 pub async fn close_ticket(
-    ctx: &Context,
+    db: &DatabaseConnection,
     now: Millis,
     account_id: Uuid,
     ticket_id: Uuid,
 ) -> Result<Ticket> {
     let viewer = Viewer::Customer(account_id);
-    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
+    let found = visible_ticket(db, &viewer, ticket_id).await?;
     // Closing a closed ticket changes nothing and succeeds.
-    store::tickets::close(&ctx.db, found.id, now).await?;
-    Ok(Ticket::from(
-        &visible_ticket(&ctx.db, &viewer, ticket_id).await?,
-    ))
+    store::tickets::close(db, found.id, now).await?;
+    Ok(Ticket::from(&visible_ticket(db, &viewer, ticket_id).await?))
 }
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
