@@ -105,6 +105,14 @@ impl Deployment {
         secret
     }
 
+    /// Runs `gardien <args>` to its end (standard input closed).
+    pub async fn output(&self, args: &[&str]) -> std::process::Output {
+        self.command(args)
+            .output()
+            .await
+            .expect("the gardien binary runs")
+    }
+
     /// `gardien serve`, once it listens.
     pub async fn start(&self) -> Server {
         let mut child = self
