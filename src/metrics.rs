@@ -14,18 +14,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{domain, middleware::rate_limit::RateLimitMetrics, store};
 
-/// The process-wide recorder, installed on first use.
+/// The process-wide recorder, installed on first use; a caller arriving
+/// while another installs it waits for that one's handle.
 fn handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])?
-        .install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|error| error.to_string())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
@@ -95,4 +98,28 @@ async fn sample(ctx: &domain::Context, rate_limits: &RateLimitMetrics) {
     };
     metrics::gauge!("gardien_db_pool_connections").set(f64::from(size));
     metrics::gauge!("gardien_db_pool_idle_connections").set(idle as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Servers built at the same moment in one process (the tests) share
+    /// the recorder: every one gets it, none is refused for installing it
+    /// second.
+    #[test]
+    fn servers_started_together_all_get_the_recorder() {
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        super::handle().map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for handle in handles {
+                assert_eq!(handle.join().unwrap(), Ok(()));
+            }
+        });
+    }
 }
