@@ -160,7 +160,7 @@ impl Cli {
             eprintln!("configuration is valid");
             return Ok(());
         }
-        telemetry::init(config.log_format, &config.log_level);
+        telemetry::init(config.log_format, &config.log_level)?;
         for variable in &config.ignored_env {
             tracing::warn!(%variable, "environment variable sets no configuration key; ignored");
         }

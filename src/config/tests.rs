@@ -276,3 +276,31 @@ fn sealing_keys_load_as_a_list_and_a_bad_one_is_named_by_its_place_only() {
         Ok(())
     });
 }
+
+/// The log filter has one variable, `GARDIEN_LOG`, over `log_level` from
+/// the file; it was read by the logging code but left out by this loader
+/// as a variable that "sets no configuration key".
+#[test]
+fn gardien_log_sets_the_log_filter_over_the_file() {
+    Jail::expect_with(|jail| {
+        jail.set_env("GARDIEN_LOG", "gardien=debug,info");
+        let config = load_in(jail, "log_level = \"warn\"\n").expect("loads");
+        assert_eq!(config.log_level, "gardien=debug,info");
+        assert!(config.ignored_env.is_empty(), "{:?}", config.ignored_env);
+        Ok(())
+    });
+}
+
+/// A second name for the same setting is refused, pointing at the one.
+#[test]
+fn gardien_log_level_is_refused_naming_gardien_log() {
+    Jail::expect_with(|jail| {
+        jail.set_env("GARDIEN_LOG_LEVEL", "debug");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(
+            error.contains("GARDIEN_LOG_LEVEL") && error.contains("GARDIEN_LOG "),
+            "{error}"
+        );
+        Ok(())
+    });
+}

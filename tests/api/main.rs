@@ -8,6 +8,7 @@ mod architecture;
 mod at_rest;
 mod attacks;
 mod centre;
+mod configuration;
 mod faults;
 mod foundation;
 mod grpc_web;

@@ -71,7 +71,7 @@ impl Deployment {
             .env("GARDIEN_DATA_DIR", &self.data_dir)
             .env("GARDIEN_LISTEN_ADDR", "127.0.0.1:0")
             .env("GARDIEN_LOG_FORMAT", "json")
-            .env("GARDIEN_LOG_LEVEL", "info")
+            .env("GARDIEN_LOG", "info")
             .env("GARDIEN_MAIL__TRANSPORT", "file")
             .env("GARDIEN_MAIL__POLL_INTERVAL_MS", "50")
             .env("GARDIEN_RATE_LIMIT__ENABLED", "false")
@@ -115,8 +115,13 @@ impl Deployment {
 
     /// `gardien serve`, once it listens.
     pub async fn start(&self) -> Server {
+        self.start_with(&["serve"]).await
+    }
+
+    /// `gardien <args>` (a `serve` with options), once it listens.
+    pub async fn start_with(&self, args: &[&str]) -> Server {
         let mut child = self
-            .command(&["serve"])
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
