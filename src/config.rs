@@ -152,7 +152,12 @@ impl Config {
             )));
         }
         let log_filter = match std::env::var(LOG_ENV) {
-            Ok(filter) => Some(filter),
+            Ok(filter) => {
+                validate::check_log_filter(&filter).map_err(|why| {
+                    ConfigError(format!("{LOG_ENV} (overrides `log_level`): {why}"))
+                })?;
+                Some(filter)
+            }
             Err(std::env::VarError::NotPresent) => None,
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(ConfigError(format!("{LOG_ENV}: not valid UTF-8")))

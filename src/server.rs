@@ -50,17 +50,49 @@ pub struct Application {
     limiter: Arc<RateLimiter>,
 }
 
+/// What `serve` checks before it touches the database, beyond the checks
+/// of `Config::load`; `check-config` runs it too. The sealing keys (an
+/// existing key file is read, a missing one is left for `serve` to create),
+/// the hashing parameters, the rate limiter (the Redis URL) and the mail
+/// transport. Nothing is written, nothing connects.
+pub fn preflight(config: &Config) -> anyhow::Result<()> {
+    let keys_configured =
+        config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
+    let key_file = config.totp_key_file();
+    if keys_configured {
+        sealer(config)?;
+    } else if key_file.exists() {
+        Sealer::load_key_file(&key_file)
+            .map_err(|error| anyhow::Error::new(error).context("`totp.key_file`"))?;
+    }
+    argon2_params(config).validate().map_err(|error| {
+        anyhow::anyhow!(
+            "`password.argon2_memory_kib` / `argon2_iterations` / `argon2_parallelism`: {error}"
+        )
+    })?;
+    PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
+        .map_err(|error| anyhow::anyhow!("`password.min_chars` / `max_chars`: {error}"))?;
+    RateLimiter::new(&config.rate_limit, Arc::new(SystemClock))?;
+    Transport::from_config(&config.mail, config.mail_dir())
+        .map_err(|error| anyhow::anyhow!("`mail.smtp`: {error}"))?;
+    Ok(())
+}
+
+fn argon2_params(config: &Config) -> Argon2Params {
+    Argon2Params {
+        memory_kib: config.password.argon2_memory_kib,
+        iterations: config.password.argon2_iterations,
+        parallelism: config.password.argon2_parallelism,
+    }
+}
+
 /// Builds the domain context from a configuration and a connected database.
 pub fn context(
     config: Arc<Config>,
     db: DatabaseConnection,
     clock: SharedClock,
 ) -> anyhow::Result<domain::Context> {
-    let params = Argon2Params {
-        memory_kib: config.password.argon2_memory_kib,
-        iterations: config.password.argon2_iterations,
-        parallelism: config.password.argon2_parallelism,
-    };
+    let params = argon2_params(&config);
     let hasher = HashingPool::new(
         params,
         config.hashing_workers(),
@@ -115,7 +147,7 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
         None => {
             std::fs::create_dir_all(&config.data_dir)?;
             Sealer::load_or_create_key_file(&config.totp_key_file())
-                .map_err(context("TOTP key file".into()))
+                .map_err(context("`totp.key_file`".into()))
         }
     }
 }
@@ -128,10 +160,15 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let config = Arc::new(config);
+        // A configuration serve cannot run with is refused before the
+        // database is created or migrated; the key file is created here
+        // on a first start.
+        preflight(&config)?;
+        sealer(&config)?;
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let db = db::connect(&config).await?;
         let applied = db::migrate(&db).await?;
         tracing::info!(applied, "database ready");
-        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let ctx = context(config.clone(), db, clock)?;
         let listener = TcpListener::bind(config.listen_addr)
             .await

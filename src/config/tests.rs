@@ -304,3 +304,34 @@ fn gardien_log_level_is_refused_naming_gardien_log() {
         Ok(())
     });
 }
+
+#[test]
+fn a_log_filter_is_refused_unless_every_directive_names_a_level() {
+    use super::validate::check_log_filter;
+    for good in [
+        "info",
+        "WARN",
+        "gardien=debug,info",
+        "warn,sqlx=off",
+        "gardien::mail=trace",
+        "info,",
+    ] {
+        assert_eq!(check_log_filter(good), Ok(()), "{good}");
+    }
+    for bad in ["", "loud", "gardien", "gardien=loud,info", "info,verbose"] {
+        assert!(check_log_filter(bad).is_err(), "{bad:?} passed");
+    }
+    Jail::expect_with(|jail| {
+        let error = load_in(jail, "log_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`log_level`") && error.contains("loud"),
+            "{error}"
+        );
+        jail.set_env("GARDIEN_LOG", "verbose");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(error.contains("GARDIEN_LOG"), "{error}");
+        Ok(())
+    });
+}

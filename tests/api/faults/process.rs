@@ -26,6 +26,7 @@ pub struct Deployment {
     /// `None`: the SQLite file in `data_dir`.
     pub postgres_url: Option<String>,
     env: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 impl Deployment {
@@ -35,13 +36,21 @@ impl Deployment {
             mail_dir: data_dir.join("mail"),
             postgres_url,
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 
     /// One more `GARDIEN_*` variable for every process started from now on.
     pub fn set(&mut self, key: &str, value: impl ToString) {
         self.env.retain(|(k, _)| k != key);
+        self.unset.retain(|k| k != key);
         self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Leaves out a variable the processes would get by default.
+    pub fn unset(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.unset.push(key.to_string());
     }
 
     pub fn database_url(&self) -> String {
@@ -84,6 +93,9 @@ impl Deployment {
         }
         for (key, value) in &self.env {
             command.env(key, value);
+        }
+        for key in &self.unset {
+            command.env_remove(key);
         }
         command
     }
