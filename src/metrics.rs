@@ -1,18 +1,53 @@
 //! Prometheus metrics on a separate HTTP port (`metrics_addr`, off by
 //! default): RPCs by method and status, latency histograms, login outcomes,
 //! suspensions and resets, rate-limit rejections, hashing-pool queue depth,
-//! outbox gauges and database pool usage.
+//! outbox gauges and database pool usage. The same port answers the
+//! probes: `/livez` while the process runs, `/readyz` per [`Readiness`].
 //!
 //! Counters are recorded where things happen, through the `metrics` facade
 //! (no-ops while no recorder is installed); gauges are sampled at each
 //! scrape. This module only serves them.
 
-use std::{net::SocketAddr, sync::Arc, sync::OnceLock};
+use std::{net::SocketAddr, sync::Arc, sync::OnceLock, time::Duration};
 
+use axum::http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::{domain, middleware::rate_limit::RateLimitMetrics, store};
+use crate::{
+    domain,
+    middleware::rate_limit::{RateLimitMetrics, RateLimiter},
+    store,
+};
+
+/// Whether this instance can serve: the database answers within `timeout`
+/// with every migration of this binary applied, and the rate limiter's
+/// shared store (Redis, when configured) answers `PING`. `/readyz` and the
+/// gRPC health service both follow it.
+#[derive(Clone)]
+pub struct Readiness {
+    pub db: DatabaseConnection,
+    pub limiter: Arc<RateLimiter>,
+    pub timeout: Duration,
+}
+
+impl Readiness {
+    /// `Err` with a short reason naming what is not ready.
+    pub async fn check(&self) -> Result<(), String> {
+        let pending = tokio::time::timeout(self.timeout, store::db::pending_migrations(&self.db));
+        match pending.await {
+            Err(_) => return Err(format!("database: no answer within {:?}", self.timeout)),
+            Ok(Err(error)) => return Err(format!("database: {error}")),
+            Ok(Ok(0)) => {}
+            Ok(Ok(pending)) => return Err(format!("database: {pending} migration(s) not applied")),
+        }
+        self.limiter
+            .ping()
+            .await
+            .map_err(|error| format!("redis: {error}"))
+    }
+}
 
 /// The process-wide recorder, installed on first use; a caller arriving
 /// while another installs it waits for that one's handle.
@@ -31,25 +66,44 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+/// Serves `GET /metrics`, `/livez` and `/readyz` on `listener` until
+/// `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: domain::Context,
-    rate_limits: Arc<RateLimitMetrics>,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let handle = handle()?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let (handle, ctx, rate_limits) = (handle.clone(), ctx.clone(), rate_limits.clone());
-            async move {
-                sample(&ctx, &rate_limits).await;
-                handle.render()
-            }
-        }),
-    );
+    let rate_limits = readiness.limiter.metrics.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (handle, ctx, rate_limits) = (handle.clone(), ctx.clone(), rate_limits.clone());
+                async move {
+                    sample(&ctx, &rate_limits).await;
+                    handle.render()
+                }
+            }),
+        )
+        .route("/livez", axum::routing::get(|| async { "live\n" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let readiness = readiness.clone();
+                async move {
+                    match readiness.check().await {
+                        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+                        Err(reason) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {reason}\n"),
+                        ),
+                    }
+                }
+            }),
+        );
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

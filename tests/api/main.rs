@@ -16,6 +16,7 @@ mod hostile;
 mod keys;
 mod login;
 mod metrics;
+mod probes;
 mod promises;
 mod rate_limit;
 mod recovery;
