@@ -42,7 +42,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Validate the configuration and print the effective values (secrets masked).
+    /// Validate the configuration as `serve` would before touching the
+    /// database (keys, key file, log filter, Redis URL, mail transport) and
+    /// print the effective values (secrets masked); writes nothing.
     CheckConfig,
     /// Ask the running server's grpc.health.v1 service; exit 0 when SERVING
     /// (for container health checks).
@@ -153,6 +155,9 @@ impl Cli {
             config.log_format = format;
         }
         if let Command::CheckConfig = self.command {
+            // What serve checks before it touches the database, without
+            // touching it (nor creating the key file).
+            server::preflight(&config)?;
             println!("{config:#?}");
             for variable in &config.ignored_env {
                 eprintln!("warning: {variable} sets no configuration key; ignored");
@@ -160,7 +165,7 @@ impl Cli {
             eprintln!("configuration is valid");
             return Ok(());
         }
-        telemetry::init(config.log_format, &config.log_level);
+        telemetry::init(config.log_format, &config.log_level)?;
         for variable in &config.ignored_env {
             tracing::warn!(%variable, "environment variable sets no configuration key; ignored");
         }

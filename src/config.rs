@@ -33,6 +33,11 @@ pub use sections::{
 /// the server's configuration.
 const RESERVED_ENV: &[&str] = &["TEST_", "CONFIG"];
 
+/// The log filter's variable: it overrides `log_level`. `GARDIEN_LOG_LEVEL`,
+/// which the generic mapping would read as the same key, is refused.
+const LOG_ENV: &str = "GARDIEN_LOG";
+const LOG_LEVEL_ENV: &str = "GARDIEN_LOG_LEVEL";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -51,7 +56,8 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; default a SQLite file in `data_dir`.
     pub database_url: Option<SecretString>,
     pub log_format: LogFormat,
-    /// A tracing filter, e.g. `info` or `gardien=debug,info`.
+    /// A tracing filter, e.g. `info` or `gardien=debug,info`; the
+    /// `GARDIEN_LOG` variable overrides it.
     pub log_level: String,
     /// Seconds that in-flight calls get to finish after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
@@ -139,6 +145,25 @@ impl Config {
         // gives every pod `GARDIEN_PORT`, `GARDIEN_SERVICE_HOST`… for a
         // Service named gardien): they are left out with a warning, while an
         // unknown key in the file stays an error.
+        if std::env::var_os(LOG_LEVEL_ENV).is_some() {
+            return Err(ConfigError(format!(
+                "{LOG_LEVEL_ENV} is not read: the log filter's variable is {LOG_ENV} \
+                 (it overrides `log_level`)"
+            )));
+        }
+        let log_filter = match std::env::var(LOG_ENV) {
+            Ok(filter) => {
+                validate::check_log_filter(&filter).map_err(|why| {
+                    ConfigError(format!("{LOG_ENV} (overrides `log_level`): {why}"))
+                })?;
+                Some(filter)
+            }
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(ConfigError(format!("{LOG_ENV}: not valid UTF-8")))
+            }
+        };
+        let own = |upper: &str| format!("GARDIEN_{upper}") == LOG_ENV;
         let mut ignored: Vec<String> = Vec::new();
         loop {
             let skip = ignored.clone();
@@ -148,11 +173,15 @@ impl Config {
                     !RESERVED_ENV
                         .iter()
                         .any(|reserved| upper.starts_with(reserved))
+                        && !own(&upper)
                         && !skip.contains(&upper)
                 })
                 .split("__");
             match figment.clone().merge(env).extract::<Config>() {
                 Ok(mut config) => {
+                    if let Some(filter) = &log_filter {
+                        config.log_level = filter.clone();
+                    }
                     config.validate()?;
                     config.ignored_env =
                         ignored.iter().map(|key| format!("GARDIEN_{key}")).collect();

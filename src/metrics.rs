@@ -1,52 +1,109 @@
 //! Prometheus metrics on a separate HTTP port (`metrics_addr`, off by
 //! default): RPCs by method and status, latency histograms, login outcomes,
 //! suspensions and resets, rate-limit rejections, hashing-pool queue depth,
-//! outbox gauges and database pool usage.
+//! outbox gauges and database pool usage. The same port answers the
+//! probes: `/livez` while the process runs, `/readyz` per [`Readiness`].
 //!
 //! Counters are recorded where things happen, through the `metrics` facade
 //! (no-ops while no recorder is installed); gauges are sampled at each
 //! scrape. This module only serves them.
 
-use std::{net::SocketAddr, sync::Arc, sync::OnceLock};
+use std::{net::SocketAddr, sync::Arc, sync::OnceLock, time::Duration};
 
+use axum::http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::{domain, middleware::rate_limit::RateLimitMetrics, store};
+use crate::{
+    domain,
+    middleware::rate_limit::{RateLimitMetrics, RateLimiter},
+    store,
+};
 
-/// The process-wide recorder, installed on first use.
-fn handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])?
-        .install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+/// Whether this instance can serve: the database answers within `timeout`
+/// with every migration of this binary applied, and the rate limiter's
+/// shared store (Redis, when configured) answers `PING`. `/readyz` and the
+/// gRPC health service both follow it.
+#[derive(Clone)]
+pub struct Readiness {
+    pub db: DatabaseConnection,
+    pub limiter: Arc<RateLimiter>,
+    pub timeout: Duration,
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+impl Readiness {
+    /// `Err` with a short reason naming what is not ready.
+    pub async fn check(&self) -> Result<(), String> {
+        let pending = tokio::time::timeout(self.timeout, store::db::pending_migrations(&self.db));
+        match pending.await {
+            Err(_) => return Err(format!("database: no answer within {:?}", self.timeout)),
+            Ok(Err(error)) => return Err(format!("database: {error}")),
+            Ok(Ok(0)) => {}
+            Ok(Ok(pending)) => return Err(format!("database: {pending} migration(s) not applied")),
+        }
+        self.limiter
+            .ping()
+            .await
+            .map_err(|error| format!("redis: {error}"))
+    }
+}
+
+/// The process-wide recorder, installed on first use; a caller arriving
+/// while another installs it waits for that one's handle.
+fn handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|error| error.to_string())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Serves `GET /metrics`, `/livez` and `/readyz` on `listener` until
+/// `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: domain::Context,
-    rate_limits: Arc<RateLimitMetrics>,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let handle = handle()?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let (handle, ctx, rate_limits) = (handle.clone(), ctx.clone(), rate_limits.clone());
-            async move {
-                sample(&ctx, &rate_limits).await;
-                handle.render()
-            }
-        }),
-    );
+    let rate_limits = readiness.limiter.metrics.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (handle, ctx, rate_limits) = (handle.clone(), ctx.clone(), rate_limits.clone());
+                async move {
+                    sample(&ctx, &rate_limits).await;
+                    handle.render()
+                }
+            }),
+        )
+        .route("/livez", axum::routing::get(|| async { "live\n" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let readiness = readiness.clone();
+                async move {
+                    match readiness.check().await {
+                        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+                        Err(reason) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {reason}\n"),
+                        ),
+                    }
+                }
+            }),
+        );
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -95,4 +152,28 @@ async fn sample(ctx: &domain::Context, rate_limits: &RateLimitMetrics) {
     };
     metrics::gauge!("gardien_db_pool_connections").set(f64::from(size));
     metrics::gauge!("gardien_db_pool_idle_connections").set(idle as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Servers built at the same moment in one process (the tests) share
+    /// the recorder: every one gets it, none is refused for installing it
+    /// second.
+    #[test]
+    fn servers_started_together_all_get_the_recorder() {
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        super::handle().map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for handle in handles {
+                assert_eq!(handle.join().unwrap(), Ok(()));
+            }
+        });
+    }
 }

@@ -21,6 +21,7 @@ use crate::{
     domain::{self, password::PasswordPolicy},
     grpc::{account_security::AccountSecurity, support::Support},
     mail::{outbox::Worker, transport::Transport},
+    metrics::Readiness,
     middleware::{
         auth::AuthLayer,
         catch_panic::CatchPanicLayer,
@@ -50,17 +51,49 @@ pub struct Application {
     limiter: Arc<RateLimiter>,
 }
 
+/// What `serve` checks before it touches the database, beyond the checks
+/// of `Config::load`; `check-config` runs it too. The sealing keys (an
+/// existing key file is read, a missing one is left for `serve` to create),
+/// the hashing parameters, the rate limiter (the Redis URL) and the mail
+/// transport. Nothing is written, nothing connects.
+pub fn preflight(config: &Config) -> anyhow::Result<()> {
+    let keys_configured =
+        config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
+    let key_file = config.totp_key_file();
+    if keys_configured {
+        sealer(config)?;
+    } else if key_file.exists() {
+        Sealer::load_key_file(&key_file)
+            .map_err(|error| anyhow::Error::new(error).context("`totp.key_file`"))?;
+    }
+    argon2_params(config).validate().map_err(|error| {
+        anyhow::anyhow!(
+            "`password.argon2_memory_kib` / `argon2_iterations` / `argon2_parallelism`: {error}"
+        )
+    })?;
+    PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
+        .map_err(|error| anyhow::anyhow!("`password.min_chars` / `max_chars`: {error}"))?;
+    RateLimiter::new(&config.rate_limit, Arc::new(SystemClock))?;
+    Transport::from_config(&config.mail, config.mail_dir())
+        .map_err(|error| anyhow::anyhow!("`mail.smtp`: {error}"))?;
+    Ok(())
+}
+
+fn argon2_params(config: &Config) -> Argon2Params {
+    Argon2Params {
+        memory_kib: config.password.argon2_memory_kib,
+        iterations: config.password.argon2_iterations,
+        parallelism: config.password.argon2_parallelism,
+    }
+}
+
 /// Builds the domain context from a configuration and a connected database.
 pub fn context(
     config: Arc<Config>,
     db: DatabaseConnection,
     clock: SharedClock,
 ) -> anyhow::Result<domain::Context> {
-    let params = Argon2Params {
-        memory_kib: config.password.argon2_memory_kib,
-        iterations: config.password.argon2_iterations,
-        parallelism: config.password.argon2_parallelism,
-    };
+    let params = argon2_params(&config);
     let hasher = HashingPool::new(
         params,
         config.hashing_workers(),
@@ -115,7 +148,7 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
         None => {
             std::fs::create_dir_all(&config.data_dir)?;
             Sealer::load_or_create_key_file(&config.totp_key_file())
-                .map_err(context("TOTP key file".into()))
+                .map_err(context("`totp.key_file`".into()))
         }
     }
 }
@@ -128,10 +161,15 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let config = Arc::new(config);
+        // A configuration serve cannot run with is refused before the
+        // database is created or migrated; the key file is created here
+        // on a first start.
+        preflight(&config)?;
+        sealer(&config)?;
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let db = db::connect(&config).await?;
         let applied = db::migrate(&db).await?;
         tracing::info!(applied, "database ready");
-        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let ctx = context(config.clone(), db, clock)?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -200,13 +238,22 @@ impl Application {
         } = self;
         let addr = listener.local_addr()?;
 
+        let readiness = Readiness {
+            db: ctx.db.clone(),
+            limiter: limiter.clone(),
+            timeout: Duration::from_secs(config.database.connect_timeout_secs),
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
-        set_health(&health, ServingStatus::Serving).await;
+        let ready = readiness.check().await;
+        if let Err(reason) = &ready {
+            tracing::warn!(%reason, "not ready: not serving until it is");
+        }
+        set_health(&health, serving_status(ready.is_ok())).await;
         let probe_stop = CancellationToken::new();
-        let probe = tokio::spawn(probe_database(
-            ctx.db.clone(),
+        let probe = tokio::spawn(probe_readiness(
+            readiness.clone(),
+            ready.is_ok(),
             health.clone(),
-            Duration::from_secs(config.database.connect_timeout_secs),
             probe_stop.clone(),
         ));
         let reflection_v1 = reflection().build_v1()?;
@@ -222,13 +269,8 @@ impl Application {
             metrics: ctx.outbox_metrics.clone(),
         };
         if let Some(metrics_listener) = metrics_listener {
-            crate::metrics::serve(
-                metrics_listener,
-                ctx.clone(),
-                limiter.metrics.clone(),
-                shutdown.clone(),
-            )
-            .await?;
+            crate::metrics::serve(metrics_listener, ctx.clone(), readiness, shutdown.clone())
+                .await?;
         }
         let worker_stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));
@@ -335,8 +377,16 @@ impl Application {
     }
 }
 
-/// How often the database is pinged so that health follows it.
-const DATABASE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// How often readiness is checked so that health follows it.
+const READINESS_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+fn serving_status(ready: bool) -> ServingStatus {
+    if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
+}
 
 /// The overall status (service "") and both gardien services.
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
@@ -355,38 +405,37 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
         .await;
 }
 
-/// Pings the database every [`DATABASE_PROBE_INTERVAL`] and keeps health in
-/// step: `NOT_SERVING` while it does not answer within `timeout` (load
+/// Checks [`Readiness`] every [`READINESS_PROBE_INTERVAL`] and keeps health
+/// in step: `NOT_SERVING` while the database does not answer (or lacks a
+/// migration) or the configured Redis does not answer `PING` (load
 /// balancers and orchestrators then send calls elsewhere), `SERVING` again
-/// as soon as it does. The pool reconnects on its own; nothing restarts.
-async fn probe_database(
-    db: DatabaseConnection,
+/// as soon as both do. The pool and the Redis client reconnect on their
+/// own; nothing restarts.
+async fn probe_readiness(
+    readiness: Readiness,
+    mut serving: bool,
     health: HealthReporter,
-    timeout: Duration,
     stop: CancellationToken,
 ) {
-    let mut serving = true;
     loop {
-        let reachable = tokio::select! {
+        let checked = tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(DATABASE_PROBE_INTERVAL) => {
+            () = tokio::time::sleep(READINESS_PROBE_INTERVAL) => {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    ping = tokio::time::timeout(timeout, db.ping()) => matches!(ping, Ok(Ok(()))),
+                    checked = readiness.check() => checked,
                 }
             }
         };
-        if reachable == serving {
+        if checked.is_ok() == serving {
             continue;
         }
-        serving = reachable;
-        if reachable {
-            tracing::info!("database reachable again: serving");
-            set_health(&health, ServingStatus::Serving).await;
-        } else {
-            tracing::warn!("database unreachable: not serving until it answers again");
-            set_health(&health, ServingStatus::NotServing).await;
+        serving = checked.is_ok();
+        match checked {
+            Ok(()) => tracing::info!("ready again: serving"),
+            Err(reason) => tracing::warn!(%reason, "not ready: not serving until it is"),
         }
+        set_health(&health, serving_status(serving)).await;
     }
 }
 

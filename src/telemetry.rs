@@ -34,14 +34,15 @@ pub fn pseudonym(typed: &str) -> String {
 
 /// Installs the global subscriber writing to standard error, in colour only
 /// when that is a terminal and `NO_COLOR` is unset: a log file or a
-/// collector gets plain text. Safe to call more than once (later calls do
-/// nothing).
-pub fn init(format: LogFormat, level: &str) {
+/// collector gets plain text. `level` is the configuration's `log_level`
+/// (which `GARDIEN_LOG` overrides). Safe to call more than once (later
+/// calls do nothing).
+pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
     let ansi = colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
-    init_with_writer(format, level, std::io::stderr, ansi);
+    init_with_writer(format, level, std::io::stderr, ansi)
 }
 
 /// Whether text logs get terminal colour codes (<https://no-color.org>: any
@@ -50,14 +51,19 @@ fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
-/// [`init`] with another writer; `ansi` adds terminal colour codes to text logs.
-pub fn init_with_writer<W>(format: LogFormat, level: &str, writer: W, ansi: bool)
+/// [`init`] with another writer; `ansi` adds terminal colour codes to text
+/// logs. A filter that does not parse is an error, never replaced.
+pub fn init_with_writer<W>(
+    format: LogFormat,
+    level: &str,
+    writer: W,
+    ansi: bool,
+) -> anyhow::Result<()>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_env("GARDIEN_LOG")
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(level)
+        .map_err(|error| anyhow::anyhow!("`log_level` (or GARDIEN_LOG): {error}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -73,6 +79,7 @@ where
     };
     // Already initialised (tests start several servers in one process).
     drop(result);
+    Ok(())
 }
 
 #[cfg(test)]

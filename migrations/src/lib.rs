@@ -6,6 +6,8 @@
 //! (version 7, so they sort by creation time).
 
 pub use sea_orm_migration::prelude::*;
+/// The table of applied migrations, read by the readiness probe.
+pub use sea_orm_migration::seaql_migrations;
 
 mod m20261128_000001_foundation;
 mod m20261128_000002_login;

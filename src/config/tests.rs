@@ -276,3 +276,62 @@ fn sealing_keys_load_as_a_list_and_a_bad_one_is_named_by_its_place_only() {
         Ok(())
     });
 }
+
+/// The log filter has one variable, `GARDIEN_LOG`, over `log_level` from
+/// the file; it was read by the logging code but left out by this loader
+/// as a variable that "sets no configuration key".
+#[test]
+fn gardien_log_sets_the_log_filter_over_the_file() {
+    Jail::expect_with(|jail| {
+        jail.set_env("GARDIEN_LOG", "gardien=debug,info");
+        let config = load_in(jail, "log_level = \"warn\"\n").expect("loads");
+        assert_eq!(config.log_level, "gardien=debug,info");
+        assert!(config.ignored_env.is_empty(), "{:?}", config.ignored_env);
+        Ok(())
+    });
+}
+
+/// A second name for the same setting is refused, pointing at the one.
+#[test]
+fn gardien_log_level_is_refused_naming_gardien_log() {
+    Jail::expect_with(|jail| {
+        jail.set_env("GARDIEN_LOG_LEVEL", "debug");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(
+            error.contains("GARDIEN_LOG_LEVEL") && error.contains("GARDIEN_LOG "),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_log_filter_is_refused_unless_every_directive_names_a_level() {
+    use super::validate::check_log_filter;
+    for good in [
+        "info",
+        "WARN",
+        "gardien=debug,info",
+        "warn,sqlx=off",
+        "gardien::mail=trace",
+        "info,",
+    ] {
+        assert_eq!(check_log_filter(good), Ok(()), "{good}");
+    }
+    for bad in ["", "loud", "gardien", "gardien=loud,info", "info,verbose"] {
+        assert!(check_log_filter(bad).is_err(), "{bad:?} passed");
+    }
+    Jail::expect_with(|jail| {
+        let error = load_in(jail, "log_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`log_level`") && error.contains("loud"),
+            "{error}"
+        );
+        jail.set_env("GARDIEN_LOG", "verbose");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(error.contains("GARDIEN_LOG"), "{error}");
+        Ok(())
+    });
+}

@@ -8,6 +8,14 @@ impl Config {
     /// Checks the values serde cannot, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("`{key}`: {why}")));
+        if let Err(why) = check_log_filter(&self.log_level) {
+            return fail("log_level", &why);
+        }
+        if let Some(metrics) = self.metrics_addr {
+            if metrics.port() != 0 && metrics == self.listen_addr {
+                return fail("metrics_addr", "must differ from listen_addr");
+            }
+        }
         if self.password.min_chars < 8 {
             return fail("password.min_chars", "must be at least 8");
         }
@@ -182,4 +190,35 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A tracing filter every directive of which names a level: `info`,
+/// `gardien=debug,info`. tracing reads a lone word such as `loud` as a
+/// target to log at every level, with nothing else logged: a typo would
+/// silence the service.
+pub(super) fn check_log_filter(filter: &str) -> Result<(), String> {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let directives: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err("must name a level, e.g. \"info\"".into());
+    }
+    for directive in directives {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if level.parse::<LevelFilter>().is_err() {
+            return Err(format!(
+                "{directive:?} names no level (trace, debug, info, warn, error or off; \
+                 a target takes one as target=level)"
+            ));
+        }
+    }
+    EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|error| format!("{filter:?}: {error}"))
 }

@@ -226,20 +226,27 @@ impl Sealer {
     /// bytes. The file is created with `create_new`, so of two processes
     /// starting together one creates it and the other loads it.
     pub fn load_or_create_key_file(path: &Path) -> Result<Self, SealError> {
-        let io_error = |source| SealError::KeyFileIo {
-            path: path.to_path_buf(),
-            source,
-        };
         match create_key_file(path) {
             Ok(sealer) => {
                 // Losing this file makes every enrolled TOTP secret unreadable.
                 tracing::warn!(path = %path.display(), "created a new sealing key file; back it up");
-                return Ok(sealer);
+                Ok(sealer)
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_error(e)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Self::load_key_file(path),
+            Err(e) => Err(SealError::KeyFileIo {
+                path: path.to_path_buf(),
+                source: e,
+            }),
         }
+    }
 
+    /// Loads an existing key file, with the checks of
+    /// [`Self::load_or_create_key_file`].
+    pub fn load_key_file(path: &Path) -> Result<Self, SealError> {
+        let io_error = |source| SealError::KeyFileIo {
+            path: path.to_path_buf(),
+            source,
+        };
         let metadata = std::fs::metadata(path).map_err(io_error)?;
         #[cfg(unix)]
         {

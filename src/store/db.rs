@@ -74,11 +74,59 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// Applies pending migrations; returns how many ran.
+/// The PostgreSQL advisory lock that serialises migrations across
+/// instances ("gardien" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0067_6172_6469_656e;
+
+/// Applies pending migrations; returns how many ran. On PostgreSQL one
+/// instance migrates at a time, holding [`MIGRATION_LOCK`] on a connection
+/// of its own; the others wait, then find nothing left to do. SQLite is
+/// one instance's.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
-    let pending = Migrator::get_pending_migrations(db).await?.len();
-    Migrator::up(db, None).await?;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return migrate_unlocked(db).await;
+    }
+    let mut conn = db.get_postgres_connection_pool().acquire().await?;
+    // Whatever happens (an error, a cancelled start-up), the session ends
+    // when the connection is dropped, and the lock with it.
+    conn.close_on_drop();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let migrated = migrate_unlocked(db).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    migrated
+}
+
+/// Migrations of a newer gardien already applied (a rolling upgrade under
+/// way) are left alone: they only add, and this binary runs beside them.
+async fn migrate_unlocked(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    Migrator::install(db).await?;
+    let pending = pending_migrations(db).await?;
+    if pending > 0 {
+        Migrator::up(db, None).await?;
+    }
     Ok(pending)
+}
+
+/// This binary's migrations that the database has not applied; creates
+/// nothing (an error if no migration ever ran).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    use sea_orm::EntityTrait;
+    let applied: std::collections::HashSet<String> = migration::seaql_migrations::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.version)
+        .collect();
+    Ok(Migrator::migrations()
+        .iter()
+        .filter(|m| !applied.contains(m.name()))
+        .count())
 }
 
 /// Runs `statement` (one or several `;`-separated statements) on SQLite

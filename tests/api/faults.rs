@@ -10,5 +10,6 @@ mod invariants;
 mod lifecycle;
 pub(crate) mod postgres_outage;
 pub(crate) mod process;
+mod replicas;
 mod shutdown;
 mod sqlite_busy;

@@ -140,6 +140,53 @@ pub async fn a_role_outside_the_policy_is_permission_denied() {
     assert_eq!(reason(&status), "PERMISSION_DENIED");
 }
 
+/// Issue 23 item 2: a method the server does not have is UNIMPLEMENTED, as
+/// gRPC says, whatever credential comes with it (none, a live one, an
+/// unknown one, a malformed header); it was PERMISSION_DENIED, which told
+/// callers their role was wrong.
+#[tokio::test]
+async fn a_made_up_method_is_unimplemented_with_or_without_credentials() {
+    let app = spawn_app().await;
+    let channel = app.channel().await;
+    let unknown_credential = format!("gdc_{}", "A".repeat(43));
+    let credentials = [
+        None,
+        Some(format!("Bearer {}", app.service_token)),
+        Some(format!("Bearer {unknown_credential}")),
+        Some("Basic bm90OmJlYXJlcg==".to_string()),
+    ];
+    for path in [
+        "/gardien.accountsecurity.v1.AccountSecurityService/NoSuchMethod",
+        "/gardien.support.v1.SupportService/NoSuchMethod",
+        "/no.such.Service/X",
+    ] {
+        for credential in &credentials {
+            let mut request = tonic::Request::new(Vec::new());
+            if let Some(value) = credential {
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.parse().unwrap());
+            }
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.unwrap();
+            let refused = grpc
+                .unary(
+                    request,
+                    http::uri::PathAndQuery::from_static(path),
+                    crate::hostile::RawCodec,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                refused.code(),
+                Code::Unimplemented,
+                "{path} with {:?}: {refused:?}",
+                credential.as_ref().map(|c| c.split(' ').next())
+            );
+        }
+    }
+}
+
 #[tokio::test]
 pub async fn create_account_names_every_invalid_field() {
     let app = spawn_app().await;

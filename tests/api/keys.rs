@@ -197,7 +197,7 @@ fn gardien(data_dir: &Path, database_url: &str, keys: &[&str], args: &[&str]) ->
         .env("GARDIEN_DATABASE_URL", database_url)
         .env("GARDIEN_LISTEN_ADDR", "127.0.0.1:0")
         .env("GARDIEN_LOG_FORMAT", "json")
-        .env("GARDIEN_LOG_LEVEL", "info")
+        .env("GARDIEN_LOG", "info")
         .env("GARDIEN_MAIL__TRANSPORT", "file")
         .env("GARDIEN_RATE_LIMIT__ENABLED", "false")
         .env(

@@ -161,6 +161,15 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// Whether the shared store answers: always with the in-process one;
+    /// Redis must answer `PING` within `rate_limit.redis_timeout_ms`.
+    pub async fn ping(&self) -> Result<(), String> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(redis) => redis.ping().await.map_err(|error| error.to_string()),
+        }
+    }
+
     /// Builds the limiter; the Redis connection is opened lazily, so a
     /// Redis outage at start-up does not stop the server.
     pub fn new(config: &RateLimitConfig, clock: SharedClock) -> anyhow::Result<Self> {

@@ -66,6 +66,16 @@ impl RedisStore {
         })
     }
 
+    /// Redis answers `PING` within the timeout (the readiness probe).
+    pub async fn ping(&self) -> Result<(), RedisStoreError> {
+        let mut connection = self.connection.clone();
+        let command = redis::cmd("PING");
+        tokio::time::timeout(self.timeout, command.query_async::<String>(&mut connection))
+            .await
+            .map_err(|_| RedisStoreError::Timeout(self.timeout))??;
+        Ok(())
+    }
+
     /// `Ok(Ok(()))` allowed, `Ok(Err(wait))` limited, `Err` Redis failed.
     pub async fn check(
         &self,

@@ -26,6 +26,7 @@ pub struct Deployment {
     /// `None`: the SQLite file in `data_dir`.
     pub postgres_url: Option<String>,
     env: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 impl Deployment {
@@ -35,13 +36,21 @@ impl Deployment {
             mail_dir: data_dir.join("mail"),
             postgres_url,
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 
     /// One more `GARDIEN_*` variable for every process started from now on.
     pub fn set(&mut self, key: &str, value: impl ToString) {
         self.env.retain(|(k, _)| k != key);
+        self.unset.retain(|k| k != key);
         self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Leaves out a variable the processes would get by default.
+    pub fn unset(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.unset.push(key.to_string());
     }
 
     pub fn database_url(&self) -> String {
@@ -71,7 +80,7 @@ impl Deployment {
             .env("GARDIEN_DATA_DIR", &self.data_dir)
             .env("GARDIEN_LISTEN_ADDR", "127.0.0.1:0")
             .env("GARDIEN_LOG_FORMAT", "json")
-            .env("GARDIEN_LOG_LEVEL", "info")
+            .env("GARDIEN_LOG", "info")
             .env("GARDIEN_MAIL__TRANSPORT", "file")
             .env("GARDIEN_MAIL__POLL_INTERVAL_MS", "50")
             .env("GARDIEN_RATE_LIMIT__ENABLED", "false")
@@ -84,6 +93,9 @@ impl Deployment {
         }
         for (key, value) in &self.env {
             command.env(key, value);
+        }
+        for key in &self.unset {
+            command.env_remove(key);
         }
         command
     }
@@ -105,10 +117,23 @@ impl Deployment {
         secret
     }
 
+    /// Runs `gardien <args>` to its end (standard input closed).
+    pub async fn output(&self, args: &[&str]) -> std::process::Output {
+        self.command(args)
+            .output()
+            .await
+            .expect("the gardien binary runs")
+    }
+
     /// `gardien serve`, once it listens.
     pub async fn start(&self) -> Server {
+        self.start_with(&["serve"]).await
+    }
+
+    /// `gardien <args>` (a `serve` with options), once it listens.
+    pub async fn start_with(&self, args: &[&str]) -> Server {
         let mut child = self
-            .command(&["serve"])
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -74,7 +74,8 @@ fn init_logs() {
             "debug,sqlx=warn,h2=info,hyper=info,tower=info",
             move || BufferWriter(buffer.clone()),
             false,
-        );
+        )
+        .unwrap();
     });
 }
 

@@ -1,0 +1,228 @@
+//! The configuration as the real binary reads it: `check-config` refuses
+//! what `serve` would refuse, naming the key, and `serve` refuses it before
+//! it touches the database; `GARDIEN_LOG` is the log filter's one variable.
+
+use std::{path::Path, process::Output, time::Duration};
+
+use crate::faults::process::Deployment;
+
+/// `gardien <args>` to its end; `None` for a process still running after
+/// 15 s (a `serve` that accepted what it should have refused; it is killed).
+async fn run_for(deployment: &Deployment, args: &[&str]) -> Option<Output> {
+    tokio::time::timeout(Duration::from_secs(15), deployment.output(args))
+        .await
+        .ok()
+}
+
+async fn run(deployment: &Deployment, args: &[&str]) -> Output {
+    run_for(deployment, args)
+        .await
+        .unwrap_or_else(|| panic!("gardien {args:?} still runs after 15 s"))
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_config(dir: &Path, toml: &str) -> String {
+    let path = dir.join("gardien.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn check_config_takes_gardien_log_as_the_log_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), None);
+    deployment.set("GARDIEN_LOG", "gardien=debug,info");
+    let file = write_config(dir.path(), "log_level = \"warn\"\n");
+
+    let output = run(&deployment, &["--config", &file, "check-config"]).await;
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("log_level: \"gardien=debug,info\""),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        !stderr(&output).contains("GARDIEN_LOG"),
+        "GARDIEN_LOG was reported as unknown: {}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn serve_logs_with_the_filter_of_gardien_log_over_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), None);
+    // The file asks for errors only; GARDIEN_LOG for info, which shows the
+    // "listening" line `start` waits for.
+    deployment.set("GARDIEN_LOG", "info");
+    let file = write_config(dir.path(), "log_level = \"error\"\n");
+
+    let server = deployment.start_with(&["--config", &file, "serve"]).await;
+
+    let logs = server.logs();
+    assert!(
+        !logs.contains("sets no configuration key"),
+        "GARDIEN_LOG was reported as unknown:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn gardien_log_level_is_refused_naming_gardien_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), None);
+    deployment.set("GARDIEN_LOG_LEVEL", "debug");
+
+    for args in [&["check-config"][..], &["serve"]] {
+        let output = run(&deployment, args).await;
+
+        assert!(!output.status.success(), "{args:?} accepted it");
+        assert!(
+            stderr(&output).contains("GARDIEN_LOG "),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(!dir.path().join("gardien.db").exists());
+}
+
+/// One configuration `serve` cannot run with: what sets it, and the key the
+/// refusal must name.
+struct Bad {
+    what: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    file: Option<&'static str>,
+    key_file: Option<(&'static str, u32)>,
+    names: &'static str,
+}
+
+const BAD: &[Bad] = &[
+    Bad {
+        what: "a log_level that names no level",
+        env: &[],
+        file: Some("log_level = \"loud\"\n"),
+        key_file: None,
+        names: "`log_level`",
+    },
+    Bad {
+        what: "a target without a level",
+        env: &[],
+        file: Some("log_level = \"gardien=loud,info\"\n"),
+        key_file: None,
+        names: "`log_level`",
+    },
+    Bad {
+        what: "a GARDIEN_LOG that names no level",
+        env: &[("GARDIEN_LOG", "loud")],
+        file: None,
+        key_file: None,
+        names: "GARDIEN_LOG",
+    },
+    Bad {
+        what: "a malformed sealing key file",
+        env: &[],
+        file: None,
+        key_file: Some(("not a key\n", 0o600)),
+        names: "`totp.key_file`",
+    },
+    Bad {
+        what: "a sealing key file others can read",
+        env: &[],
+        file: None,
+        key_file: Some(("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n", 0o644)),
+        names: "`totp.key_file`",
+    },
+    Bad {
+        what: "a Redis URL that does not parse",
+        env: &[
+            ("GARDIEN_RATE_LIMIT__ENABLED", "true"),
+            ("GARDIEN_RATE_LIMIT__BACKEND", "redis"),
+            (
+                "GARDIEN_RATE_LIMIT__REDIS_URL",
+                "redis://127.0.0.1:notaport",
+            ),
+        ],
+        file: None,
+        key_file: None,
+        names: "`rate_limit.redis_url`",
+    },
+    Bad {
+        what: "the metrics endpoint on the gRPC address",
+        env: &[
+            ("GARDIEN_LISTEN_ADDR", "127.0.0.1:50998"),
+            ("GARDIEN_METRICS_ADDR", "127.0.0.1:50998"),
+        ],
+        file: None,
+        key_file: None,
+        names: "`metrics_addr`",
+    },
+];
+
+/// Issue 23 item 4: `check-config` passed what `serve` then refused (after
+/// migrating) or silently replaced. Each bad value is now refused by both,
+/// naming its key, and `serve` refuses it before it creates the database.
+#[tokio::test]
+async fn check_config_and_serve_refuse_what_serve_cannot_run_with_before_the_database() {
+    let mut problems = Vec::new();
+    for bad in BAD {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let mut deployment = Deployment::new(&data_dir, None);
+        if bad.file.is_some() {
+            deployment.unset("GARDIEN_LOG");
+        }
+        for (key, value) in bad.env {
+            deployment.set(key, value);
+        }
+        if let Some((text, mode)) = bad.key_file {
+            use std::os::unix::fs::PermissionsExt;
+            let path = data_dir.join("totp.key");
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let file = write_config(dir.path(), bad.file.unwrap_or(""));
+
+        for command in ["check-config", "serve"] {
+            let Some(output) = run_for(&deployment, &["--config", &file, command]).await else {
+                problems.push(format!("{command} ran with {}", bad.what));
+                continue;
+            };
+            let said = stderr(&output);
+            let said = said.lines().last().unwrap_or_default();
+            if output.status.success() {
+                problems.push(format!("{command} accepted {}: {said}", bad.what));
+            } else if !said.contains(bad.names) {
+                problems.push(format!(
+                    "{command} refused {} without naming {}: {said}",
+                    bad.what, bad.names
+                ));
+            }
+        }
+        if data_dir.join("gardien.db").exists() {
+            problems.push(format!("serve created the database for {}", bad.what));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The sample configuration and the default one pass, and check-config
+/// creates nothing (no key file, no database).
+#[tokio::test]
+async fn check_config_passes_a_good_configuration_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let deployment = Deployment::new(&data_dir, None);
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/gardien.toml");
+
+    for args in [&["check-config"][..], &["--config", sample, "check-config"]] {
+        let output = run(&deployment, args).await;
+
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("configuration is valid"));
+    }
+    assert!(!data_dir.exists(), "check-config created {data_dir:?}");
+}
