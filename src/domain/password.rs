@@ -183,15 +183,10 @@ const L33T_TABLE: [&str; 12] = [
 /// Characters standing for two letters, each doubling the substitution sets.
 const L33T_SHARED: [char; 3] = ['1', '|', '7'];
 
-/// The prefix zxcvbn scores. Measured in a release build on the 2-core
-/// development machine: a passphrase costs about 3 ms at 64 characters and
-/// 5 ms at 100, but zxcvbn tries every combination of the l33t substitutions
-/// present over every substring, so a password dense in distinct l33t
-/// characters (`4@8({[<3691!|7$5+%2`) cost 30 ms at 19 characters, 440 ms at
-/// 64 and 800 ms at 100 (zxcvbn's own cut). So the prefix is at most 64
-/// characters and shorter when those characters make it expensive: with this
-/// budget the worst case measured about 10 ms for any input up to 256
-/// characters, while ordinary passwords keep their first 64.
+/// The prefix zxcvbn scores: at most 64 characters, fewer when distinct
+/// l33t characters make scoring expensive (zxcvbn tries every combination of
+/// their substitutions over every substring). BENCHMARKS.md has the timings
+/// behind the budget.
 fn scored_prefix(password: &str) -> &str {
     let mut seen: Vec<char> = Vec::new();
     let mut end = 0;
