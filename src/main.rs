@@ -14,7 +14,10 @@ async fn main() -> std::process::ExitCode {
     match cli.run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("gardien: {error:#}");
+            // An error may echo a value it could not use: a key, a URL
+            // with its password.
+            let shown = gardien::telemetry::scrub(&format!("{error:#}"), std::env::vars());
+            eprintln!("gardien: {shown}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,6 +1,10 @@
 //! Logging: human-readable by default, JSON on request. Log lines carry the
 //! RPC span (method, request id, principal) and never a secret.
 
+mod scrub;
+
+pub use scrub::scrub;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::{fmt::MakeWriter, EnvFilter};

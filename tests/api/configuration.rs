@@ -226,3 +226,68 @@ async fn check_config_passes_a_good_configuration_and_creates_nothing() {
     }
     assert!(!data_dir.exists(), "check-config created {data_dir:?}");
 }
+
+/// A refused value is not echoed when it is a secret: a sealing key given
+/// without the list's brackets, a TOML line holding a key, a database URL's
+/// password. Each once reached stderr whole (found by an outside trial).
+#[tokio::test]
+async fn refusals_never_echo_a_key_or_a_password() {
+    const KEY: &str = "edqd8AWdN+95F6oMPS2+ov6KqL/SY21k5wtSMdcULmI=";
+    // What is wrong, the variable that carries it, the file, and what must
+    // not be shown.
+    type Case<'a> = (&'a str, Option<(&'a str, String)>, String, &'a [&'a str]);
+    let cases: [Case; 3] = [
+        (
+            "a key without brackets",
+            Some(("GARDIEN_TOTP__ENCRYPTION_KEYS", KEY.to_string())),
+            String::new(),
+            &[KEY],
+        ),
+        (
+            "an unterminated key in the file",
+            None,
+            format!("[totp]\nencryption_key = \"{KEY}\n"),
+            &[KEY, "edqd8AWdN"],
+        ),
+        (
+            "a database URL that does not parse",
+            Some((
+                "GARDIEN_DATABASE_URL",
+                "postgres://u:S3cretDb Pw@@:x/db".to_string(),
+            )),
+            String::new(),
+            &["S3cretDb"],
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (what, env, file, secrets) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let mut deployment = Deployment::new(&data_dir, None);
+        if let Some((key, value)) = &env {
+            deployment.set(key, value);
+        }
+        let file = write_config(dir.path(), &file);
+        for command in ["check-config", "serve"] {
+            let Some(output) = run_for(&deployment, &["--config", &file, command]).await else {
+                problems.push(format!("{command} ran with {what}"));
+                continue;
+            };
+            let said = format!(
+                "{}{}",
+                stderr(&output),
+                String::from_utf8_lossy(&output.stdout)
+            );
+            if output.status.success() {
+                continue;
+            }
+            for secret in secrets {
+                if said.contains(secret) {
+                    problems.push(format!("{command} echoed a secret for {what}: {said}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
