@@ -82,18 +82,25 @@ impl FreshDatabase {
     }
 }
 
+/// `INSTANCES` deployments on `database`, each with its own data folder
+/// (kept alive by the first value).
+fn deployments_on(database: &FreshDatabase) -> (Vec<tempfile::TempDir>, Vec<Deployment>) {
+    let dirs: Vec<_> = (0..INSTANCES)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let deployments = dirs
+        .iter()
+        .map(|dir| Deployment::new(dir.path(), Some(database.url())))
+        .collect();
+    (dirs, deployments)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_replicas_started_together_on_a_fresh_postgresql_database_all_serve() {
     let Some(database) = FreshDatabase::create().await else {
         return;
     };
-    let dirs: Vec<_> = (0..INSTANCES)
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let deployments: Vec<_> = dirs
-        .iter()
-        .map(|dir| Deployment::new(dir.path(), Some(database.url())))
-        .collect();
+    let (_dirs, deployments) = deployments_on(&database);
 
     // `start` panics with the process's log if it does not come to listen.
     let servers = futures::future::join_all(deployments.iter().map(Deployment::start)).await;
@@ -120,13 +127,7 @@ async fn four_migrate_commands_run_together_on_a_fresh_postgresql_database_all_s
     let Some(database) = FreshDatabase::create().await else {
         return;
     };
-    let dirs: Vec<_> = (0..INSTANCES)
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let deployments: Vec<_> = dirs
-        .iter()
-        .map(|dir| Deployment::new(dir.path(), Some(database.url())))
-        .collect();
+    let (_dirs, deployments) = deployments_on(&database);
 
     let outputs =
         futures::future::join_all(deployments.iter().map(|d| d.output(&["migrate"]))).await;
