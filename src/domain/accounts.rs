@@ -6,13 +6,13 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, Hashing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     password::NewPassword,
     principal::{Actor, ClientInfo},
     records::{Account, PasswordState, Suspension},
     types::{Email, Locale, Login, Phone, PostalAddress},
-    Context,
 };
 use crate::{clock::Millis, entity::account, store};
 
@@ -41,15 +41,15 @@ pub fn context_words<'a>(login: &'a str, email: &'a str) -> Vec<&'a str> {
 /// the hashing threads, not on the async runtime; `field` names the request
 /// field in the error.
 pub async fn check_new_password(
-    ctx: &Context,
+    ctx: &impl Hashing,
     raw: &SecretString,
     login: &str,
     email: &str,
     field: &str,
 ) -> Result<NewPassword> {
-    let policy = ctx.policy.clone();
+    let policy = ctx.policy().clone();
     let (raw, login, email) = (raw.clone(), login.to_owned(), email.to_owned());
-    ctx.hasher
+    ctx.hasher()
         .run(move || policy.check(raw.expose_secret(), &context_words(&login, &email)))
         .await?
         .map_err(|rejection| Error::PasswordTooWeak {
@@ -60,7 +60,7 @@ pub async fn check_new_password(
 
 #[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(new.login.as_str())))]
 pub async fn create(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing),
     now: Millis,
     actor: &Actor,
     client: &ClientInfo,
@@ -72,7 +72,7 @@ pub async fn create(
                 check_new_password(ctx, raw, new.login.as_str(), new.email.as_str(), "password")
                     .await
                     .map_err(|error| error.for_account(new.locale))?;
-            Some(ctx.hasher.hash(checked.secret()).await?)
+            Some(ctx.hasher().hash(checked.secret()).await?)
         }
         None => None,
     };
@@ -144,8 +144,8 @@ pub enum AccountSelector {
     Login(Login),
 }
 
-pub async fn find(ctx: &Context, selector: &AccountSelector) -> Result<Account> {
-    Ok(Account::from(&find_row(&ctx.db, selector).await?))
+pub async fn find(ctx: &impl Db, selector: &AccountSelector) -> Result<Account> {
+    Ok(Account::from(&find_row(ctx.db(), selector).await?))
 }
 
 async fn find_row(db: &DatabaseConnection, selector: &AccountSelector) -> Result<account::Model> {
@@ -157,13 +157,17 @@ async fn find_row(db: &DatabaseConnection, selector: &AccountSelector) -> Result
 }
 
 /// The account and its live state as at `now`.
-pub async fn status(ctx: &Context, selector: &AccountSelector, now: i64) -> Result<AccountStatus> {
-    let account = find_row(&ctx.db, selector).await?;
-    let active_suspension = store::suspensions::active(&ctx.db, account.id).await?;
-    let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
+pub async fn status(
+    ctx: &(impl Db + Settings),
+    selector: &AccountSelector,
+    now: i64,
+) -> Result<AccountStatus> {
+    let account = find_row(ctx.db(), selector).await?;
+    let active_suspension = store::suspensions::active(ctx.db(), account.id).await?;
+    let idle_ms = ctx.config().session.idle_ttl_secs as i64 * 1000;
     let active_sessions =
-        store::sessions::count_live(&ctx.db, account.id, now, now - idle_ms).await?;
-    let throttle = store::throttle::find(&ctx.db, &super::throttle::key(&account.login)).await?;
+        store::sessions::count_live(ctx.db(), account.id, now, now - idle_ms).await?;
+    let throttle = store::throttle::find(ctx.db(), &super::throttle::key(&account.login)).await?;
     Ok(AccountStatus {
         active_suspension: active_suspension.as_ref().map(Suspension::from),
         last_login_at: account.last_login_at,

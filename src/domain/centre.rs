@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::revocation::RevocationCause as Cause;
 use super::{
     compromised,
+    deps::{Db, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     links, notices,
@@ -15,7 +16,6 @@ use super::{
     records::Event,
     sessions, support,
     suspension::{self, Reason, SuspendRequest},
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -63,12 +63,13 @@ pub struct Activity {
 /// first event and `true`.
 #[tracing::instrument(skip_all, fields(account_id = %activity.account_id))]
 pub async fn record_activity(
-    ctx: &Context,
+    ctx: &impl Db,
     service: &Actor,
     activity: Activity,
 ) -> Result<(Event, bool)> {
     let service_name = service.name.clone().unwrap_or_default();
-    if let Some(existing) = find_source(&ctx.db, &service_name, &activity.service_event_id).await? {
+    if let Some(existing) = find_source(ctx.db(), &service_name, &activity.service_event_id).await?
+    {
         if existing.account_id != activity.account_id {
             return Err(Error::invalid(
                 "service_event_id",
@@ -77,7 +78,7 @@ pub async fn record_activity(
         }
         return Ok((Event::from(&existing), true));
     }
-    store::accounts::by_id(&ctx.db, activity.account_id)
+    store::accounts::by_id(ctx.db(), activity.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     let mut details = serde_json::json!({ "reference": activity.reference });
@@ -102,7 +103,7 @@ pub async fn record_activity(
         disputed_at: None,
         source_event_id: Some(activity.service_event_id.clone()),
     };
-    match store::events::insert(&ctx.db, model.clone()).await {
+    match store::events::insert(ctx.db(), model.clone()).await {
         Ok(_) => Ok((Event::from(&model), false)),
         Err(error)
             if matches!(
@@ -111,7 +112,7 @@ pub async fn record_activity(
             ) =>
         {
             // A concurrent retry won; answer with its event.
-            let existing = find_source(&ctx.db, &service_name, &activity.service_event_id)
+            let existing = find_source(ctx.db(), &service_name, &activity.service_event_id)
                 .await?
                 .ok_or(Error::internal(anyhow::anyhow!("activity vanished")))?;
             Ok((Event::from(&existing), true))
@@ -169,7 +170,7 @@ pub enum Via {
 /// suspended with reason "customer reported".
 #[tracing::instrument(skip_all, fields(account_id = %account_id, event_id = %event_id))]
 pub async fn dispute(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     account_id: Uuid,
     event_id: Uuid,
@@ -177,10 +178,10 @@ pub async fn dispute(
     client: &ClientInfo,
     via: Via,
 ) -> Result<Disputed> {
-    let account = store::accounts::by_id(&ctx.db, account_id)
+    let account = store::accounts::by_id(ctx.db(), account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let event = store::events::by_id(&ctx.db, event_id)
+    let event = store::events::by_id(ctx.db(), event_id)
         .await?
         .filter(|e| e.account_id == account_id)
         .ok_or(Error::NotFound("security event"))?;
@@ -210,7 +211,7 @@ pub async fn dispute(
 #[allow(clippy::too_many_arguments)]
 async fn secure_account<C: ConnectionTrait>(
     txn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     account: &account::Model,
     event: Option<&security_event::Model>,
     comment: &str,
@@ -250,7 +251,7 @@ async fn secure_account<C: ConnectionTrait>(
     .await?;
     let suspend = matches!(via, Via::Link)
         || ctx
-            .config
+            .config()
             .information_centre
             .suspend_on_dispute
             .contains(&kind);
@@ -334,17 +335,17 @@ async fn secure_account<C: ConnectionTrait>(
 /// does what a dispute does, without a login, and always suspends.
 #[tracing::instrument(skip_all)]
 pub async fn report_unauthorized_change(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     presented: &str,
     comment: &str,
     client: &ClientInfo,
 ) -> Result<String> {
     let (row, account) =
-        links::presented::<report_token::Entity>(&ctx.db, now, TokenKind::Report, presented)
+        links::presented::<report_token::Entity>(ctx.db(), now, TokenKind::Report, presented)
             .await?;
     let event = match row.event_id {
-        Some(id) => store::events::by_id(&ctx.db, id).await?,
+        Some(id) => store::events::by_id(ctx.db(), id).await?,
         None => None,
     };
     let txn = ctx.begin_write().await?;

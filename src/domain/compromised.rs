@@ -10,9 +10,9 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, Hashing},
     error::{Error, Result},
     password::{NewPassword, PasswordRejection},
-    Context,
 };
 use crate::{crypto::password::Verified, store};
 
@@ -74,16 +74,16 @@ pub async fn record<C: ConnectionTrait>(
 /// is one of the account's compromised passwords; `field` names the request
 /// field.
 pub async fn ensure_not_compromised(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing),
     account_id: Uuid,
     new: &NewPassword,
     field: &str,
 ) -> Result<()> {
-    let hashes = store::compromised::hashes(&ctx.db, account_id, KEPT_PER_ACCOUNT).await?;
+    let hashes = store::compromised::hashes(ctx.db(), account_id, KEPT_PER_ACCOUNT).await?;
     let verified = futures::future::try_join_all(
         hashes
             .into_iter()
-            .map(|hash| ctx.hasher.verify(new.secret(), Some(hash))),
+            .map(|hash| ctx.hasher().verify(new.secret(), Some(hash))),
     )
     .await?;
     if verified

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, Hashing, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     links, notices,
@@ -17,7 +18,6 @@ use super::{
     records::{Account, ContactChange},
     throttle,
     types::{Email, Phone, PostalAddress},
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -119,23 +119,23 @@ fn stored_address(account: &account::Model) -> String {
 /// address to confirm. Returns whether an e-mail change is pending.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn update(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing + Mailing),
     now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: Option<SecretString>,
     update: Update,
 ) -> Result<bool> {
-    let account = store::accounts::by_id(&ctx.db, caller.account_id)
+    let account = store::accounts::by_id(ctx.db(), caller.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
+    let window_ms = ctx.config().totp.recent_auth_secs as i64 * 1000;
     if now - caller.authenticated_at > window_ms {
         let Some(password) = password else {
             return Err(Error::RecentAuthenticationRequired);
         };
         throttle::check_password(ctx, now, &account, password).await?;
-        throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
+        throttle::clear_failures(ctx.db(), &throttle::key(&account.login)).await?;
     }
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
@@ -228,7 +228,7 @@ async fn record_change<C: ConnectionTrait>(
 
 async fn request_email_change<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     email: &Email,
@@ -341,13 +341,13 @@ pub(super) async fn restore_disowned_email<C: ConnectionTrait>(
 /// "this wasn't me" link.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_email(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     presented: &str,
     client: &ClientInfo,
 ) -> Result<()> {
     let (row, account) = links::presented::<email_change::Entity>(
-        &ctx.db,
+        ctx.db(),
         now,
         TokenKind::EmailConfirmation,
         presented,

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{
     auth_cache,
+    deps::{Db, LiveCache},
     error::{Error, FieldViolation, Result},
     principal::{Principal, Role},
-    Context,
 };
 use crate::{
     crypto::token::{self, TokenKind},
@@ -94,16 +94,16 @@ pub async fn revoke(
 
 /// The principal of a presented credential secret, if it is live: from the
 /// cache when the revocation clock allows (see `auth_cache`).
-pub async fn authenticate(ctx: &Context, secret: &str) -> Result<Option<Principal>> {
+pub async fn authenticate(ctx: &(impl Db + LiveCache), secret: &str) -> Result<Option<Principal>> {
     if !token::well_formed(TokenKind::Credential, secret) {
         return Ok(None);
     }
     let hash = token::hash(secret);
-    let generation = ctx.auth_cache.generation().await;
-    if let Some(principal) = generation.and_then(|g| ctx.auth_cache.credential(&hash, g)) {
+    let generation = ctx.auth_cache().generation().await;
+    if let Some(principal) = generation.and_then(|g| ctx.auth_cache().credential(&hash, g)) {
         return Ok(Some(principal));
     }
-    let found = store::credentials::live_by_secret_hash(&ctx.db, &hash).await?;
+    let found = store::credentials::live_by_secret_hash(ctx.db(), &hash).await?;
     let principal = found.and_then(|c| {
         Role::parse(&c.role).map(|role| Principal::Credential {
             id: c.id,
@@ -112,7 +112,7 @@ pub async fn authenticate(ctx: &Context, secret: &str) -> Result<Option<Principa
         })
     });
     if let (Some(generation), Some(principal)) = (generation, &principal) {
-        ctx.auth_cache
+        ctx.auth_cache()
             .keep_credential(&hash, generation, principal.clone());
     }
     Ok(principal)

@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, JobClock, Mailing},
     error::{Error, Result},
     events::{self, EventKind},
     notices,
@@ -21,7 +22,6 @@ use super::{
     sessions,
     support::{self, Status, Viewer},
     types::Locale,
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -180,7 +180,7 @@ fn unique_violation(error: &sea_orm::DbErr) -> bool {
 /// that carries an identity verification, and tells the customer at once.
 #[tracing::instrument(skip_all, fields(account_id = %account_id, ticket_id = %ticket_id))]
 pub async fn request(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     agent: &str,
     client: &ClientInfo,
@@ -188,24 +188,24 @@ pub async fn request(
     ticket_id: Uuid,
     reason: &str,
 ) -> Result<FactorReset> {
-    let found = open_ticket(&ctx.db, agent, ticket_id).await?;
+    let found = open_ticket(ctx.db(), agent, ticket_id).await?;
     if found.account_id != Some(account_id) {
         return Err(Error::invalid(
             "ticket_id",
             "is not a ticket of this account",
         ));
     }
-    let verification = store::verifications::latest_on_ticket(&ctx.db, found.id, account_id)
+    let verification = store::verifications::latest_on_ticket(ctx.db(), found.id, account_id)
         .await?
         .ok_or(Error::IdentityNotVerified)?;
-    let account = store::accounts::by_id(&ctx.db, account_id)
+    let account = store::accounts::by_id(ctx.db(), account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
     let delay_ms = i64::try_from(
-        ctx.config
+        ctx.config()
             .support
             .factor_reset_delay_secs
             .saturating_mul(1000),
@@ -404,8 +404,8 @@ pub async fn cancel_on_dispute<C: ConnectionTrait>(
 }
 
 /// Completes every reset that is due; returns how many took effect.
-pub async fn complete_due(ctx: &Context, now: Millis) -> Result<usize> {
-    let due = store::factor_resets::due(&ctx.db, now, BATCH).await?;
+pub async fn complete_due(ctx: &(impl Db + Mailing), now: Millis) -> Result<usize> {
+    let due = store::factor_resets::due(ctx.db(), now, BATCH).await?;
     let mut completed = 0;
     for reset in due {
         if complete(ctx, &reset, now).await? {
@@ -418,7 +418,11 @@ pub async fn complete_due(ctx: &Context, now: Millis) -> Result<usize> {
 /// Makes one due reset take effect, unless another instance did or the
 /// enrolment it was requested against is gone.
 #[tracing::instrument(skip_all, fields(factor_reset_id = %reset.id, account_id = %reset.account_id))]
-async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Result<bool> {
+async fn complete(
+    ctx: &(impl Db + Mailing),
+    reset: &factor_reset::Model,
+    now: i64,
+) -> Result<bool> {
     let txn = ctx.begin_write().await?;
     let Some(account) = store::accounts::by_id(&txn, reset.account_id).await? else {
         return Ok(false);
@@ -502,8 +506,8 @@ async fn complete(ctx: &Context, reset: &factor_reset::Model, now: i64) -> Resul
 
 /// Completes due resets every `support.factor_reset_poll_ms` until
 /// `shutdown`.
-pub async fn run(ctx: Context, shutdown: tokio_util::sync::CancellationToken) {
-    let poll = std::time::Duration::from_millis(ctx.config.support.factor_reset_poll_ms.max(10));
+pub async fn run(ctx: impl Db + Mailing + JobClock, shutdown: tokio_util::sync::CancellationToken) {
+    let poll = std::time::Duration::from_millis(ctx.config().support.factor_reset_poll_ms.max(10));
     loop {
         if let Err(error) = complete_due(&ctx, ctx.now()).await {
             tracing::warn!(error = %format!("{error:#}").escape_debug(), "factor resets: cannot complete due resets");

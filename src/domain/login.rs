@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
+    deps::{Db, Hashing, Jobs, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     password,
@@ -11,7 +12,6 @@ use super::{
     sessions::{self, SessionGrant},
     suspension, throttle, two_factor,
     types::{Locale, Login},
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -32,15 +32,15 @@ pub enum LoginOutcome {
 /// one trip; the account's row and whether it ever logged in from
 /// `address` (a login from a new one is notified).
 async fn count_and_find(
-    ctx: &Context,
+    ctx: &(impl Db + Settings),
     now: Millis,
     key: &str,
     login: &str,
     address: Option<&str>,
 ) -> Result<Option<store::login::Found>> {
     let counted = store::login::count_and_find(
-        &ctx.db,
-        &throttle::Backoff(&ctx.config.login),
+        ctx.db(),
+        &throttle::Backoff(&ctx.config().login),
         key,
         login,
         address,
@@ -58,7 +58,7 @@ async fn count_and_find(
 // carries its pseudonym, never the text.
 #[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(login)))]
 pub async fn login(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Hashing + Sealing + Jobs + Clone + 'static),
     now: Millis,
     login: &str,
     password: SecretString,
@@ -80,7 +80,7 @@ pub async fn login(
 }
 
 async fn attempt(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Hashing + Sealing + Jobs + Clone + 'static),
     now: Millis,
     login: &str,
     password: SecretString,
@@ -104,7 +104,7 @@ async fn attempt(
     };
     let normalized = SecretString::from(password::normalize(password.expose_secret()));
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let verified = ctx.hasher.verify(normalized.clone(), stored).await?;
+    let verified = ctx.hasher().verify(normalized.clone(), stored).await?;
 
     let (account, needs_rehash) = match (account, verified) {
         (Some(account), Verified::Valid { needs_rehash }) => (account, needs_rehash),
@@ -117,11 +117,11 @@ async fn attempt(
                 let job_ctx = ctx.clone();
                 let job_client = client.clone();
                 let account_id = account.id;
-                let queued = ctx.background.submit("failed login record", move || {
+                let queued = ctx.background().submit("failed login record", move || {
                     let (ctx, client) = (job_ctx.clone(), job_client.clone());
                     async move {
                         events::record(
-                            &ctx.db,
+                            ctx.db(),
                             now,
                             account_id,
                             EventKind::LoginFailed,
@@ -146,7 +146,7 @@ async fn attempt(
 
     if PasswordState::parse(&account.password_state) == PasswordState::Suspended {
         events::record(
-            &ctx.db,
+            ctx.db(),
             now,
             account.id,
             EventKind::LoginFailed,
@@ -155,7 +155,7 @@ async fn attempt(
             serde_json::json!({ "reason": "password_suspended" }),
         )
         .await?;
-        return Err(suspension::refusal(&ctx.db, ctx, account.id)
+        return Err(suspension::refusal(ctx.db(), ctx, account.id)
             .await?
             .for_account(Locale::parse(&account.locale)));
     }
@@ -164,7 +164,7 @@ async fn attempt(
     }
 
     let new_hash = if needs_rehash {
-        Some(ctx.hasher.hash(normalized).await?)
+        Some(ctx.hasher().hash(normalized).await?)
     } else {
         None
     };
@@ -207,7 +207,7 @@ async fn attempt(
 /// transaction that the notice joins). Suspended meanwhile: nothing is
 /// written and the login is refused as suspended.
 async fn open_session(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Sealing),
     account: &account::Model,
     key: &str,
     new_hash: Option<String>,
@@ -237,7 +237,7 @@ async fn open_session(
     // longer active.
     let opened = if !notice_due {
         // No notice to send: the writes are the whole transaction.
-        store::login::open(&ctx.db, opening).await?
+        store::login::open(ctx.db(), opening).await?
     } else {
         let txn = ctx.begin_write().await?;
         let opened = store::login::open_in(&txn, opening).await?;
@@ -248,7 +248,7 @@ async fn open_session(
         opened
     };
     if !opened {
-        return Err(suspension::refusal(&ctx.db, ctx, account.id)
+        return Err(suspension::refusal(ctx.db(), ctx, account.id)
             .await?
             .for_account(Locale::parse(&account.locale)));
     }

@@ -9,6 +9,7 @@ pub mod centre;
 pub mod compromised;
 pub mod contacts;
 pub mod credentials;
+pub mod deps;
 pub mod error;
 pub mod events;
 pub mod factor_reset;
@@ -39,8 +40,9 @@ use crate::{clock::SharedClock, config::Config, crypto::password::HashingPool};
 
 pub use error::{Error, Result};
 
-/// What the domain functions work with: the database, the clock, the
-/// hashing pool and the configuration.
+/// Every dependency of the domain, built once at start-up. Only the edges
+/// hold it whole (handlers, middleware, the jobs' starters); a domain
+/// function takes the [`deps`] traits it uses, which this implements.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
@@ -63,13 +65,6 @@ pub struct Context {
 impl Context {
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    /// Begins a transaction that may write (see [`crate::store::db::begin_write`]).
-    pub async fn begin_write(
-        &self,
-    ) -> std::result::Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-        crate::store::db::begin_write(&self.db).await
     }
 }
 

@@ -7,11 +7,11 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{
+    deps::{OutboxSignal, Sealing, Settings},
     error::Result,
     events::EventKind,
     principal::{Actor, ClientInfo},
     types::Locale,
-    Context,
 };
 use crate::{
     crypto::token::{self, TokenKind},
@@ -25,7 +25,7 @@ pub const REPORT_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Queues `mail` to the account's contact e-mail, in the caller's transaction.
 pub async fn send<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     mail: &Mail,
@@ -36,7 +36,7 @@ pub async fn send<C: ConnectionTrait>(
 /// Queues `mail` to another address of the account (e.g. a new e-mail).
 pub async fn send_to<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     recipient: &str,
@@ -44,8 +44,8 @@ pub async fn send_to<C: ConnectionTrait>(
 ) -> Result<()> {
     outbox::enqueue(
         conn,
-        &ctx.config.mail,
-        &ctx.sealer,
+        &ctx.config().mail,
+        ctx.sealer(),
         now,
         Some(account.id),
         recipient,
@@ -70,7 +70,7 @@ pub struct Reported<'a> {
 /// with [`commit`]. Answers the event's id.
 pub async fn record_and_report<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     change: Reported<'_>,
@@ -92,9 +92,9 @@ pub async fn record_and_report<C: ConnectionTrait>(
 }
 
 /// Commits a transaction that queued e-mail, then wakes the outbox worker.
-pub async fn commit(txn: sea_orm::DatabaseTransaction, ctx: &Context) -> Result<()> {
+pub async fn commit(txn: sea_orm::DatabaseTransaction, ctx: &impl OutboxSignal) -> Result<()> {
     txn.commit().await?;
-    ctx.outbox_signal.notify_one();
+    ctx.outbox_signal().notify_one();
     Ok(())
 }
 
@@ -149,7 +149,7 @@ async fn new_login_due<C: ConnectionTrait>(
 /// address this account never logged in from (not on the very first login).
 pub async fn new_login<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     client: &super::principal::ClientInfo,
@@ -164,7 +164,7 @@ pub async fn new_login<C: ConnectionTrait>(
 /// The new-address notice of the login `event_id`, once it is known due.
 pub async fn send_new_login<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     client: &super::principal::ClientInfo,

@@ -4,11 +4,11 @@
 
 use super::{
     accounts::AccountSelector,
+    deps::{Db, Settings},
     error::Result,
     principal::CustomerSession,
     records::{Account, PasswordState, Suspension},
     types::Locale,
-    Context,
 };
 use crate::{clock::Millis, store};
 
@@ -41,16 +41,20 @@ pub struct Overview {
     pub actions: Vec<(Action, &'static str)>,
 }
 
-pub async fn overview(ctx: &Context, now: Millis, caller: &CustomerSession) -> Result<Overview> {
+pub async fn overview(
+    ctx: &(impl Db + Settings),
+    now: Millis,
+    caller: &CustomerSession,
+) -> Result<Overview> {
     let status = super::accounts::status(ctx, &AccountSelector::Id(caller.account_id), now).await?;
     let account = status.account;
     let (unacknowledged_events, disputed_events) =
-        store::events::unacknowledged_and_disputed(&ctx.db, account.id).await?;
-    let open_tickets = store::tickets::open_of_account(&ctx.db, account.id).await?;
-    let contacts = super::contacts::get(&ctx.db, account.id, now).await?;
+        store::events::unacknowledged_and_disputed(ctx.db(), account.id).await?;
+    let open_tickets = store::tickets::open_of_account(ctx.db(), account.id).await?;
+    let contacts = super::contacts::get(ctx.db(), account.id, now).await?;
     let totp_enabled = account.totp_enabled;
     let recovery_codes_remaining = if totp_enabled {
-        super::two_factor::recovery_codes_left(&ctx.db, account.id).await?
+        super::two_factor::recovery_codes_left(ctx.db(), account.id).await?
     } else {
         0
     };

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, JobClock, Jobs, Sealing, Settings},
     error::{Error, Result},
     principal::ClientInfo,
-    Context,
 };
 use crate::{clock::Millis, entity::pending_request, store};
 
@@ -44,8 +44,8 @@ const SWEEP_BATCH: u64 = 64;
 
 /// Does a claimed request's work: the module that records a kind of
 /// request gives the function that does it (this one imports none of them).
-pub type Work =
-    fn(Context, Kind, String, ClientInfo, Claim) -> futures::future::BoxFuture<'static, Result<()>>;
+pub type Work<C> =
+    fn(C, Kind, String, ClientInfo, Claim) -> futures::future::BoxFuture<'static, Result<()>>;
 
 /// What a recorded request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,21 +88,21 @@ fn retry_pause_ms(attempts: i32) -> i64 {
 /// Records the request (the caller may be told OK once this returns), then
 /// hands it to a worker. Costs the same whether or not an account matches:
 /// nothing is looked up here.
-pub async fn record(
-    ctx: &Context,
+pub async fn record<C: Db + Sealing + Jobs + JobClock + Clone + 'static>(
+    ctx: &C,
     now: Millis,
     kind: Kind,
     input: &str,
     client: &ClientInfo,
-    perform: Work,
+    perform: Work<C>,
 ) -> Result<()> {
     let id = Uuid::now_v7();
     let input_sealed = ctx
-        .sealer
+        .sealer()
         .seal(input.as_bytes(), &aad(id))
         .map_err(|error| Error::Internal(anyhow::anyhow!("pending request: {error}")))?;
     store::pending::insert(
-        &ctx.db,
+        ctx.db(),
         pending_request::Model {
             id,
             kind: kind.as_str().to_string(),
@@ -126,9 +126,14 @@ pub async fn record(
 
 /// Queues the work of row `id`, to be claimed while its count of attempts
 /// is still `attempts`.
-fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()> {
+fn hand_over<C: Db + Sealing + Jobs + JobClock + Clone + 'static>(
+    ctx: &C,
+    id: Uuid,
+    attempts: i32,
+    perform: Work<C>,
+) -> Result<()> {
     let job_ctx = ctx.clone();
-    ctx.background.submit_quietly("pending request", move || {
+    ctx.background().submit_quietly("pending request", move || {
         let ctx = job_ctx.clone();
         async move {
             work(&ctx, ctx.now(), id, attempts, perform).await;
@@ -139,8 +144,14 @@ fn hand_over(ctx: &Context, id: Uuid, attempts: i32, perform: Work) -> Result<()
 
 /// Claims row `id` if its count of attempts is still `attempts`, and does
 /// its work; a failure is recorded on the row for a later attempt.
-async fn work(ctx: &Context, now: Millis, id: Uuid, attempts: i32, perform: Work) {
-    let claimed = match claim(&ctx.db, now, id, attempts).await {
+async fn work<C: Db + Sealing + Clone>(
+    ctx: &C,
+    now: Millis,
+    id: Uuid,
+    attempts: i32,
+    perform: Work<C>,
+) {
+    let claimed = match claim(ctx.db(), now, id, attempts).await {
         Ok(Some(row)) => row,
         // Done, or claimed by another worker meanwhile.
         Ok(None) => return,
@@ -161,7 +172,7 @@ async fn work(ctx: &Context, now: Millis, id: Uuid, attempts: i32, perform: Work
             tracing::warn!(%id, kind = %claimed.kind, attempts = attempt, error = %message.escape_debug(), "pending request failed; to be retried");
         }
         let update = store::pending::record_failure(
-            &ctx.db,
+            ctx.db(),
             id,
             attempt,
             now + retry_pause_ms(attempt),
@@ -214,13 +225,13 @@ impl Claim {
     }
 }
 
-async fn open_and_perform(
-    ctx: &Context,
+async fn open_and_perform<C: Sealing + Clone>(
+    ctx: &C,
     row: &pending_request::Model,
-    perform: Work,
+    perform: Work<C>,
 ) -> Result<()> {
     let opened = ctx
-        .sealer
+        .sealer()
         .open(&row.input_sealed, &aad(row.id))
         .map_err(|error| Error::Internal(anyhow::anyhow!("pending request: {error}")))?;
     let input = String::from_utf8(opened)
@@ -250,8 +261,12 @@ const BACKLOG_PAUSE: Duration = Duration::from_millis(50);
 /// on (left by a crash, a full queue or a failed attempt): every
 /// `background.rescan_ms`, and again soon while a backlog lasts, until
 /// `stop`.
-pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
-    let every = Duration::from_millis(ctx.config.background.rescan_ms.max(10));
+pub async fn run<C: Db + Settings + Sealing + Jobs + JobClock + Clone + 'static>(
+    ctx: C,
+    stop: CancellationToken,
+    perform: Work<C>,
+) {
+    let every = Duration::from_millis(ctx.config().background.rescan_ms.max(10));
     loop {
         let pause = match sweep(&ctx, ctx.now(), perform).await {
             Ok(true) => BACKLOG_PAUSE.min(every),
@@ -273,20 +288,24 @@ pub async fn run(ctx: Context, stop: CancellationToken, perform: Work) {
 /// that the next sweeps do not queue it twice while it waits for a worker
 /// (the worker that takes it still claims it; if none does, it is due again
 /// then).
-pub async fn sweep(ctx: &Context, now: Millis, perform: Work) -> Result<bool> {
-    let due = store::pending::due(&ctx.db, now, SWEEP_BATCH).await?;
+pub async fn sweep<C: Db + Sealing + Jobs + JobClock + Clone + 'static>(
+    ctx: &C,
+    now: Millis,
+    perform: Work<C>,
+) -> Result<bool> {
+    let due = store::pending::due(ctx.db(), now, SWEEP_BATCH).await?;
     let whole_batch = due.len() as u64 == SWEEP_BATCH;
     let mut handed = 0;
     let mut full = false;
     for (id, attempts) in due {
         // Put off first: a worker may take it the moment it is queued.
-        if !store::pending::put_off(&ctx.db, id, attempts, now, now + LEASE_MS).await? {
+        if !store::pending::put_off(ctx.db(), id, attempts, now, now + LEASE_MS).await? {
             // Taken meanwhile (another instance's sweeper, or a worker).
             continue;
         }
         if hand_over(ctx, id, attempts, perform).is_err() {
             // No room: due again at once, for the next sweep.
-            store::pending::due_at(&ctx.db, id, attempts, now).await?;
+            store::pending::due_at(ctx.db(), id, attempts, now).await?;
             full = true;
             break;
         }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::revocation::RevocationCause as Cause;
 use super::{
     accounts, compromised,
+    deps::{Db, Hashing, JobClock, Jobs, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     links, notices, password, pending,
@@ -17,7 +18,6 @@ use super::{
     records::LiftMethod,
     sessions, suspension, throttle, two_factor,
     types::Locale,
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -33,7 +33,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// Does the work of a recorded reset or reminder request
 /// ([`pending::Work`]).
 pub fn perform(
-    ctx: Context,
+    ctx: impl Db + Mailing + JobClock + 'static,
     kind: pending::Kind,
     input: String,
     client: ClientInfo,
@@ -68,7 +68,7 @@ async fn matching_accounts(
 /// and its timing are the same whether or not an account matches, and a
 /// request answered OK survives a full queue or a restart.
 pub async fn request_reset(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing + Jobs + JobClock + Clone + 'static),
     now: Millis,
     login_or_email: &str,
     client: &ClientInfo,
@@ -87,7 +87,7 @@ pub async fn request_reset(
 /// The work of a recorded reset request: a link to every matching account
 /// under its hourly limit, in one transaction that also deletes the request.
 pub(super) async fn send_reset_links(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     login_or_email: &str,
     client: &ClientInfo,
@@ -95,7 +95,7 @@ pub(super) async fn send_reset_links(
 ) -> Result<()> {
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
-    let accounts = matching_accounts(&ctx.db, login_or_email).await?;
+    let accounts = matching_accounts(ctx.db(), login_or_email).await?;
     let txn = ctx.begin_write().await?;
     let mut queued = Vec::new();
     for account in accounts {
@@ -106,14 +106,14 @@ pub(super) async fn send_reset_links(
             continue;
         };
         if recent_events(&txn, account.id, EventKind::PasswordResetRequested, now).await?
-            >= u64::from(ctx.config.reset.max_requests_per_hour)
+            >= u64::from(ctx.config().reset.max_requests_per_hour)
         {
             tracing::info!(account_id = %account.id, "reset request over the hourly limit, ignored");
             continue;
         }
         let secret = token::generate(TokenKind::Reset);
         let token_id = Uuid::now_v7();
-        let ttl_secs = ctx.config.reset.token_ttl_secs;
+        let ttl_secs = ctx.config().reset.token_ttl_secs;
         // Only the newest link is valid.
         suspension::invalidate_reset_tokens(&txn, now, account.id, None).await?;
         let link = reset_token::Model {
@@ -138,8 +138,8 @@ pub(super) async fn send_reset_links(
         .await?;
         outbox::enqueue(
             &txn,
-            &ctx.config.mail,
-            &ctx.sealer,
+            &ctx.config().mail,
+            ctx.sealer(),
             now,
             Some(account.id),
             &account.email,
@@ -156,7 +156,7 @@ pub(super) async fn send_reset_links(
     claim.finish(&txn).await?;
     txn.commit().await?;
     if !queued.is_empty() {
-        ctx.outbox_signal.notify_one();
+        ctx.outbox_signal().notify_one();
     }
     for account_id in queued {
         tracing::info!(%account_id, "reset link queued");
@@ -183,7 +183,7 @@ async fn lock_account<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<
 /// Answers at once; the address gets its login identifiers if any account
 /// has it. Recorded like [`request_reset`].
 pub async fn recover_login(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing + Jobs + JobClock + Clone + 'static),
     now: Millis,
     email: &str,
     client: &ClientInfo,
@@ -202,7 +202,7 @@ pub async fn recover_login(
 /// The work of a recorded reminder request, in one transaction that also
 /// deletes the request.
 pub(super) async fn send_login_reminder(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     email: &str,
     client: &ClientInfo,
@@ -212,12 +212,12 @@ pub(super) async fn send_login_reminder(
     let mut first: Option<account::Model> = None;
     // Looked up before the transaction: holding its connection while
     // waiting for a second one could starve the pool.
-    let accounts = matching_accounts(&ctx.db, email).await?;
+    let accounts = matching_accounts(ctx.db(), email).await?;
     let txn = ctx.begin_write().await?;
     for account in accounts {
         lock_account(&txn, account.id).await?;
         if recent_events(&txn, account.id, EventKind::LoginRecoveryRequested, now).await?
-            >= u64::from(ctx.config.reset.max_requests_per_hour)
+            >= u64::from(ctx.config().reset.max_requests_per_hour)
         {
             continue;
         }
@@ -238,8 +238,8 @@ pub(super) async fn send_login_reminder(
     if let Some(account) = first {
         outbox::enqueue(
             &txn,
-            &ctx.config.mail,
-            &ctx.sealer,
+            &ctx.config().mail,
+            ctx.sealer(),
             now,
             Some(account.id),
             &account.email,
@@ -251,7 +251,7 @@ pub(super) async fn send_login_reminder(
     claim.finish(&txn).await?;
     txn.commit().await?;
     if queued {
-        ctx.outbox_signal.notify_one();
+        ctx.outbox_signal().notify_one();
     }
     Ok(())
 }
@@ -265,13 +265,13 @@ pub struct CompleteReset {
 
 #[tracing::instrument(skip_all)]
 pub async fn complete_reset(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing + Mailing),
     now: Millis,
     client: &ClientInfo,
     request: CompleteReset,
 ) -> Result<()> {
     let (row, account) =
-        links::presented::<reset_token::Entity>(&ctx.db, now, TokenKind::Reset, &request.token)
+        links::presented::<reset_token::Entity>(ctx.db(), now, TokenKind::Reset, &request.token)
             .await?;
     // On a 2FA account the attempt is counted before the password checks:
     // the refusal of a known-compromised password must not become an
@@ -289,7 +289,7 @@ pub async fn complete_reset(
         }
     };
     let checked = check_policy(ctx, &account, &request.new_password, None).await?;
-    let hash = ctx.hasher.hash(checked.secret()).await?;
+    let hash = ctx.hasher().hash(checked.secret()).await?;
     let actor = Actor::customer();
     let txn = ctx.begin_write().await?;
     // Of concurrent uses of one token exactly one passes this line.
@@ -349,20 +349,20 @@ pub async fn complete_reset(
 /// `ChangePassword`: needs the current password; ends every other session.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn change_password(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing + Mailing),
     now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     current: SecretString,
     new_password: SecretString,
 ) -> Result<u64> {
-    let account = store::accounts::by_id(&ctx.db, caller.account_id)
+    let account = store::accounts::by_id(ctx.db(), caller.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     throttle::check_password(ctx, now, &account, current.clone()).await?;
-    throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await?;
+    throttle::clear_failures(ctx.db(), &throttle::key(&account.login)).await?;
     let checked = check_policy(ctx, &account, &new_password, Some(&current)).await?;
-    let hash = ctx.hasher.hash(checked.secret()).await?;
+    let hash = ctx.hasher().hash(checked.secret()).await?;
     let txn = ctx.begin_write().await?;
     let changed = store::accounts::set_password(
         &txn,
@@ -409,7 +409,7 @@ pub async fn change_password(
 /// `current` one when given, the policy, and none of the account's known
 /// compromised passwords. Refusals are told in the account's language.
 async fn check_policy(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing),
     account: &account::Model,
     new_password: &SecretString,
     current: Option<&SecretString>,
@@ -457,7 +457,7 @@ async fn set_password<C: sea_orm::ConnectionTrait>(
 
 async fn notify_password_changed<C: sea_orm::ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     now: i64,
     account: &account::Model,
     event_id: Uuid,

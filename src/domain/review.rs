@@ -5,11 +5,12 @@ use uuid::Uuid;
 
 use super::{
     accounts::{self, AccountSelector, AccountStatus},
+    deps::{Db, Settings},
     error::Result,
     events::{self, EventKind},
     principal::{Actor, ActorKind, ClientInfo},
     records::{ContactChange, Event, FactorReset, Session, Suspension, Ticket},
-    two_factor, Context,
+    two_factor,
 };
 use crate::{clock::Millis, store};
 
@@ -27,7 +28,7 @@ pub struct Review {
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn review(
-    ctx: &Context,
+    ctx: &(impl Db + Settings),
     now: Millis,
     agent: &str,
     client: &ClientInfo,
@@ -40,7 +41,7 @@ pub async fn review(
         name: Some(agent.to_string()),
     };
     events::record(
-        &ctx.db,
+        ctx.db(),
         now,
         account_id,
         EventKind::SupportAccountReviewed,
@@ -49,17 +50,18 @@ pub async fn review(
         serde_json::json!({ "ticket_id": ticket_id.map(|id| id.to_string()) }),
     )
     .await?;
-    let idle_ms = ctx.config.session.idle_ttl_secs as i64 * 1000;
-    let suspensions = store::suspensions::recent(&ctx.db, account_id, 50).await?;
+    let idle_ms = ctx.config().session.idle_ttl_secs as i64 * 1000;
+    let suspensions = store::suspensions::recent(ctx.db(), account_id, 50).await?;
     let recent_events =
-        store::events::list(&ctx.db, account_id, &Default::default(), 100, None).await?;
+        store::events::list(ctx.db(), account_id, &Default::default(), 100, None).await?;
     let sessions =
-        store::sessions::live_of_account(&ctx.db, account_id, now, now - idle_ms, 50, None).await?;
-    let tickets = store::tickets::recent_of_account(&ctx.db, account_id, 50).await?;
-    let recovery_codes_remaining = two_factor::recovery_codes_left(&ctx.db, account_id).await?;
-    let contacts = super::contacts::get(&ctx.db, account_id, now).await?;
-    let (contact_changes, _) = super::contacts::changes(&ctx.db, account_id, 100, None).await?;
-    let pending_factor_reset = super::factor_reset::pending(&ctx.db, account_id).await?;
+        store::sessions::live_of_account(ctx.db(), account_id, now, now - idle_ms, 50, None)
+            .await?;
+    let tickets = store::tickets::recent_of_account(ctx.db(), account_id, 50).await?;
+    let recovery_codes_remaining = two_factor::recovery_codes_left(ctx.db(), account_id).await?;
+    let contacts = super::contacts::get(ctx.db(), account_id, now).await?;
+    let (contact_changes, _) = super::contacts::changes(ctx.db(), account_id, 100, None).await?;
+    let pending_factor_reset = super::factor_reset::pending(ctx.db(), account_id).await?;
     Ok(Review {
         pending_factor_reset,
         contacts,

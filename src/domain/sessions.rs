@@ -7,13 +7,13 @@ use uuid::Uuid;
 
 use super::{
     auth_cache::{self, LiveSession},
+    deps::{Db, LiveCache, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo, CustomerSession},
     records::Session,
     revocation::{self, RevocationCause},
     types::Locale,
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -34,14 +34,14 @@ pub struct SessionGrant {
     pub idle_expires_at: i64,
 }
 
-fn idle_ms(ctx: &Context) -> i64 {
-    ctx.config.session.idle_ttl_secs as i64 * 1000
+fn idle_ms(ctx: &impl Settings) -> i64 {
+    ctx.config().session.idle_ttl_secs as i64 * 1000
 }
 
 /// Inserts a session in the caller's transaction.
 pub async fn create<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &impl Settings,
     account_id: Uuid,
     client: &ClientInfo,
     second_factor_used: bool,
@@ -55,7 +55,7 @@ pub async fn create<C: ConnectionTrait>(
 /// The row of a new session, and its grant: the token, shown once, is not
 /// in the row, only its hash.
 pub fn new_row(
-    ctx: &Context,
+    ctx: &impl Settings,
     account_id: Uuid,
     client: &ClientInfo,
     second_factor_used: bool,
@@ -63,7 +63,7 @@ pub fn new_row(
 ) -> (session::Model, SessionGrant) {
     let token = token::generate(TokenKind::Session);
     let id = Uuid::now_v7();
-    let expires_at = now + ctx.config.session.absolute_ttl_secs as i64 * 1000;
+    let expires_at = now + ctx.config().session.absolute_ttl_secs as i64 * 1000;
     let row = session::Model {
         id,
         account_id,
@@ -87,7 +87,7 @@ pub fn new_row(
     (row, grant)
 }
 
-fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
+fn is_live(ctx: &impl Settings, session: &LiveSession, now: i64) -> bool {
     session.expires_at > now && session.last_seen_at + idle_ms(ctx) > now
 }
 
@@ -95,7 +95,7 @@ fn is_live(ctx: &Context, session: &LiveSession, now: i64) -> bool {
 /// timer. A session revoked while live is `Error::SessionRevoked` with its
 /// cause; an unknown or expired token is `None`.
 pub async fn authenticate(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + LiveCache),
     now: Millis,
     presented: &str,
 ) -> Result<Option<CustomerSession>> {
@@ -103,10 +103,10 @@ pub async fn authenticate(
         Lookup::Live(live) => live,
         Lookup::Revoked { cause, account_id } => {
             let help_url =
-                (cause == RevocationCause::Suspension).then(|| ctx.config.mail.help_url.clone());
+                (cause == RevocationCause::Suspension).then(|| ctx.config().mail.help_url.clone());
             let error = Error::SessionRevoked { cause, help_url };
             // Told in the account's language: the account is known.
-            return Err(match account_language(&ctx.db, account_id).await? {
+            return Err(match account_language(ctx.db(), account_id).await? {
                 Some(locale) => error.for_account(locale),
                 None => error,
             });
@@ -144,12 +144,16 @@ enum Lookup {
 /// revocation clock allows (see `auth_cache`), else from the database; its
 /// use is recorded at most every `TOUCH_EVERY_MS`. A revoked session's cause
 /// comes from the row read on a cache miss, so telling it costs no query.
-async fn find_live(ctx: &Context, now: Millis, presented: &str) -> Result<Lookup> {
+async fn find_live(
+    ctx: &(impl Db + Settings + LiveCache),
+    now: Millis,
+    presented: &str,
+) -> Result<Lookup> {
     if !token::well_formed(TokenKind::Session, presented) {
         return Ok(Lookup::NotLive);
     }
     let hash = token::hash(presented);
-    let cache = &ctx.auth_cache;
+    let cache = ctx.auth_cache();
     // Read before the row: an entry is only as fresh as this generation.
     let generation = cache.generation().await;
     let cached = generation
@@ -164,7 +168,7 @@ async fn find_live(ctx: &Context, now: Millis, presented: &str) -> Result<Lookup
     let live = match cached {
         Some(live) => live,
         None => {
-            let row = store::sessions::by_token_hash(&ctx.db, &hash).await?;
+            let row = store::sessions::by_token_hash(ctx.db(), &hash).await?;
             let Some(row) = row else {
                 return Ok(Lookup::NotLive);
             };
@@ -184,7 +188,7 @@ async fn find_live(ctx: &Context, now: Millis, presented: &str) -> Result<Lookup
             live
         }
     };
-    let touched = touch(&ctx.db, live, now).await?;
+    let touched = touch(ctx.db(), live, now).await?;
     // A hit that was not touched is already cached as it is.
     if let (Some(generation), true) = (generation, cached != Some(touched)) {
         cache.keep_session(&hash, generation, touched);
@@ -222,7 +226,11 @@ pub struct Introspection {
     pub revoked: Option<RevocationCause>,
 }
 
-pub async fn introspect(ctx: &Context, now: Millis, presented: &str) -> Result<Introspection> {
+pub async fn introspect(
+    ctx: &(impl Db + Settings + LiveCache),
+    now: Millis,
+    presented: &str,
+) -> Result<Introspection> {
     let (session, revoked) = match find_live(ctx, now, presented).await? {
         Lookup::Live(live) => (Some(live), None),
         Lookup::Revoked { cause, .. } => (None, Some(cause)),
@@ -325,14 +333,14 @@ pub async fn revoke(
 
 /// One page of the caller's live sessions, newest first.
 pub async fn list(
-    ctx: &Context,
+    ctx: &(impl Db + Settings),
     now: Millis,
     caller: &CustomerSession,
     page_size: u64,
     after: Option<Uuid>,
 ) -> Result<(Vec<Session>, Option<Uuid>)> {
     let rows = store::sessions::live_of_account(
-        &ctx.db,
+        ctx.db(),
         caller.account_id,
         now,
         now - idle_ms(ctx),

@@ -8,12 +8,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::{
+    deps::{Db, Mailing},
     error::{Error, FieldViolation, Result},
     events::{self, EventKind},
     principal::{Actor, ActorKind, ClientInfo},
     records::{Ticket, TicketMessage},
     types::Locale,
-    Context,
 };
 mod queue;
 
@@ -92,7 +92,7 @@ fn unique_violation(error: &sea_orm::DbErr) -> bool {
 
 #[tracing::instrument(skip_all, fields(account_id = %account_id))]
 pub async fn create_ticket(
-    ctx: &Context,
+    ctx: &impl Db,
     now: Millis,
     account_id: Uuid,
     client: &ClientInfo,
@@ -104,20 +104,20 @@ pub async fn create_ticket(
 }
 
 async fn open_ticket(
-    ctx: &Context,
+    ctx: &impl Db,
     now: Millis,
     account_id: Uuid,
     client: &ClientInfo,
     new: NewTicket,
 ) -> Result<ticket::Model> {
     if let Some(existing) =
-        find_by_request_id(&ctx.db, account_id, new.client_request_id.as_deref()).await?
+        find_by_request_id(ctx.db(), account_id, new.client_request_id.as_deref()).await?
     {
         return Ok(existing);
     }
     if !new.linked_event_ids.is_empty() {
         let own =
-            store::events::of_account_among(&ctx.db, account_id, new.linked_event_ids.clone())
+            store::events::of_account_among(ctx.db(), account_id, new.linked_event_ids.clone())
                 .await?;
         if let Some((index, _)) = new
             .linked_event_ids
@@ -168,7 +168,7 @@ async fn open_ticket(
         if unique_violation(&error) {
             // A concurrent retry with the same request id won.
             if let Some(existing) =
-                find_by_request_id(&ctx.db, account_id, new.client_request_id.as_deref()).await?
+                find_by_request_id(ctx.db(), account_id, new.client_request_id.as_deref()).await?
             {
                 return Ok(existing);
             }
@@ -372,7 +372,7 @@ fn tickets_page(rows: Vec<ticket::Model>, page_size: u64) -> (Vec<Ticket>, Optio
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
 pub async fn add_message(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     viewer: &Viewer,
     client: &ClientInfo,

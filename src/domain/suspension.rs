@@ -7,13 +7,13 @@ use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
 use super::{
+    deps::{Db, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     principal::{Actor, ClientInfo},
     records::{LiftMethod, Suspension},
     sessions,
     types::Locale,
-    Context,
 };
 use crate::{
     clock::Millis,
@@ -40,13 +40,13 @@ pub struct Suspended {
 
 #[tracing::instrument(skip_all, fields(account_id = %request.account_id, reason = request.reason.as_str()))]
 pub async fn suspend(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     actor: &Actor,
     client: &ClientInfo,
     request: SuspendRequest,
 ) -> Result<Suspended> {
-    let account = store::accounts::by_id(&ctx.db, request.account_id)
+    let account = store::accounts::by_id(ctx.db(), request.account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
     if PasswordState::parse(&account.password_state) == PasswordState::Unset {
@@ -56,7 +56,7 @@ pub async fn suspend(
     }
     if !request.evidence_event_ids.is_empty() {
         let known = store::events::of_account_among(
-            &ctx.db,
+            ctx.db(),
             account.id,
             request.evidence_event_ids.clone(),
         )
@@ -93,7 +93,7 @@ pub async fn suspend(
 /// suspended password is left as it is and its open suspension returned.
 pub async fn suspend_in<C: ConnectionTrait>(
     txn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     account: &account::Model,
     actor: &Actor,
     client: &ClientInfo,
@@ -159,8 +159,8 @@ pub async fn suspend_in<C: ConnectionTrait>(
     .await?;
     outbox::enqueue(
         txn,
-        &ctx.config.mail,
-        &ctx.sealer,
+        &ctx.config().mail,
+        ctx.sealer(),
         now,
         Some(account.id),
         &account.email,
@@ -239,14 +239,14 @@ pub async fn active_suspension<C: ConnectionTrait>(
 /// the open suspension (never its note, which is for the staff).
 pub async fn refusal<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &impl Settings,
     account_id: Uuid,
 ) -> Result<Error> {
     let reason = active_suspension(conn, account_id)
         .await?
         .and_then(|open| Reason::parse(&open.reason));
     Ok(Error::PasswordSuspended {
-        help_url: ctx.config.mail.help_url.clone(),
+        help_url: ctx.config().mail.help_url.clone(),
         reason,
     })
 }

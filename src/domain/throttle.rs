@@ -13,8 +13,9 @@ use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
+    deps::{Db, Hashing, Settings},
     error::{Error, Result},
-    password, Context,
+    password,
 };
 use crate::{
     clock::Millis,
@@ -58,20 +59,20 @@ pub fn key(login: &str) -> String {
 }
 
 /// Counts one attempt against `key`, or refuses it while backed off.
-pub async fn begin_attempt(ctx: &Context, now: Millis, key: &str) -> Result<()> {
-    let schedule = Backoff(&ctx.config.login);
-    if store::throttle::count_attempt(&ctx.db, &schedule, key, now).await? {
+pub async fn begin_attempt(ctx: &(impl Db + Settings), now: Millis, key: &str) -> Result<()> {
+    let schedule = Backoff(&ctx.config().login);
+    if store::throttle::count_attempt(ctx.db(), &schedule, key, now).await? {
         return Ok(());
     }
     Err(refused(ctx, now, key).await?)
 }
 
 /// The refusal of an attempt on `key`, saying for how long.
-pub async fn refused(ctx: &Context, now: Millis, key: &str) -> Result<Error> {
-    let until = store::throttle::backoff_until(&ctx.db, key).await?;
+pub async fn refused(ctx: &(impl Db + Settings), now: Millis, key: &str) -> Result<Error> {
+    let until = store::throttle::backoff_until(ctx.db(), key).await?;
     let retry_after = match until {
         Some(until) if until > now => Duration::from_millis((until - now) as u64),
-        _ => Duration::from_secs(ctx.config.login.max_backoff_secs),
+        _ => Duration::from_secs(ctx.config().login.max_backoff_secs),
     };
     Ok(Error::LoginBackoff { retry_after })
 }
@@ -85,7 +86,7 @@ pub async fn clear_failures<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(
 /// Verifies an account's current password, counted against its back-off;
 /// the caller clears the failures once everything it checks has passed.
 pub async fn check_password(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Hashing),
     now: Millis,
     account: &account::Model,
     password: SecretString,
@@ -93,7 +94,7 @@ pub async fn check_password(
     begin_attempt(ctx, now, &key(&account.login)).await?;
     let normalized = SecretString::from(password::normalize(password.expose_secret()));
     match ctx
-        .hasher
+        .hasher()
         .verify(normalized, account.password_hash.clone())
         .await?
     {

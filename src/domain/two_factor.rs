@@ -12,11 +12,12 @@ use uuid::Uuid;
 
 use super::revocation::RevocationCause as Cause;
 use super::{
+    deps::{Db, Hashing, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     notices,
     principal::{Actor, ClientInfo, CustomerSession},
-    sessions, throttle, Context,
+    sessions, throttle,
 };
 use crate::{
     clock::Millis,
@@ -61,20 +62,20 @@ pub(crate) fn aad(account_id: Uuid) -> Vec<u8> {
 
 /// Recent authentication: a young session, or the current password now.
 async fn require_recent_auth(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Hashing),
     now: Millis,
     caller: &CustomerSession,
     account: &account::Model,
     password: Option<SecretString>,
 ) -> Result<()> {
-    let window_ms = ctx.config.totp.recent_auth_secs as i64 * 1000;
+    let window_ms = ctx.config().totp.recent_auth_secs as i64 * 1000;
     if now - caller.authenticated_at <= window_ms {
         return Ok(());
     }
     match password {
         Some(password) => {
             throttle::check_password(ctx, now, account, password).await?;
-            throttle::clear_failures(&ctx.db, &throttle::key(&account.login)).await
+            throttle::clear_failures(ctx.db(), &throttle::key(&account.login)).await
         }
         None => Err(Error::RecentAuthenticationRequired),
     }
@@ -82,28 +83,28 @@ async fn require_recent_auth(
 
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn begin_enrollment(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Hashing + Sealing),
     now: Millis,
     caller: &CustomerSession,
     password: Option<SecretString>,
 ) -> Result<Enrollment> {
-    let account = load(&ctx.db, caller.account_id).await?;
+    let account = load(ctx.db(), caller.account_id).await?;
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
     require_recent_auth(ctx, now, caller, &account, password).await?;
     let secret = totp::generate_secret();
     let sealed = ctx
-        .sealer
+        .sealer()
         .seal(secret.expose_secret(), &aad(account.id))
         .map_err(Error::internal)?;
     let uri = totp::otpauth_uri(
         secret.expose_secret(),
-        &ctx.config.totp.issuer,
+        &ctx.config().totp.issuer,
         &account.login,
     );
     let qr_png = totp::qr_png(&uri).map_err(Error::internal)?;
-    store::second_factor::begin_enrollment(&ctx.db, account.id, sealed, now).await?;
+    store::second_factor::begin_enrollment(ctx.db(), account.id, sealed, now).await?;
     Ok(Enrollment {
         secret_base32: SecretString::from(totp::to_base32(secret.expose_secret())),
         otpauth_uri: SecretString::from(uri),
@@ -115,7 +116,7 @@ pub async fn begin_enrollment(
 /// enrolment begun at `pending_at` with `secret`.
 async fn resealed_pending<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &impl Sealing,
     account_id: Uuid,
     pending_at: i64,
     secret: &[u8],
@@ -129,7 +130,7 @@ async fn resealed_pending<C: ConnectionTrait>(
     let same = at == pending_at
         && current.totp_secret.is_none()
         && ctx
-            .sealer
+            .sealer()
             .open(&sealed, &aad(account_id))
             .is_ok_and(|opened| bool::from(subtle::ConstantTimeEq::ct_eq(&opened[..], secret)));
     Ok(same.then_some(sealed))
@@ -139,13 +140,13 @@ async fn resealed_pending<C: ConnectionTrait>(
 /// codes, shown this once. The confirming code cannot be used again.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn confirm_enrollment(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     code: SecretString,
 ) -> Result<Vec<String>> {
-    let account = load(&ctx.db, caller.account_id).await?;
+    let account = load(ctx.db(), caller.account_id).await?;
     if account.totp_secret.is_some() {
         return Err(Error::TotpAlreadyEnabled);
     }
@@ -163,7 +164,7 @@ pub async fn confirm_enrollment(
     let key = throttle::key(&account.login);
     throttle::begin_attempt(ctx, now, &key).await?;
     let secret = ctx
-        .sealer
+        .sealer()
         .open(pending, &aad(account.id))
         .map_err(Error::internal)?;
     let step = totp::verify(&secret, code.expose_secret(), now).ok_or(Error::InvalidCredentials)?;
@@ -210,14 +211,14 @@ pub async fn confirm_enrollment(
 /// Turns 2FA off: the password and a second factor; ends the other sessions.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn disable(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing + Mailing),
     now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: SecretString,
     factor: SecondFactor,
 ) -> Result<u64> {
-    let account = load(&ctx.db, caller.account_id).await?;
+    let account = load(ctx.db(), caller.account_id).await?;
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
@@ -257,14 +258,14 @@ pub async fn disable(
 /// Replaces every recovery code: recent authentication and a current TOTP code.
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
 pub async fn regenerate_recovery_codes(
-    ctx: &Context,
+    ctx: &(impl Db + Hashing + Mailing),
     now: Millis,
     caller: &CustomerSession,
     client: &ClientInfo,
     password: Option<SecretString>,
     code: SecretString,
 ) -> Result<Vec<String>> {
-    let account = load(&ctx.db, caller.account_id).await?;
+    let account = load(ctx.db(), caller.account_id).await?;
     if account.totp_secret.is_none() {
         return Err(Error::TotpNotEnabled);
     }
@@ -306,7 +307,7 @@ pub async fn regenerate_recovery_codes(
 /// transaction.
 pub async fn accept_second_factor<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     account: &account::Model,
     factor: &SecondFactor,
     client: &ClientInfo,
@@ -316,7 +317,7 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
         SecondFactor::Totp(code) => {
             let sealed = account.totp_secret.as_ref().ok_or(Error::TotpNotEnabled)?;
             let secret = ctx
-                .sealer
+                .sealer()
                 .open(sealed, &aad(account.id))
                 .map_err(Error::internal)?;
             let step = totp::verify(&secret, code.expose_secret(), now)
@@ -398,7 +399,7 @@ pub async fn create_challenge<C: ConnectionTrait>(
 /// `VerifyLoginChallenge`: the second step of a 2FA login.
 #[tracing::instrument(skip_all)]
 pub async fn verify_challenge(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     presented: &str,
     factor: SecondFactor,
@@ -407,7 +408,7 @@ pub async fn verify_challenge(
     if !token::well_formed(token::TokenKind::Challenge, presented) {
         return Err(Error::TokenInvalid);
     }
-    let challenge = store::challenges::by_token_hash(&ctx.db, &token::hash(presented))
+    let challenge = store::challenges::by_token_hash(ctx.db(), &token::hash(presented))
         .await?
         .ok_or(Error::TokenInvalid)?;
     if challenge.used_at.is_some()
@@ -419,7 +420,7 @@ pub async fn verify_challenge(
     if challenge.expires_at <= now {
         return Err(Error::TokenExpired);
     }
-    let account = load(&ctx.db, challenge.account_id).await?;
+    let account = load(ctx.db(), challenge.account_id).await?;
     throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let txn = ctx.begin_write().await?;
     if !store::challenges::use_once(&txn, challenge.id, MAX_WRONG_CODES, now).await? {
@@ -428,7 +429,7 @@ pub async fn verify_challenge(
     if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
         drop(txn);
         if matches!(error, Error::InvalidCredentials) {
-            record_wrong_code(&ctx.db, now, &challenge, &account, client).await?;
+            record_wrong_code(ctx.db(), now, &challenge, &account, client).await?;
         }
         return Err(error);
     }

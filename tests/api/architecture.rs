@@ -480,7 +480,10 @@ fn clock_reads(code: &str) -> Vec<String> {
 fn the_domain_reads_the_clock_only_where_a_job_starts() {
     let mut misplaced = Vec::new();
     for source in sources() {
-        if !source.file.starts_with("domain/") || source.file == "domain/mod.rs" {
+        // The context and its dependency traits provide the clock.
+        if !source.file.starts_with("domain/")
+            || ["domain/mod.rs", "domain/deps.rs"].contains(&source.file.as_str())
+        {
             continue;
         }
         for function in clock_reads(&source.code) {
@@ -497,6 +500,36 @@ fn the_domain_reads_the_clock_only_where_a_job_starts() {
         clock_reads("fn a() {}\nfn run() { let now = ctx.now(); }\n"),
         ["run"]
     );
+}
+
+/// Whether `code` names the whole `Context` (as a type, not in a longer
+/// name such as `ContextFree`).
+fn names_the_context(code: &str) -> bool {
+    code.match_indices("Context").any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + "Context".len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn domain_functions_name_the_dependencies_they_use() {
+    let holding: Vec<String> = sources()
+        .into_iter()
+        .filter(|source| {
+            source.file.starts_with("domain/")
+                && !["domain/mod.rs", "domain/deps.rs"].contains(&source.file.as_str())
+                && names_the_context(&source.code)
+        })
+        .map(|source| source.file)
+        .collect();
+    assert!(
+        holding.is_empty(),
+        "domain functions take the dependencies they use (`domain::deps`), not the whole Context: {holding:?}"
+    );
+    assert!(names_the_context("fn a(ctx: &Context) {}"));
+    assert!(!names_the_context("fn a(ctx: &impl Db) {} // ContextFree"));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::deps::{Db, Mailing, Sealing, Settings};
 
 pub struct QueueFilter {
     /// Empty means every status but `Resolved` and `Closed`.
@@ -46,7 +47,7 @@ pub async fn queue(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn agent_action<C: ConnectionTrait>(
     conn: &C,
-    ctx: &Context,
+    ctx: &(impl Settings + Sealing),
     found: &ticket::Model,
     actor: &Actor,
     client: &ClientInfo,
@@ -71,8 +72,8 @@ pub(super) async fn agent_action<C: ConnectionTrait>(
         if let Some(account) = store::accounts::by_id(conn, account_id).await? {
             outbox::enqueue(
                 conn,
-                &ctx.config.mail,
-                &ctx.sealer,
+                &ctx.config().mail,
+                ctx.sealer(),
                 now,
                 Some(account.id),
                 &account.email,
@@ -101,7 +102,7 @@ pub async fn close_ticket(
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id))]
 pub async fn assign(
-    ctx: &Context,
+    ctx: &(impl Db + Settings + Sealing),
     now: Millis,
     agent: &str,
     client: &ClientInfo,
@@ -110,7 +111,7 @@ pub async fn assign(
 ) -> Result<Ticket> {
     let assignee = assignee.unwrap_or_else(|| agent.to_string());
     // Names are unique: the credential named so, if it is a live agent's.
-    let known = store::credentials::by_name(&ctx.db, &assignee)
+    let known = store::credentials::by_name(ctx.db(), &assignee)
         .await?
         .filter(|c| c.role == "agent" && c.revoked_at.is_none());
     if known.is_none() {
@@ -140,7 +141,7 @@ pub async fn assign(
 
 #[tracing::instrument(skip_all, fields(ticket_id = %ticket_id, status = status.as_str()))]
 pub async fn set_status(
-    ctx: &Context,
+    ctx: &(impl Db + Mailing),
     now: Millis,
     agent: &str,
     client: &ClientInfo,
@@ -148,7 +149,7 @@ pub async fn set_status(
     status: Status,
 ) -> Result<Ticket> {
     let viewer = Viewer::Agent(agent.to_string());
-    let found = visible_ticket(&ctx.db, &viewer, ticket_id).await?;
+    let found = visible_ticket(ctx.db(), &viewer, ticket_id).await?;
     if found.status == status.as_str() {
         return Ok(Ticket::from(&found));
     }
@@ -182,7 +183,7 @@ pub async fn set_status(
     .await?;
     crate::domain::notices::commit(txn, ctx).await?;
     Ok(Ticket::from(
-        &visible_ticket(&ctx.db, &viewer, ticket_id).await?,
+        &visible_ticket(ctx.db(), &viewer, ticket_id).await?,
     ))
 }
 
