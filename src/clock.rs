@@ -24,10 +24,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// The wall clock plus an offset that tests move forward.
+/// The wall clock plus an offset that tests move forward; frozen, it stops
+/// at the moment it was frozen and moves only when a test advances it.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
     offset_ms: Arc<AtomicI64>,
+    /// The wall-clock time it was frozen at, or 0 while it follows the wall.
+    frozen_at: Arc<AtomicI64>,
 }
 
 impl ManualClock {
@@ -39,13 +42,26 @@ impl ManualClock {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
+
+    /// Stops the clock where it is: from now on only [`Self::advance`]
+    /// moves it, so a test measuring delays is not hurt by a slow machine.
+    pub fn freeze(&self) {
+        let _ = self.frozen_at.compare_exchange(
+            0,
+            SystemClock.now_ms(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
-        SystemClock
-            .now_ms()
-            .saturating_add(self.offset_ms.load(Ordering::SeqCst))
+        let base = match self.frozen_at.load(Ordering::SeqCst) {
+            0 => SystemClock.now_ms(),
+            frozen => frozen,
+        };
+        base.saturating_add(self.offset_ms.load(Ordering::SeqCst))
     }
 }
 
@@ -83,5 +99,16 @@ mod tests {
         let before = clock.now_ms();
         clock.advance(std::time::Duration::from_secs(3600));
         assert!(clock.now_ms() - before >= 3_600_000);
+    }
+
+    #[test]
+    fn a_frozen_clock_moves_only_when_advanced() {
+        let clock = ManualClock::new();
+        clock.freeze();
+        let at = clock.now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(clock.now_ms(), at);
+        clock.advance(std::time::Duration::from_millis(1500));
+        assert_eq!(clock.now_ms(), at + 1500);
     }
 }

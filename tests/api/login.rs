@@ -59,6 +59,8 @@ pub async fn unknown_login_and_wrong_password_answer_byte_for_byte_the_same() {
 #[tokio::test]
 pub async fn back_off_grows_then_expires_and_a_success_clears_it() {
     let app = spawn_app().await;
+    // Time moves only when the test says: the first delay is 1 s.
+    app.clock.freeze();
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     let free = app.ctx.config.login.free_failures;
@@ -95,6 +97,8 @@ pub async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_state
         c.login.max_failures = 10;
     })
     .await;
+    // Time moves only when the test says, so each delay is stated exactly.
+    app.clock.freeze();
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     for _ in 0..2 {
@@ -118,13 +122,7 @@ pub async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_state
             .get_details_retry_info()
             .and_then(|info| info.retry_delay)
             .expect("RetryInfo with a delay");
-        // Real time passes between the failure and the refusal (the test
-        // clock is real time plus what the test adds): a quarter of slack
-        // still tells each step from the next.
-        assert!(
-            delay <= expected && delay >= expected * 3 / 4,
-            "step {step}: {delay:?}, expected {expected:?}"
-        );
+        assert_eq!(delay, expected, "step {step}");
         app.clock.advance(delay / 2);
         let still = app.login("jean", STRONG_PASSWORD).await.unwrap_err();
         assert_eq!(still.code(), Code::ResourceExhausted, "step {step}");
