@@ -135,6 +135,8 @@ pub async fn each_failure_past_the_free_ones_doubles_the_delay_the_refusal_state
 #[tokio::test]
 pub async fn unknown_logins_are_backed_off_like_known_ones() {
     let app = spawn_app().await;
+    // The delay is 1 s: time moves only when the test says.
+    app.clock.freeze();
     let free = app.ctx.config.login.free_failures;
     for _ in 0..=free {
         app.login("ghost", "a wrong password here")
