@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    deps::{Db, Hashing, Jobs, Sealing, Settings},
+    deps::{Db, Hashing, Jobs, Mailing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
     password,
@@ -58,7 +58,7 @@ async fn count_and_find(
 // carries its pseudonym, never the text.
 #[tracing::instrument(skip_all, fields(login = %crate::telemetry::pseudonym(login)))]
 pub async fn login(
-    ctx: &(impl Db + Settings + Hashing + Sealing + Jobs + Clone + 'static),
+    ctx: &(impl Db + Hashing + Mailing + Jobs + Clone + 'static),
     now: Millis,
     login: &str,
     password: SecretString,
@@ -80,7 +80,7 @@ pub async fn login(
 }
 
 async fn attempt(
-    ctx: &(impl Db + Settings + Hashing + Sealing + Jobs + Clone + 'static),
+    ctx: &(impl Db + Hashing + Mailing + Jobs + Clone + 'static),
     now: Millis,
     login: &str,
     password: SecretString,
@@ -207,7 +207,7 @@ async fn attempt(
 /// transaction that the notice joins). Suspended meanwhile: nothing is
 /// written and the login is refused as suspended.
 async fn open_session(
-    ctx: &(impl Db + Settings + Sealing),
+    ctx: &(impl Db + Mailing),
     account: &account::Model,
     key: &str,
     new_hash: Option<String>,
@@ -243,7 +243,7 @@ async fn open_session(
         let opened = store::login::open_in(&txn, opening).await?;
         if opened {
             super::notices::send_new_login(&txn, ctx, now, account, client, event_id).await?;
-            txn.commit().await?;
+            super::notices::commit(txn, ctx).await?;
         }
         opened
     };

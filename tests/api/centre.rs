@@ -596,7 +596,9 @@ pub async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
 #[tokio::test]
 pub async fn a_login_from_a_new_address_is_notified_with_a_wasnt_me_link() {
     use gardien::domain::{login, principal::ClientInfo};
-    let app = spawn_app().await;
+    // The outbox looks by itself only once an hour here: the notice must
+    // wake it when the login commits, not wait for its next look.
+    let app = spawn_app_with(|c| c.mail.poll_interval_ms = 3_600_000).await;
     app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
     app.login("jean", STRONG_PASSWORD).await.unwrap();
