@@ -40,6 +40,10 @@ use crate::{
     store::db,
 };
 
+mod preflight;
+
+pub use preflight::preflight;
+
 /// A built server: listening, migrated, ready to `run`.
 pub struct Application {
     listener: TcpListener,
@@ -49,34 +53,6 @@ pub struct Application {
     ctx: domain::Context,
     config: Arc<Config>,
     limiter: Arc<RateLimiter>,
-}
-
-/// What `serve` checks before it touches the database, beyond the checks
-/// of `Config::load`; `check-config` runs it too. The sealing keys (an
-/// existing key file is read, a missing one is left for `serve` to create),
-/// the hashing parameters, the rate limiter (the Redis URL) and the mail
-/// transport. Nothing is written, nothing connects.
-pub fn preflight(config: &Config) -> anyhow::Result<()> {
-    let keys_configured =
-        config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
-    let key_file = config.totp_key_file();
-    if keys_configured {
-        sealer(config)?;
-    } else if key_file.exists() {
-        Sealer::load_key_file(&key_file)
-            .map_err(|error| anyhow::Error::new(error).context("`totp.key_file`"))?;
-    }
-    argon2_params(config).validate().map_err(|error| {
-        anyhow::anyhow!(
-            "`password.argon2_memory_kib` / `argon2_iterations` / `argon2_parallelism`: {error}"
-        )
-    })?;
-    PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
-        .map_err(|error| anyhow::anyhow!("`password.min_chars` / `max_chars`: {error}"))?;
-    RateLimiter::new(&config.rate_limit, Arc::new(SystemClock))?;
-    Transport::from_config(&config.mail, config.mail_dir())
-        .map_err(|error| anyhow::anyhow!("`mail.smtp`: {error}"))?;
-    Ok(())
 }
 
 fn argon2_params(config: &Config) -> Argon2Params {

@@ -89,14 +89,21 @@ async fn gardien_log_level_is_refused_naming_gardien_log() {
     assert!(!dir.path().join("gardien.db").exists());
 }
 
-/// One configuration `serve` cannot run with: what sets it, and the key the
-/// refusal must name.
+/// One configuration `serve` cannot run with: what sets it (`{dir}` in a
+/// variable stands for the test's folder, which holds `data/`), what to make
+/// in that folder first, and the key the refusal must name.
 struct Bad {
     what: &'static str,
     env: &'static [(&'static str, &'static str)],
     file: Option<&'static str>,
     key_file: Option<(&'static str, u32)>,
+    prepare: Option<fn(&Path)>,
     names: &'static str,
+}
+
+/// `{dir}/a-file`: a file where a folder is expected.
+fn make_a_file(dir: &Path) {
+    std::fs::write(dir.join("a-file"), "not a folder\n").unwrap();
 }
 
 const BAD: &[Bad] = &[
@@ -105,6 +112,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: Some("log_level = \"loud\"\n"),
         key_file: None,
+        prepare: None,
         names: "`log_level`",
     },
     Bad {
@@ -112,6 +120,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: Some("log_level = \"gardien=loud,info\"\n"),
         key_file: None,
+        prepare: None,
         names: "`log_level`",
     },
     Bad {
@@ -119,6 +128,7 @@ const BAD: &[Bad] = &[
         env: &[("GARDIEN_LOG", "loud")],
         file: None,
         key_file: None,
+        prepare: None,
         names: "GARDIEN_LOG",
     },
     Bad {
@@ -126,6 +136,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: None,
         key_file: Some(("not a key\n", 0o600)),
+        prepare: None,
         names: "`totp.key_file`",
     },
     Bad {
@@ -133,6 +144,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: None,
         key_file: Some(("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n", 0o644)),
+        prepare: None,
         names: "`totp.key_file`",
     },
     Bad {
@@ -147,6 +159,7 @@ const BAD: &[Bad] = &[
         ],
         file: None,
         key_file: None,
+        prepare: None,
         names: "`rate_limit.redis_url`",
     },
     Bad {
@@ -157,7 +170,54 @@ const BAD: &[Bad] = &[
         ],
         file: None,
         key_file: None,
+        prepare: None,
         names: "`metrics_addr`",
+    },
+    Bad {
+        what: "a database URL that does not parse",
+        env: &[(
+            "GARDIEN_DATABASE_URL",
+            "postgres://gardien@127.0.0.1:notaport/gardien",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`database_url`",
+    },
+    Bad {
+        what: "a PostgreSQL URL with an unknown sslmode",
+        env: &[(
+            "GARDIEN_DATABASE_URL",
+            "postgres://gardien@127.0.0.1:5432/gardien?sslmode=bogus",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`database_url`",
+    },
+    Bad {
+        what: "a key file in a folder that does not exist",
+        env: &[("GARDIEN_TOTP__KEY_FILE", "{dir}/missing/totp.key")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`totp.key_file`",
+    },
+    Bad {
+        what: "a data_dir that is a file",
+        env: &[("GARDIEN_DATA_DIR", "{dir}/a-file")],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`data_dir`",
+    },
+    Bad {
+        what: "a data_dir inside a file",
+        env: &[("GARDIEN_DATA_DIR", "{dir}/a-file/data")],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`data_dir`",
     },
 ];
 
@@ -176,7 +236,10 @@ async fn check_config_and_serve_refuse_what_serve_cannot_run_with_before_the_dat
             deployment.unset("GARDIEN_LOG");
         }
         for (key, value) in bad.env {
-            deployment.set(key, value);
+            deployment.set(key, value.replace("{dir}", &dir.path().to_string_lossy()));
+        }
+        if let Some(prepare) = bad.prepare {
+            prepare(dir.path());
         }
         if let Some((text, mode)) = bad.key_file {
             use std::os::unix::fs::PermissionsExt;
@@ -290,4 +353,32 @@ async fn refusals_never_echo_a_key_or_a_password() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A data_dir the server may not create files in is refused by both,
+/// naming it. Root creates files whatever the mode: the test needs another
+/// user, and is skipped as root.
+#[tokio::test]
+async fn check_config_and_serve_refuse_a_data_dir_they_cannot_write_in() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    if std::fs::metadata(dir.path()).unwrap().uid() == 0 {
+        eprintln!("skipped: root writes in any folder");
+        return;
+    }
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let deployment = Deployment::new(&data_dir, None);
+
+    for command in ["check-config", "serve"] {
+        let output = run(&deployment, &[command]).await;
+
+        assert!(!output.status.success(), "{command} accepted it");
+        assert!(
+            stderr(&output).contains("`data_dir`"),
+            "{}",
+            stderr(&output)
+        );
+    }
 }
