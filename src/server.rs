@@ -137,13 +137,15 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        // A configuration serve cannot run with is refused before the
-        // database is created or migrated; the key file is created here
-        // on a first start.
+        // A configuration serve cannot run with is refused before anything
+        // is written or connected.
         preflight(&config)?;
-        sealer(&config)?;
         let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         let db = db::connect(&config).await?;
+        // The key file of a first start is made once the database answers
+        // (a start-up refused before leaves nothing behind), and before the
+        // migrations (one refused over the key leaves the database as it was).
+        sealer(&config)?;
         let applied = db::migrate(&db).await?;
         tracing::info!(applied, "database ready");
         let ctx = context(config.clone(), db, clock)?;

@@ -382,3 +382,47 @@ async fn check_config_and_serve_refuse_a_data_dir_they_cannot_write_in() {
         );
     }
 }
+
+/// A refused start-up used to leave a new sealing key file behind: serve
+/// made `totp.key` before it connected to the database. Now nothing is
+/// written in the data directory until the database answers.
+#[tokio::test]
+async fn a_start_up_refused_over_the_database_writes_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "a database URL that does not parse",
+            "postgres://gardien@127.0.0.1:notaport/gardien".to_string(),
+        ),
+        (
+            "a PostgreSQL server that does not answer",
+            format!("postgres://gardien@127.0.0.1:{closed}/gardien"),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (what, url) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let mut deployment = Deployment::new(&data_dir, Some(url));
+        deployment.set("GARDIEN_DATABASE__CONNECT_TIMEOUT_SECS", 1);
+
+        let output = run(&deployment, &["serve"]).await;
+
+        if output.status.success() {
+            problems.push(format!("serve ran with {what}"));
+        }
+        let written: Vec<_> = std::fs::read_dir(&data_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        if !written.is_empty() {
+            problems.push(format!("serve refused {what} but wrote {written:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
