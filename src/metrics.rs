@@ -2,7 +2,9 @@
 //! default): RPCs by method and status, latency histograms, login outcomes,
 //! suspensions and resets, rate-limit rejections, hashing-pool queue depth,
 //! outbox gauges and database pool usage. The same port answers the
-//! probes: `/livez` while the process runs, `/readyz` per [`Readiness`].
+//! probes from the start of start-up: `/livez` while the process runs,
+//! `/readyz` 503 while start-up waits (on the database, on another
+//! instance's migration), then per [`Readiness`].
 //!
 //! Counters are recorded where things happen, through the `metrics` facade
 //! (no-ops while no recorder is installed); gauges are sampled at each
@@ -13,6 +15,7 @@ use std::{net::SocketAddr, sync::Arc, sync::OnceLock, time::Duration};
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -66,54 +69,112 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Serves `GET /metrics`, `/livez` and `/readyz` on `listener` until
-/// `shutdown`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    ctx: domain::Context,
-    readiness: Readiness,
-    shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
-    let handle = handle()?;
-    let bound = listener.local_addr()?;
-    let rate_limits = readiness.limiter.metrics.clone();
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let (handle, ctx, rate_limits) = (handle.clone(), ctx.clone(), rate_limits.clone());
-                async move {
-                    sample(&ctx, &rate_limits).await;
-                    handle.render()
-                }
-            }),
-        )
-        .route("/livez", axum::routing::get(|| async { "live\n" }))
-        .route(
-            "/readyz",
-            axum::routing::get(move || {
-                let readiness = readiness.clone();
-                async move {
-                    match readiness.check().await {
-                        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-                        Err(reason) => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!("not ready: {reason}\n"),
-                        ),
+/// Where start-up is, as the endpoint answers it.
+#[derive(Clone)]
+enum Phase {
+    /// Start-up under way: `/readyz` answers 503 with this step.
+    Starting(&'static str),
+    /// Serving: `/readyz` follows [`Readiness`]; `/metrics` samples the
+    /// gauges of this context.
+    Up {
+        ctx: domain::Context,
+        readiness: Readiness,
+    },
+}
+
+/// The endpoint serving `GET /metrics`, `/livez` and `/readyz` from the
+/// moment it is bound, so that an instance waiting at start-up answers its
+/// probes; it stops when dropped.
+pub struct Endpoint {
+    addr: SocketAddr,
+    phase: watch::Sender<Phase>,
+    stop: CancellationToken,
+}
+
+impl Endpoint {
+    /// Starts serving on `listener`; `/readyz` answers 503 until [`Self::up`].
+    pub fn start(listener: tokio::net::TcpListener) -> anyhow::Result<Self> {
+        let handle = handle()?;
+        let addr = listener.local_addr()?;
+        let (phase, watched) = watch::channel(Phase::Starting("starting up"));
+        let scraped = watched.clone();
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let (handle, phase) = (handle.clone(), scraped.borrow().clone());
+                    async move {
+                        if let Phase::Up { ctx, readiness } = phase {
+                            sample(&ctx, &readiness.limiter.metrics).await;
+                        }
+                        handle.render()
                     }
-                }
-            }),
-        );
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::warn!(%error, "metrics endpoint stopped");
-        }
-    });
-    tracing::info!(addr = %bound, "metrics on http://{bound}/metrics");
-    Ok(bound)
+                }),
+            )
+            .route("/livez", axum::routing::get(|| async { "live\n" }))
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let phase = watched.borrow().clone();
+                    async move {
+                        let ready = match phase {
+                            Phase::Starting(step) => Err(step.to_string()),
+                            Phase::Up { readiness, .. } => readiness.check().await,
+                        };
+                        match ready {
+                            Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+                            Err(reason) => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("not ready: {reason}\n"),
+                            ),
+                        }
+                    }
+                }),
+            );
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "metrics endpoint stopped");
+            }
+        });
+        tracing::info!(%addr, "metrics on http://{addr}/metrics");
+        Ok(Self { addr, phase, stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The step start-up is at, the reason `/readyz` gives meanwhile.
+    pub fn starting(&self, step: &'static str) {
+        self.phase.send_replace(Phase::Starting(step));
+    }
+
+    /// Start-up is over: `/readyz` follows `readiness` from now on.
+    pub fn up(&self, ctx: domain::Context, readiness: Readiness) {
+        self.phase.send_replace(Phase::Up { ctx, readiness });
+    }
+
+    /// Stops serving once `shutdown` is cancelled (or this is dropped).
+    pub fn stop_on(&self, shutdown: CancellationToken) {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// Gauges read at scrape time, and the counters kept by this instance's

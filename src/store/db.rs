@@ -76,12 +76,12 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 /// The PostgreSQL advisory lock that serialises migrations across
 /// instances ("gardien" in ASCII).
-const MIGRATION_LOCK: i64 = 0x0067_6172_6469_656e;
+pub const MIGRATION_LOCK: i64 = 0x0067_6172_6469_656e;
 
 /// Applies pending migrations; returns how many ran. On PostgreSQL one
 /// instance migrates at a time, holding [`MIGRATION_LOCK`] on a connection
-/// of its own; the others wait, then find nothing left to do. SQLite is
-/// one instance's.
+/// of its own; the others wait (saying so in the log), then find nothing
+/// left to do. SQLite is one instance's.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return migrate_unlocked(db).await;
@@ -90,10 +90,18 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     // Whatever happens (an error, a cancelled start-up), the session ends
     // when the connection is dropped, and the lock with it.
     conn.close_on_drop();
-    sqlx::query("SELECT pg_advisory_lock($1)")
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
+    if !free {
+        tracing::info!("another instance is migrating the database: waiting for it to finish");
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!("the other instance's migration is over");
+    }
     let migrated = migrate_unlocked(db).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)

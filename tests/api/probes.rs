@@ -15,7 +15,7 @@ use tonic_health::pb::{
 use crate::helpers::*;
 
 /// `GET path` on the metrics address: (status code, body).
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
