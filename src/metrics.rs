@@ -24,13 +24,15 @@ use crate::{
     store,
 };
 
-/// Whether this instance can serve: the database answers within `timeout`
-/// with every migration of this binary applied, and the rate limiter's
-/// shared store (Redis, when configured) answers `PING`. `/readyz` and the
-/// gRPC health service both follow it.
+/// Whether this instance can serve: on SQLite, the file at the database's
+/// path is still the one opened and is writable; the database answers a
+/// read within `timeout` with every migration of this binary applied; and
+/// the rate limiter's shared store (Redis, when configured) answers `PING`.
+/// `/readyz` and the gRPC health service both follow it.
 #[derive(Clone)]
 pub struct Readiness {
     pub db: DatabaseConnection,
+    pub sqlite_file: Option<store::db::SqliteFile>,
     pub limiter: Arc<RateLimiter>,
     pub timeout: Duration,
 }
@@ -38,6 +40,9 @@ pub struct Readiness {
 impl Readiness {
     /// `Err` with a short reason naming what is not ready.
     pub async fn check(&self) -> Result<(), String> {
+        if let Some(file) = &self.sqlite_file {
+            file.check().map_err(|why| format!("database: {why}"))?;
+        }
         let pending = tokio::time::timeout(self.timeout, store::db::pending_migrations(&self.db));
         match pending.await {
             Err(_) => return Err(format!("database: no answer within {:?}", self.timeout)),
@@ -76,10 +81,7 @@ enum Phase {
     Starting(&'static str),
     /// Serving: `/readyz` follows [`Readiness`]; `/metrics` samples the
     /// gauges of this context.
-    Up {
-        ctx: domain::Context,
-        readiness: Readiness,
-    },
+    Up(Arc<(domain::Context, Readiness)>),
 }
 
 /// The endpoint serving `GET /metrics`, `/livez` and `/readyz` from the
@@ -104,8 +106,9 @@ impl Endpoint {
                 axum::routing::get(move || {
                     let (handle, phase) = (handle.clone(), scraped.borrow().clone());
                     async move {
-                        if let Phase::Up { ctx, readiness } = phase {
-                            sample(&ctx, &readiness.limiter.metrics).await;
+                        if let Phase::Up(up) = phase {
+                            let (ctx, readiness) = &*up;
+                            sample(ctx, &readiness.limiter.metrics).await;
                         }
                         handle.render()
                     }
@@ -119,7 +122,7 @@ impl Endpoint {
                     async move {
                         let ready = match phase {
                             Phase::Starting(step) => Err(step.to_string()),
-                            Phase::Up { readiness, .. } => readiness.check().await,
+                            Phase::Up(up) => up.1.check().await,
                         };
                         match ready {
                             Ok(()) => (StatusCode::OK, "ready\n".to_string()),
@@ -156,7 +159,8 @@ impl Endpoint {
 
     /// Start-up is over: `/readyz` follows `readiness` from now on.
     pub fn up(&self, ctx: domain::Context, readiness: Readiness) {
-        self.phase.send_replace(Phase::Up { ctx, readiness });
+        self.phase
+            .send_replace(Phase::Up(Arc::new((ctx, readiness))));
     }
 
     /// Stops serving once `shutdown` is cancelled (or this is dropped).

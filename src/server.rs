@@ -172,6 +172,7 @@ impl Application {
             .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
         let readiness = Readiness {
             db: ctx.db.clone(),
+            sqlite_file: db::SqliteFile::opened(&config),
             limiter: limiter.clone(),
             timeout: Duration::from_secs(config.database.connect_timeout_secs),
         };

@@ -138,22 +138,8 @@ fn existing_writable_folder(path: &Path) -> Result<(), String> {
     if !metadata.is_dir() {
         return Err(format!("{} is not a folder", path.display()));
     }
-    if !may_write(path, &metadata) {
+    if !db::may_write(path, &metadata) {
         return Err(format!("{} is not writable", path.display()));
     }
     Ok(())
-}
-
-/// Whether this process may create files in the folder `path`: asked of
-/// the kernel (which knows the process's user, groups and a read-only
-/// mount) where it can be, else read from the mode.
-#[cfg(target_os = "linux")]
-fn may_write(path: &Path, _: &std::fs::Metadata) -> bool {
-    use rustix::fs::{access, Access};
-    access(path, Access::WRITE_OK | Access::EXEC_OK).is_ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn may_write(_: &Path, metadata: &std::fs::Metadata) -> bool {
-    !metadata.permissions().readonly()
 }

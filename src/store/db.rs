@@ -2,7 +2,7 @@
 //! WAL mode with full fsync on commit, so nothing acknowledged is lost on a
 //! crash; PostgreSQL is used as is.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -59,6 +59,83 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options)
         .await
         .map_err(|error| anyhow::anyhow!("cannot connect to the database: {error}"))
+}
+
+/// The embedded database's file as this instance opened it. A file deleted
+/// or replaced under a running instance leaves its connections on the old
+/// file, where every write from then on is lost: readiness checks that the
+/// file at the path is still the one opened, and writable.
+#[derive(Debug, Clone)]
+pub struct SqliteFile {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl SqliteFile {
+    /// The file of the configured SQLite database once it is open; `None`
+    /// on PostgreSQL or for an in-memory database.
+    pub fn opened(config: &Config) -> Option<Self> {
+        let url = config.effective_database_url();
+        let url = url.expose_secret();
+        if !is_sqlite(url) {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename().to_path_buf();
+        let identity = identity(&std::fs::metadata(&path).ok()?);
+        Some(Self { path, identity })
+    }
+
+    /// Checked from the path alone: opening the file, then closing that
+    /// descriptor, would drop the locks SQLite holds on it in this process.
+    pub fn check(&self) -> Result<(), String> {
+        let path = self.path.display();
+        let metadata = std::fs::metadata(&self.path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => format!("the SQLite file {path} is gone"),
+            _ => format!("the SQLite file {path}: {error}"),
+        })?;
+        if identity(&metadata) != self.identity {
+            return Err(format!(
+                "the SQLite file {path} was replaced: this instance still uses the one it opened"
+            ));
+        }
+        if !may_write(&self.path, &metadata) {
+            return Err(format!("the SQLite file {path} is not writable"));
+        }
+        Ok(())
+    }
+}
+
+/// Which file a path names: device and inode.
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+/// Whether this process may write the file `path`, or create files in the
+/// folder `path`: asked of the kernel (which knows the process's user and
+/// groups, and a read-only mount) where it can be, else read from the mode.
+/// Nothing is opened.
+#[cfg(target_os = "linux")]
+pub fn may_write(path: &Path, metadata: &std::fs::Metadata) -> bool {
+    use rustix::fs::{access, Access};
+    let needed = if metadata.is_dir() {
+        Access::WRITE_OK | Access::EXEC_OK
+    } else {
+        Access::WRITE_OK
+    };
+    access(path, needed).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn may_write(_: &Path, metadata: &std::fs::Metadata) -> bool {
+    !metadata.permissions().readonly()
 }
 
 /// Begins a transaction that may write. On SQLite it takes the write lock
