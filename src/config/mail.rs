@@ -71,6 +71,25 @@ impl SmtpConfig {
         })
     }
 
+    /// Why `host` is not a bare host name, without ever quoting it: a
+    /// password written into it would be printed by `check-config` and
+    /// logged at start-up.
+    pub(super) fn host_problem(&self) -> Option<&'static str> {
+        if self.host.contains('@') {
+            Some(
+                "holds credentials (user@host); give the host alone and the \
+                 credentials in mail.smtp.username and mail.smtp.password",
+            )
+        } else if self.host.contains("://") || self.host.contains('/') {
+            Some(
+                "must be a host name, not a URL; the port goes in mail.smtp.port, \
+                 credentials in mail.smtp.username and mail.smtp.password",
+            )
+        } else {
+            None
+        }
+    }
+
     pub(super) fn host_is_loopback(&self) -> bool {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")

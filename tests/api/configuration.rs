@@ -426,3 +426,54 @@ async fn a_start_up_refused_over_the_database_writes_nothing() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// An SMTP relay given with credentials in its host (`smtp://user:pw@host`)
+/// was accepted, and check-config printed the password. It is refused,
+/// naming the key and the settings that take credentials, and the password
+/// is shown nowhere.
+#[tokio::test]
+async fn an_smtp_host_with_credentials_is_refused_without_showing_them() {
+    const PASSWORD: &str = "Sm7pRelayS3cret";
+    let hosts = [
+        format!("smtp://relay-user:{PASSWORD}@relay.example.com"),
+        format!("relay-user:{PASSWORD}@relay.example.com"),
+        format!("smtps://relay-user:{PASSWORD}@relay.example.com:465"),
+    ];
+    let mut problems = Vec::new();
+    for host in &hosts {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deployment = Deployment::new(&dir.path().join("data"), None);
+        deployment.set("GARDIEN_MAIL__TRANSPORT", "smtp");
+        deployment.set("GARDIEN_MAIL__SMTP__HOST", host);
+        for command in ["check-config", "serve"] {
+            let Some(output) = run_for(&deployment, &[command]).await else {
+                problems.push(format!("{command} ran with host {host:?}"));
+                continue;
+            };
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                stderr(&output)
+            );
+            let last = stderr(&output)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            if output.status.success() {
+                problems.push(format!("{command} accepted a host with credentials"));
+            } else if !(last.contains("`mail.smtp.host`")
+                && last.contains("mail.smtp.username")
+                && last.contains("mail.smtp.password"))
+            {
+                problems.push(format!(
+                    "{command} refused it without naming the host and the credential keys: {last}"
+                ));
+            }
+            if said.contains(PASSWORD) {
+                problems.push(format!("{command} showed the password"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
