@@ -7,8 +7,10 @@
 //! instance's migration), then per [`Readiness`].
 //!
 //! Counters are recorded where things happen, through the `metrics` facade
-//! (no-ops while no recorder is installed); gauges are sampled at each
-//! scrape. This module only serves them.
+//! (no-ops while no recorder is installed); the counters this instance
+//! keeps in atomics (rate limiter, outbox worker) are exported as counters
+//! at each scrape, and gauges sampled then. Every metric is described here
+//! ([`describe`]), so that each has its `# HELP`.
 
 use std::{net::SocketAddr, sync::Arc, sync::OnceLock, time::Duration};
 
@@ -17,6 +19,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+mod process;
 
 use crate::{
     domain,
@@ -68,6 +72,7 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ])
                 .and_then(PrometheusBuilder::install_recorder)
+                .inspect(|_| describe())
                 .map_err(|error| error.to_string())
         })
         .clone()
@@ -181,24 +186,124 @@ impl Drop for Endpoint {
     }
 }
 
+/// The `# HELP` of every metric gardien exports, wherever it is counted.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "gardien_rpc_requests_total",
+        "RPCs finished, by service, method and gRPC code (unknown methods as \"unknown\")."
+    );
+    describe_histogram!(
+        "gardien_rpc_duration_seconds",
+        Unit::Seconds,
+        "RPC latency, by service, method and gRPC code."
+    );
+    describe_counter!("gardien_logins_total", "Login attempts, by outcome.");
+    describe_counter!(
+        "gardien_password_suspensions_total",
+        "Passwords suspended, by reason."
+    );
+    describe_counter!(
+        "gardien_password_resets_total",
+        "Passwords reset with a reset link."
+    );
+    describe_counter!(
+        "gardien_auth_cache_lookups_total",
+        "Lookups of the session and credential cache, by kind and result (hit, miss)."
+    );
+    describe_gauge!(
+        "gardien_hashing_queue_depth",
+        "Password hashing jobs waiting for a hashing thread."
+    );
+    describe_gauge!(
+        "gardien_hashing_queue_bound",
+        "Hashing jobs allowed to wait (password.hashing_queue)."
+    );
+    describe_counter!(
+        "gardien_rate_limited_total",
+        "Calls refused with RATE_LIMITED by this instance."
+    );
+    describe_counter!(
+        "gardien_rate_limit_backend_errors_total",
+        "Rate-limit checks the backend (Redis) did not answer in time or failed."
+    );
+    describe_counter!(
+        "gardien_rate_limit_failed_open_total",
+        "Calls let through because the backend failed and their class fails open."
+    );
+    describe_counter!(
+        "gardien_rate_limit_failed_closed_total",
+        "Calls refused because the backend failed and their class fails closed."
+    );
+    describe_counter!(
+        "gardien_outbox_delivery_attempts_total",
+        "E-mail delivery attempts by this instance's outbox worker."
+    );
+    describe_counter!(
+        "gardien_outbox_delivered_total",
+        "E-mails accepted by the transport from this instance's outbox worker."
+    );
+    describe_counter!(
+        "gardien_outbox_delivery_failures_total",
+        "Failed e-mail delivery attempts (transient or permanent) of this instance."
+    );
+    describe_counter!(
+        "gardien_outbox_abandoned_total",
+        "E-mails given up on by this instance (permanent rejection or attempts exhausted)."
+    );
+    describe_gauge!(
+        "gardien_outbox_messages",
+        "Outbox e-mails of every instance, by status (queued, failed)."
+    );
+    describe_gauge!(
+        "gardien_outbox_oldest_pending_seconds",
+        Unit::Seconds,
+        "Age of the oldest e-mail waiting to be sent."
+    );
+    describe_gauge!(
+        "gardien_db_pool_connections",
+        "Database connections of this instance's pool."
+    );
+    describe_gauge!(
+        "gardien_db_pool_idle_connections",
+        "Idle database connections of this instance's pool."
+    );
+    process::describe();
+}
+
 /// Gauges read at scrape time, and the counters kept by this instance's
 /// outbox worker and rate limiter.
 async fn sample(ctx: &domain::Context, rate_limits: &RateLimitMetrics) {
     use std::sync::atomic::Ordering::Relaxed;
     metrics::gauge!("gardien_hashing_queue_depth").set(ctx.hasher.queue_depth() as f64);
     metrics::gauge!("gardien_hashing_queue_bound").set(ctx.hasher.queue_bound() as f64);
-    metrics::gauge!("gardien_rate_limited_total").set(rate_limits.limited.load(Relaxed) as f64);
-    metrics::gauge!("gardien_rate_limit_backend_errors_total")
-        .set(rate_limits.backend_errors.load(Relaxed) as f64);
     let sent = ctx.outbox_metrics.snapshot();
+    // The atomics only grow: `absolute` sets each counter to its value.
     for (name, value) in [
+        (
+            "gardien_rate_limited_total",
+            rate_limits.limited.load(Relaxed),
+        ),
+        (
+            "gardien_rate_limit_backend_errors_total",
+            rate_limits.backend_errors.load(Relaxed),
+        ),
+        (
+            "gardien_rate_limit_failed_open_total",
+            rate_limits.failed_open.load(Relaxed),
+        ),
+        (
+            "gardien_rate_limit_failed_closed_total",
+            rate_limits.failed_closed.load(Relaxed),
+        ),
         ("gardien_outbox_delivery_attempts_total", sent.attempts),
         ("gardien_outbox_delivered_total", sent.delivered),
         ("gardien_outbox_delivery_failures_total", sent.failures),
         ("gardien_outbox_abandoned_total", sent.abandoned),
     ] {
-        metrics::gauge!(name).set(value as f64);
+        metrics::counter!(name).absolute(value);
     }
+    process::sample();
     if let Ok(depth) = store::outbox::depth(&ctx.db, ctx.now()).await {
         metrics::gauge!("gardien_outbox_messages", "status" => "queued").set(depth.queued as f64);
         metrics::gauge!("gardien_outbox_messages", "status" => "failed").set(depth.failed as f64);
