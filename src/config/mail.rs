@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {
     /// One `.eml` file per message in `mail.dir`.
@@ -17,7 +17,7 @@ pub enum MailTransportKind {
 }
 
 /// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// TLS from the first byte (SMTPS, port 465 by default).
@@ -29,7 +29,7 @@ pub enum SmtpTls {
 }
 
 /// The SMTP relay of `mail.transport = "smtp"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
@@ -37,6 +37,7 @@ pub struct SmtpConfig {
     pub port: Option<u16>,
     pub tls: SmtpTls,
     pub username: Option<String>,
+    #[serde(serialize_with = "super::redacted")]
     pub password: Option<SecretString>,
     /// Connect and per-command timeout (at most 40: a whole delivery must
     /// fit in the outbox lease).
@@ -99,7 +100,7 @@ impl SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
     pub transport: MailTransportKind,

@@ -2,7 +2,12 @@
 //! what `serve` would refuse, naming the key, and `serve` refuses it before
 //! it touches the database; `GARDIEN_LOG` is the log filter's one variable.
 
-use std::{path::Path, process::Output, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    process::Output,
+    time::Duration,
+};
 
 use crate::faults::process::Deployment;
 
@@ -476,4 +481,92 @@ async fn an_smtp_host_with_credentials_is_refused_without_showing_them() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every key of `value`, dotted (`mail.smtp.host`), with its value.
+fn flatten(prefix: &str, value: serde_json::Value, into: &mut BTreeMap<String, serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                flatten(&format!("{prefix}{key}."), value, into);
+            }
+        }
+        value => {
+            into.insert(prefix.trim_end_matches('.').to_string(), value);
+        }
+    }
+}
+
+/// The keys a TOML text shows commented out (`# key = …`), dotted with
+/// their section.
+fn commented_keys(text: &str) -> BTreeSet<String> {
+    let mut section = String::new();
+    let mut keys = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, _)) = line
+            .strip_prefix('#')
+            .and_then(|l| l.trim_start().split_once(" = "))
+        {
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                keys.insert(format!("{section}{key}"));
+            }
+        }
+    }
+    keys
+}
+
+/// `deploy/gardien.toml` lists every configuration key with its default,
+/// checked against the configuration itself so that it cannot drift (it
+/// lacked `metrics_addr`, `cors_allowed_origins` and `[mail.smtp]`): read
+/// with unknown keys refused, every key it sets holds the default, and
+/// every key it leaves out has no default (unset, or an empty list) and is
+/// shown commented out in its section.
+#[test]
+fn the_sample_configuration_lists_every_key_with_its_default() {
+    use figment::{
+        providers::{Format, Toml},
+        Figment,
+    };
+    let text = include_str!("../../deploy/gardien.toml");
+    let sample = Figment::from(Toml::string(text));
+    if let Err(error) = sample.extract::<gardien::config::Config>() {
+        panic!("the sample does not load: {error}");
+    }
+    let mut set = BTreeMap::new();
+    flatten("", sample.extract().unwrap(), &mut set);
+    let mut defaults = BTreeMap::new();
+    flatten(
+        "",
+        serde_json::to_value(gardien::config::Config::default()).unwrap(),
+        &mut defaults,
+    );
+    let commented = commented_keys(text);
+
+    let mut problems = Vec::new();
+    for (key, default) in &defaults {
+        let unset = default.is_null() || default.as_array().is_some_and(Vec::is_empty);
+        match set.get(key) {
+            Some(value) if value == default => {}
+            Some(value) => problems.push(format!(
+                "{key} = {value} in the sample, {default} by default"
+            )),
+            None if unset && commented.contains(key) => {}
+            None if unset => {
+                problems.push(format!("{key} (no default) is not shown commented out"))
+            }
+            None => problems.push(format!("{key} = {default} is missing")),
+        }
+    }
+    for key in commented.iter().filter(|key| !defaults.contains_key(*key)) {
+        problems.push(format!(
+            "{key} is shown commented out but is no configuration key"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "deploy/gardien.toml:\n{}",
+        problems.join("\n")
+    );
 }
