@@ -11,7 +11,7 @@ use figment::{
     Figment,
 };
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 mod key_rotation;
 mod mail;
@@ -38,7 +38,7 @@ const RESERVED_ENV: &[&str] = &["TEST_", "CONFIG"];
 const LOG_ENV: &str = "GARDIEN_LOG";
 const LOG_LEVEL_ENV: &str = "GARDIEN_LOG_LEVEL";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -46,7 +46,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the gRPC server listens on.
@@ -54,6 +54,7 @@ pub struct Config {
     /// Where the embedded database, keys and e-mail files live.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default a SQLite file in `data_dir`.
+    #[serde(serialize_with = "redacted")]
     pub database_url: Option<SecretString>,
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `gardien=debug,info`; the
@@ -121,6 +122,26 @@ impl Default for Config {
             ignored_env: Vec::new(),
         }
     }
+}
+
+/// What a secret serialises as: never its value.
+const REDACTED: &str = "[REDACTED]";
+
+fn redacted<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some(REDACTED),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn redacted_list<S: serde::Serializer>(
+    secrets: &[SecretString],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(secrets.iter().map(|_| REDACTED))
 }
 
 /// A configuration that could not be loaded; the message names the key.

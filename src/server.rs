@@ -40,43 +40,20 @@ use crate::{
     store::db,
 };
 
+mod preflight;
+
+pub use preflight::preflight;
+
 /// A built server: listening, migrated, ready to `run`.
 pub struct Application {
     listener: TcpListener,
-    /// The metrics endpoint's, bound with the gRPC one so that both
-    /// addresses are known (and taken) once the server is built.
-    metrics_listener: Option<TcpListener>,
+    /// The metrics endpoint, serving (probes included) from the start of
+    /// `build`, so that an instance waiting at start-up answers `/livez`.
+    metrics: Option<crate::metrics::Endpoint>,
+    readiness: Readiness,
     ctx: domain::Context,
     config: Arc<Config>,
     limiter: Arc<RateLimiter>,
-}
-
-/// What `serve` checks before it touches the database, beyond the checks
-/// of `Config::load`; `check-config` runs it too. The sealing keys (an
-/// existing key file is read, a missing one is left for `serve` to create),
-/// the hashing parameters, the rate limiter (the Redis URL) and the mail
-/// transport. Nothing is written, nothing connects.
-pub fn preflight(config: &Config) -> anyhow::Result<()> {
-    let keys_configured =
-        config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
-    let key_file = config.totp_key_file();
-    if keys_configured {
-        sealer(config)?;
-    } else if key_file.exists() {
-        Sealer::load_key_file(&key_file)
-            .map_err(|error| anyhow::Error::new(error).context("`totp.key_file`"))?;
-    }
-    argon2_params(config).validate().map_err(|error| {
-        anyhow::anyhow!(
-            "`password.argon2_memory_kib` / `argon2_iterations` / `argon2_parallelism`: {error}"
-        )
-    })?;
-    PasswordPolicy::new(config.password.min_chars, config.password.max_chars)
-        .map_err(|error| anyhow::anyhow!("`password.min_chars` / `max_chars`: {error}"))?;
-    RateLimiter::new(&config.rate_limit, Arc::new(SystemClock))?;
-    Transport::from_config(&config.mail, config.mail_dir())
-        .map_err(|error| anyhow::anyhow!("`mail.smtp`: {error}"))?;
-    Ok(())
 }
 
 fn argon2_params(config: &Config) -> Argon2Params {
@@ -161,28 +138,51 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        // A configuration serve cannot run with is refused before the
-        // database is created or migrated; the key file is created here
-        // on a first start.
+        // A configuration serve cannot run with is refused before anything
+        // is written or connected.
         preflight(&config)?;
-        sealer(&config)?;
         let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
+        // From here on a start-up that waits (on the database, on another
+        // instance's migration) answers `/livez`, and `/readyz` says why not.
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(crate::metrics::Endpoint::start(
+                TcpListener::bind(addr).await.map_err(|error| {
+                    anyhow::anyhow!("cannot listen on metrics_addr {addr}: {error}")
+                })?,
+            )?),
+            None => None,
+        };
+        let step = |step| {
+            if let Some(metrics) = &metrics {
+                metrics.starting(step);
+            }
+        };
+        step("database: connecting");
         let db = db::connect(&config).await?;
+        // The key file of a first start is made once the database answers
+        // (a start-up refused before leaves nothing behind), and before the
+        // migrations (one refused over the key leaves the database as it was).
+        sealer(&config)?;
+        step("migrations pending");
         let applied = db::migrate(&db).await?;
         tracing::info!(applied, "database ready");
         let ctx = context(config.clone(), db, clock)?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.listen_addr))?;
-        let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
-                anyhow::anyhow!("cannot listen on metrics_addr {addr}: {error}")
-            })?),
-            None => None,
+        let readiness = Readiness {
+            db: ctx.db.clone(),
+            sqlite_file: db::SqliteFile::opened(&config),
+            limiter: limiter.clone(),
+            timeout: Duration::from_secs(config.database.connect_timeout_secs),
         };
+        if let Some(metrics) = &metrics {
+            metrics.up(ctx.clone(), readiness.clone());
+        }
         Ok(Self {
             listener,
-            metrics_listener,
+            metrics,
+            readiness,
             ctx,
             config,
             limiter,
@@ -197,9 +197,7 @@ impl Application {
 
     /// Where the metrics endpoint listens, when `metrics_addr` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|listener| listener.local_addr().ok())
+        self.metrics.as_ref().map(crate::metrics::Endpoint::addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -231,18 +229,14 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             listener,
-            metrics_listener,
+            metrics,
+            readiness,
             ctx,
             config,
             limiter,
         } = self;
         let addr = listener.local_addr()?;
 
-        let readiness = Readiness {
-            db: ctx.db.clone(),
-            limiter: limiter.clone(),
-            timeout: Duration::from_secs(config.database.connect_timeout_secs),
-        };
         let (health, health_service) = tonic_health::server::health_reporter();
         let ready = readiness.check().await;
         if let Err(reason) = &ready {
@@ -268,9 +262,8 @@ impl Application {
             signal: ctx.outbox_signal.clone(),
             metrics: ctx.outbox_metrics.clone(),
         };
-        if let Some(metrics_listener) = metrics_listener {
-            crate::metrics::serve(metrics_listener, ctx.clone(), readiness, shutdown.clone())
-                .await?;
+        if let Some(metrics) = &metrics {
+            metrics.stop_on(shutdown.clone());
         }
         let worker_stop = CancellationToken::new();
         let worker_task = tokio::spawn(worker.run(worker_stop.clone()));

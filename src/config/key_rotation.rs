@@ -2,9 +2,9 @@
 //! re-sealed under the sealing key (the first of `totp.encryption_keys`),
 //! by `gardien keys rotate` and by a background task of `serve`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeyRotationConfig {
     /// `serve` re-seals, in the background, every value not yet under the

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {
     /// One `.eml` file per message in `mail.dir`.
@@ -17,7 +17,7 @@ pub enum MailTransportKind {
 }
 
 /// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// TLS from the first byte (SMTPS, port 465 by default).
@@ -29,7 +29,7 @@ pub enum SmtpTls {
 }
 
 /// The SMTP relay of `mail.transport = "smtp"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
@@ -37,6 +37,7 @@ pub struct SmtpConfig {
     pub port: Option<u16>,
     pub tls: SmtpTls,
     pub username: Option<String>,
+    #[serde(serialize_with = "super::redacted")]
     pub password: Option<SecretString>,
     /// Connect and per-command timeout (at most 40: a whole delivery must
     /// fit in the outbox lease).
@@ -71,6 +72,25 @@ impl SmtpConfig {
         })
     }
 
+    /// Why `host` is not a bare host name, without ever quoting it: a
+    /// password written into it would be printed by `check-config` and
+    /// logged at start-up.
+    pub(super) fn host_problem(&self) -> Option<&'static str> {
+        if self.host.contains('@') {
+            Some(
+                "holds credentials (user@host); give the host alone and the \
+                 credentials in mail.smtp.username and mail.smtp.password",
+            )
+        } else if self.host.contains("://") || self.host.contains('/') {
+            Some(
+                "must be a host name, not a URL; the port goes in mail.smtp.port, \
+                 credentials in mail.smtp.username and mail.smtp.password",
+            )
+        } else {
+            None
+        }
+    }
+
     pub(super) fn host_is_loopback(&self) -> bool {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
@@ -80,7 +100,7 @@ impl SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
     pub transport: MailTransportKind,

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitBackend {
     /// Counters in this process: limits hold per instance.
@@ -19,7 +19,7 @@ pub enum RateLimitBackend {
 }
 
 /// A GCRA limit: a sustained rate and a burst allowed on top of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Sustained calls per minute.
@@ -35,7 +35,7 @@ impl Limit {
 }
 
 /// Limits of one method class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassLimits {
     /// Per client address, checked before authentication.
@@ -48,13 +48,14 @@ pub struct ClassLimits {
     pub fail_open: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// `false` turns every limit off.
     pub enabled: bool,
     pub backend: RateLimitBackend,
     /// `redis://[user:password@]host:port[/db]`; required with `backend = "redis"`.
+    #[serde(serialize_with = "super::redacted")]
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key (instances sharing limits use the same).
     pub redis_key_prefix: String,

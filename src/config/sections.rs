@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SupportConfig {
     /// How long a support reset of the second factor (`ResetTotp`) waits
@@ -26,7 +26,7 @@ impl Default for SupportConfig {
 
 /// Work done off the response path (reset links, login reminders, failed
 /// login records): a queue of fixed size served by a fixed number of workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackgroundConfig {
     /// Workers, each on at most one pooled connection at a time; fewer than
@@ -51,7 +51,7 @@ impl Default for BackgroundConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InformationCentreConfig {
     /// Event kinds whose dispute ("this wasn't me") suspends the password.
@@ -78,14 +78,14 @@ impl Default for InformationCentreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PasswordConfig {
     /// Minimum length in Unicode code points after NFKC (never below 8).
@@ -101,7 +101,7 @@ pub struct PasswordConfig {
     pub hashing_queue: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
     pub absolute_ttl_secs: u64,
@@ -112,7 +112,7 @@ pub struct SessionConfig {
     pub cache_capacity: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginConfig {
     /// Consecutive failures allowed before any back-off.
@@ -123,7 +123,7 @@ pub struct LoginConfig {
     pub max_failures: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResetConfig {
     pub token_ttl_secs: u64,
@@ -131,7 +131,7 @@ pub struct ResetConfig {
     pub max_requests_per_hour: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TotpConfig {
     /// Issuer shown by authenticator apps.
@@ -141,9 +141,11 @@ pub struct TotpConfig {
     /// Base64 of the 32-byte AES-256-GCM key sealing TOTP secrets. Shared by
     /// every instance; without it (and without `encryption_keys`) a key file
     /// in `data_dir` is used (created with mode 0600 on first start).
+    #[serde(serialize_with = "super::redacted")]
     pub encryption_key: Option<SecretString>,
     /// Several such keys, for rotation: the first seals, every one opens.
     /// Replaces `encryption_key` (set one or the other).
+    #[serde(serialize_with = "super::redacted_list")]
     pub encryption_keys: Vec<SecretString>,
     /// The key file; default `<data_dir>/totp.key`.
     pub key_file: Option<PathBuf>,

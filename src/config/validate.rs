@@ -135,6 +135,11 @@ impl Config {
         if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
             return fail("mail.max_attempts", "must be between 1 and 100");
         }
+        // Checked whatever the transport: check-config prints the host, and
+        // serve logs it.
+        if let Some(why) = self.mail.smtp.host_problem() {
+            return fail("mail.smtp.host", why);
+        }
         if self.mail.transport == MailTransportKind::Smtp {
             let smtp = &self.mail.smtp;
             if smtp.host.trim().is_empty() {

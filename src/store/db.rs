@@ -2,7 +2,7 @@
 //! WAL mode with full fsync on commit, so nothing acknowledged is lost on a
 //! crash; PostgreSQL is used as is.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -61,6 +61,83 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .map_err(|error| anyhow::anyhow!("cannot connect to the database: {error}"))
 }
 
+/// The embedded database's file as this instance opened it. A file deleted
+/// or replaced under a running instance leaves its connections on the old
+/// file, where every write from then on is lost: readiness checks that the
+/// file at the path is still the one opened, and writable.
+#[derive(Debug, Clone)]
+pub struct SqliteFile {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl SqliteFile {
+    /// The file of the configured SQLite database once it is open; `None`
+    /// on PostgreSQL or for an in-memory database.
+    pub fn opened(config: &Config) -> Option<Self> {
+        let url = config.effective_database_url();
+        let url = url.expose_secret();
+        if !is_sqlite(url) {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename().to_path_buf();
+        let identity = identity(&std::fs::metadata(&path).ok()?);
+        Some(Self { path, identity })
+    }
+
+    /// Checked from the path alone: opening the file, then closing that
+    /// descriptor, would drop the locks SQLite holds on it in this process.
+    pub fn check(&self) -> Result<(), String> {
+        let path = self.path.display();
+        let metadata = std::fs::metadata(&self.path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => format!("the SQLite file {path} is gone"),
+            _ => format!("the SQLite file {path}: {error}"),
+        })?;
+        if identity(&metadata) != self.identity {
+            return Err(format!(
+                "the SQLite file {path} was replaced: this instance still uses the one it opened"
+            ));
+        }
+        if !may_write(&self.path, &metadata) {
+            return Err(format!("the SQLite file {path} is not writable"));
+        }
+        Ok(())
+    }
+}
+
+/// Which file a path names: device and inode.
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+/// Whether this process may write the file `path`, or create files in the
+/// folder `path`: asked of the kernel (which knows the process's user and
+/// groups, and a read-only mount) where it can be, else read from the mode.
+/// Nothing is opened.
+#[cfg(target_os = "linux")]
+pub fn may_write(path: &Path, metadata: &std::fs::Metadata) -> bool {
+    use rustix::fs::{access, Access};
+    let needed = if metadata.is_dir() {
+        Access::WRITE_OK | Access::EXEC_OK
+    } else {
+        Access::WRITE_OK
+    };
+    access(path, needed).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn may_write(_: &Path, metadata: &std::fs::Metadata) -> bool {
+    !metadata.permissions().readonly()
+}
+
 /// Begins a transaction that may write. On SQLite it takes the write lock
 /// at `BEGIN` (waiting up to the busy timeout): a deferred transaction that
 /// read first could not upgrade to a writer once another connection had
@@ -76,12 +153,12 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 /// The PostgreSQL advisory lock that serialises migrations across
 /// instances ("gardien" in ASCII).
-const MIGRATION_LOCK: i64 = 0x0067_6172_6469_656e;
+pub const MIGRATION_LOCK: i64 = 0x0067_6172_6469_656e;
 
 /// Applies pending migrations; returns how many ran. On PostgreSQL one
 /// instance migrates at a time, holding [`MIGRATION_LOCK`] on a connection
-/// of its own; the others wait, then find nothing left to do. SQLite is
-/// one instance's.
+/// of its own; the others wait (saying so in the log), then find nothing
+/// left to do. SQLite is one instance's.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return migrate_unlocked(db).await;
@@ -90,10 +167,18 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
     // Whatever happens (an error, a cancelled start-up), the session ends
     // when the connection is dropped, and the lock with it.
     conn.close_on_drop();
-    sqlx::query("SELECT pg_advisory_lock($1)")
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
+    if !free {
+        tracing::info!("another instance is migrating the database: waiting for it to finish");
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!("the other instance's migration is over");
+    }
     let migrated = migrate_unlocked(db).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)

@@ -2,7 +2,12 @@
 //! what `serve` would refuse, naming the key, and `serve` refuses it before
 //! it touches the database; `GARDIEN_LOG` is the log filter's one variable.
 
-use std::{path::Path, process::Output, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    process::Output,
+    time::Duration,
+};
 
 use crate::faults::process::Deployment;
 
@@ -89,14 +94,21 @@ async fn gardien_log_level_is_refused_naming_gardien_log() {
     assert!(!dir.path().join("gardien.db").exists());
 }
 
-/// One configuration `serve` cannot run with: what sets it, and the key the
-/// refusal must name.
+/// One configuration `serve` cannot run with: what sets it (`{dir}` in a
+/// variable stands for the test's folder, which holds `data/`), what to make
+/// in that folder first, and the key the refusal must name.
 struct Bad {
     what: &'static str,
     env: &'static [(&'static str, &'static str)],
     file: Option<&'static str>,
     key_file: Option<(&'static str, u32)>,
+    prepare: Option<fn(&Path)>,
     names: &'static str,
+}
+
+/// `{dir}/a-file`: a file where a folder is expected.
+fn make_a_file(dir: &Path) {
+    std::fs::write(dir.join("a-file"), "not a folder\n").unwrap();
 }
 
 const BAD: &[Bad] = &[
@@ -105,6 +117,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: Some("log_level = \"loud\"\n"),
         key_file: None,
+        prepare: None,
         names: "`log_level`",
     },
     Bad {
@@ -112,6 +125,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: Some("log_level = \"gardien=loud,info\"\n"),
         key_file: None,
+        prepare: None,
         names: "`log_level`",
     },
     Bad {
@@ -119,6 +133,7 @@ const BAD: &[Bad] = &[
         env: &[("GARDIEN_LOG", "loud")],
         file: None,
         key_file: None,
+        prepare: None,
         names: "GARDIEN_LOG",
     },
     Bad {
@@ -126,6 +141,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: None,
         key_file: Some(("not a key\n", 0o600)),
+        prepare: None,
         names: "`totp.key_file`",
     },
     Bad {
@@ -133,6 +149,7 @@ const BAD: &[Bad] = &[
         env: &[],
         file: None,
         key_file: Some(("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n", 0o644)),
+        prepare: None,
         names: "`totp.key_file`",
     },
     Bad {
@@ -147,6 +164,7 @@ const BAD: &[Bad] = &[
         ],
         file: None,
         key_file: None,
+        prepare: None,
         names: "`rate_limit.redis_url`",
     },
     Bad {
@@ -157,7 +175,54 @@ const BAD: &[Bad] = &[
         ],
         file: None,
         key_file: None,
+        prepare: None,
         names: "`metrics_addr`",
+    },
+    Bad {
+        what: "a database URL that does not parse",
+        env: &[(
+            "GARDIEN_DATABASE_URL",
+            "postgres://gardien@127.0.0.1:notaport/gardien",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`database_url`",
+    },
+    Bad {
+        what: "a PostgreSQL URL with an unknown sslmode",
+        env: &[(
+            "GARDIEN_DATABASE_URL",
+            "postgres://gardien@127.0.0.1:5432/gardien?sslmode=bogus",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`database_url`",
+    },
+    Bad {
+        what: "a key file in a folder that does not exist",
+        env: &[("GARDIEN_TOTP__KEY_FILE", "{dir}/missing/totp.key")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`totp.key_file`",
+    },
+    Bad {
+        what: "a data_dir that is a file",
+        env: &[("GARDIEN_DATA_DIR", "{dir}/a-file")],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`data_dir`",
+    },
+    Bad {
+        what: "a data_dir inside a file",
+        env: &[("GARDIEN_DATA_DIR", "{dir}/a-file/data")],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`data_dir`",
     },
 ];
 
@@ -176,7 +241,10 @@ async fn check_config_and_serve_refuse_what_serve_cannot_run_with_before_the_dat
             deployment.unset("GARDIEN_LOG");
         }
         for (key, value) in bad.env {
-            deployment.set(key, value);
+            deployment.set(key, value.replace("{dir}", &dir.path().to_string_lossy()));
+        }
+        if let Some(prepare) = bad.prepare {
+            prepare(dir.path());
         }
         if let Some((text, mode)) = bad.key_file {
             use std::os::unix::fs::PermissionsExt;
@@ -290,4 +358,215 @@ async fn refusals_never_echo_a_key_or_a_password() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A data_dir the server may not create files in is refused by both,
+/// naming it. Root creates files whatever the mode: the test needs another
+/// user, and is skipped as root.
+#[tokio::test]
+async fn check_config_and_serve_refuse_a_data_dir_they_cannot_write_in() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    if std::fs::metadata(dir.path()).unwrap().uid() == 0 {
+        eprintln!("skipped: root writes in any folder");
+        return;
+    }
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let deployment = Deployment::new(&data_dir, None);
+
+    for command in ["check-config", "serve"] {
+        let output = run(&deployment, &[command]).await;
+
+        assert!(!output.status.success(), "{command} accepted it");
+        assert!(
+            stderr(&output).contains("`data_dir`"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// A refused start-up used to leave a new sealing key file behind: serve
+/// made `totp.key` before it connected to the database. Now nothing is
+/// written in the data directory until the database answers.
+#[tokio::test]
+async fn a_start_up_refused_over_the_database_writes_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "a database URL that does not parse",
+            "postgres://gardien@127.0.0.1:notaport/gardien".to_string(),
+        ),
+        (
+            "a PostgreSQL server that does not answer",
+            format!("postgres://gardien@127.0.0.1:{closed}/gardien"),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (what, url) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let mut deployment = Deployment::new(&data_dir, Some(url));
+        deployment.set("GARDIEN_DATABASE__CONNECT_TIMEOUT_SECS", 1);
+
+        let output = run(&deployment, &["serve"]).await;
+
+        if output.status.success() {
+            problems.push(format!("serve ran with {what}"));
+        }
+        let written: Vec<_> = std::fs::read_dir(&data_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        if !written.is_empty() {
+            problems.push(format!("serve refused {what} but wrote {written:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// An SMTP relay given with credentials in its host (`smtp://user:pw@host`)
+/// was accepted, and check-config printed the password. It is refused,
+/// naming the key and the settings that take credentials, and the password
+/// is shown nowhere.
+#[tokio::test]
+async fn an_smtp_host_with_credentials_is_refused_without_showing_them() {
+    const PASSWORD: &str = "Sm7pRelayS3cret";
+    let hosts = [
+        format!("smtp://relay-user:{PASSWORD}@relay.example.com"),
+        format!("relay-user:{PASSWORD}@relay.example.com"),
+        format!("smtps://relay-user:{PASSWORD}@relay.example.com:465"),
+    ];
+    let mut problems = Vec::new();
+    for host in &hosts {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deployment = Deployment::new(&dir.path().join("data"), None);
+        deployment.set("GARDIEN_MAIL__TRANSPORT", "smtp");
+        deployment.set("GARDIEN_MAIL__SMTP__HOST", host);
+        for command in ["check-config", "serve"] {
+            let Some(output) = run_for(&deployment, &[command]).await else {
+                problems.push(format!("{command} ran with host {host:?}"));
+                continue;
+            };
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                stderr(&output)
+            );
+            let last = stderr(&output)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            if output.status.success() {
+                problems.push(format!("{command} accepted a host with credentials"));
+            } else if !(last.contains("`mail.smtp.host`")
+                && last.contains("mail.smtp.username")
+                && last.contains("mail.smtp.password"))
+            {
+                problems.push(format!(
+                    "{command} refused it without naming the host and the credential keys: {last}"
+                ));
+            }
+            if said.contains(PASSWORD) {
+                problems.push(format!("{command} showed the password"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every key of `value`, dotted (`mail.smtp.host`), with its value.
+fn flatten(prefix: &str, value: serde_json::Value, into: &mut BTreeMap<String, serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                flatten(&format!("{prefix}{key}."), value, into);
+            }
+        }
+        value => {
+            into.insert(prefix.trim_end_matches('.').to_string(), value);
+        }
+    }
+}
+
+/// The keys a TOML text shows commented out (`# key = …`), dotted with
+/// their section.
+fn commented_keys(text: &str) -> BTreeSet<String> {
+    let mut section = String::new();
+    let mut keys = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, _)) = line
+            .strip_prefix('#')
+            .and_then(|l| l.trim_start().split_once(" = "))
+        {
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                keys.insert(format!("{section}{key}"));
+            }
+        }
+    }
+    keys
+}
+
+/// `deploy/gardien.toml` lists every configuration key with its default,
+/// checked against the configuration itself so that it cannot drift (it
+/// lacked `metrics_addr`, `cors_allowed_origins` and `[mail.smtp]`): read
+/// with unknown keys refused, every key it sets holds the default, and
+/// every key it leaves out has no default (unset, or an empty list) and is
+/// shown commented out in its section.
+#[test]
+fn the_sample_configuration_lists_every_key_with_its_default() {
+    use figment::{
+        providers::{Format, Toml},
+        Figment,
+    };
+    let text = include_str!("../../deploy/gardien.toml");
+    let sample = Figment::from(Toml::string(text));
+    if let Err(error) = sample.extract::<gardien::config::Config>() {
+        panic!("the sample does not load: {error}");
+    }
+    let mut set = BTreeMap::new();
+    flatten("", sample.extract().unwrap(), &mut set);
+    let mut defaults = BTreeMap::new();
+    flatten(
+        "",
+        serde_json::to_value(gardien::config::Config::default()).unwrap(),
+        &mut defaults,
+    );
+    let commented = commented_keys(text);
+
+    let mut problems = Vec::new();
+    for (key, default) in &defaults {
+        let unset = default.is_null() || default.as_array().is_some_and(Vec::is_empty);
+        match set.get(key) {
+            Some(value) if value == default => {}
+            Some(value) => problems.push(format!(
+                "{key} = {value} in the sample, {default} by default"
+            )),
+            None if unset && commented.contains(key) => {}
+            None if unset => {
+                problems.push(format!("{key} (no default) is not shown commented out"))
+            }
+            None => problems.push(format!("{key} = {default} is missing")),
+        }
+    }
+    for key in commented.iter().filter(|key| !defaults.contains_key(*key)) {
+        problems.push(format!(
+            "{key} is shown commented out but is no configuration key"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "deploy/gardien.toml:\n{}",
+        problems.join("\n")
+    );
 }

@@ -82,15 +82,18 @@ async fn made_up_methods_cannot_grow_the_metrics() {
         "a made-up method became a label"
     );
     assert!(
-        value(&response, "gardien_rpc_requests_total{method=\"unknown\"") >= 200.0,
+        value(
+            &response,
+            "gardien_rpc_requests_total{service=\"unknown\",method=\"unknown\""
+        ) >= 200.0,
         "{response}"
     );
     // The methods the server has keep their own label.
     app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
     let response = scrape(metrics_addr).await;
-    assert!(
-        response.contains("method=\"/gardien.accountsecurity.v1.AccountSecurityService/Login\"")
-    );
+    assert!(response.contains(
+        "service=\"gardien.accountsecurity.v1.AccountSecurityService\",method=\"Login\""
+    ));
 }
 
 async fn scrape(metrics_addr: std::net::SocketAddr) -> String {
@@ -103,4 +106,78 @@ async fn scrape(metrics_addr: std::net::SocketAddr) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
+}
+
+/// The `# TYPE` and `# HELP` of each metric family of a scrape.
+fn families(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut types = Vec::new();
+    let mut helps = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some("#"), Some("TYPE"), Some(name), Some(kind)) => {
+                types.push((name.to_string(), kind.to_string()));
+            }
+            (Some("#"), Some("HELP"), Some(name), Some(_)) => helps.push(name.to_string()),
+            _ => {}
+        }
+    }
+    (types, helps)
+}
+
+/// Prometheus conventions: every metric has a `# HELP`, a `_total` is a
+/// counter (the rate-limit and outbox counters were exported as gauges),
+/// the process's own metrics are there, and so are the rate limiter's
+/// fail-open and fail-closed counts (kept, never exported). The RPC latency
+/// histogram is labelled by service, method and gRPC code.
+#[tokio::test]
+async fn every_metric_is_described_and_typed_by_prometheus_conventions() {
+    let app = spawn_app_with(|c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics_addr = app.metrics_addr.expect("the metrics endpoint is bound");
+    app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
+
+    let response = scrape(metrics_addr).await;
+
+    let (types, helps) = families(&response);
+    let undescribed: Vec<_> = types
+        .iter()
+        .filter(|(name, _)| !helps.contains(name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(undescribed.is_empty(), "no # HELP: {undescribed:?}");
+    let not_counters: Vec<_> = types
+        .iter()
+        .filter(|(name, kind)| name.ends_with("_total") && kind != "counter")
+        .collect();
+    assert!(not_counters.is_empty(), "{not_counters:?}");
+    for (name, kind) in [
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds_total", "counter"),
+        ("process_open_fds", "gauge"),
+        ("gardien_rate_limited_total", "counter"),
+        ("gardien_rate_limit_backend_errors_total", "counter"),
+        ("gardien_rate_limit_failed_open_total", "counter"),
+        ("gardien_rate_limit_failed_closed_total", "counter"),
+        ("gardien_outbox_delivered_total", "counter"),
+        ("gardien_rpc_duration_seconds", "histogram"),
+    ] {
+        assert!(
+            types.contains(&(name.to_string(), kind.to_string())),
+            "{name} is not exported as a {kind}:\n{response}"
+        );
+    }
+    assert!(value(&response, "process_resident_memory_bytes") > 0.0);
+    assert!(value(&response, "process_open_fds") > 0.0);
+    let login = response
+        .lines()
+        .find(|line| {
+            line.starts_with("gardien_rpc_duration_seconds_count{")
+                && line.contains("method=\"Login\"")
+        })
+        .unwrap_or_else(|| panic!("no latency of Login:\n{response}"));
+    assert!(
+        login.contains("service=\"gardien.accountsecurity.v1.AccountSecurityService\"")
+            && login.contains("code=\"Unauthenticated\""),
+        "{login}"
+    );
 }

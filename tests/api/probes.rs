@@ -15,7 +15,7 @@ use tonic_health::pb::{
 use crate::helpers::*;
 
 /// `GET path` on the metrics address: (status code, body).
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
@@ -87,4 +87,70 @@ async fn readyz_is_503_naming_redis_and_health_not_serving_while_redis_is_unreac
         assert!(Instant::now() < deadline, "health still SERVING");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A server on the embedded SQLite database, with its metrics address.
+async fn spawn_sqlite_app() -> (TestApp, std::net::SocketAddr, std::path::PathBuf) {
+    let app = spawn_app_with(|c| {
+        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.database_url = None;
+    })
+    .await;
+    let addr = app.metrics_addr.expect("the metrics endpoint is bound");
+    let file = app.ctx.config.data_dir.join("gardien.db");
+    assert_eq!(get(addr, "/readyz").await.0, 200);
+    (app, addr, file)
+}
+
+/// `/readyz` 503 naming the database, and health `NOT_SERVING` soon after.
+async fn assert_not_ready_over_the_database(app: &TestApp, addr: std::net::SocketAddr) {
+    let ready = get(addr, "/readyz").await;
+    assert_eq!(ready.0, 503, "{ready:?}");
+    assert!(ready.1.contains("database"), "{ready:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(app).await != ServingStatus::NotServing {
+        assert!(Instant::now() < deadline, "health still SERVING");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/readyz` stayed 200 once the SQLite file was deleted: the open
+/// connections still read the deleted file, and every write from then on
+/// was lost with it.
+#[tokio::test]
+async fn readyz_is_503_once_the_sqlite_file_is_deleted() {
+    let (app, addr, file) = spawn_sqlite_app().await;
+
+    std::fs::remove_file(&file).unwrap();
+
+    assert_not_ready_over_the_database(&app, addr).await;
+}
+
+/// The same when another file takes its place (a backup restored over a
+/// running instance): this instance would go on writing to the old one.
+#[tokio::test]
+async fn readyz_is_503_once_the_sqlite_file_is_replaced() {
+    let (app, addr, file) = spawn_sqlite_app().await;
+    let copy = file.with_extension("copy");
+    std::fs::copy(&file, &copy).unwrap();
+
+    std::fs::rename(&copy, &file).unwrap();
+
+    assert_not_ready_over_the_database(&app, addr).await;
+}
+
+/// And when the file can no longer be written. Root writes whatever the
+/// mode: the test needs another user, and is skipped as root.
+#[tokio::test]
+async fn readyz_is_503_once_the_sqlite_file_is_read_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (app, addr, file) = spawn_sqlite_app().await;
+    if std::fs::metadata(&file).unwrap().uid() == 0 {
+        eprintln!("skipped: root writes any file");
+        return;
+    }
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+
+    assert_not_ready_over_the_database(&app, addr).await;
 }

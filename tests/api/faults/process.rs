@@ -132,6 +132,11 @@ impl Deployment {
 
     /// `gardien <args>` (a `serve` with options), once it listens.
     pub async fn start_with(&self, args: &[&str]) -> Server {
+        self.spawn(args).listening(Duration::from_secs(60)).await
+    }
+
+    /// `gardien <args>` started, without waiting for it to listen.
+    pub fn spawn(&self, args: &[&str]) -> Starting {
         let mut child = self
             .command(args)
             .stdout(Stdio::null())
@@ -148,17 +153,77 @@ impl Deployment {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains("gardien listening") {
-                    let addr = serde_json::from_str::<serde_json::Value>(&line)
-                        .ok()
-                        .and_then(|v| v["addr"].as_str()?.parse::<SocketAddr>().ok());
-                    if let (Some(tx), Some(addr)) = (listening.take(), addr) {
+                    if let (Some(tx), Some(addr)) = (listening.take(), logged_addr(&line)) {
                         tx.send(addr).ok();
                     }
                 }
                 lines_to.lock().unwrap().push(line);
             }
         });
-        match tokio::time::timeout(Duration::from_secs(60), addr).await {
+        Starting {
+            child,
+            pid,
+            addr,
+            logs,
+        }
+    }
+
+    /// A connection of the test's own to the deployment's database.
+    pub async fn connect_db(&self) -> DatabaseConnection {
+        sea_orm::Database::connect(self.database_url())
+            .await
+            .expect("the deployment's database opens")
+    }
+}
+
+/// The `addr` field of a JSON log line.
+pub fn logged_addr(line: &str) -> Option<SocketAddr> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["addr"].as_str()?.parse::<SocketAddr>().ok())
+}
+
+/// A `gardien serve` process that may not listen yet.
+pub struct Starting {
+    child: Child,
+    pid: u32,
+    addr: tokio::sync::oneshot::Receiver<SocketAddr>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Starting {
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// The first log line containing `needle`, if one comes `within`.
+    pub async fn log_line(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| line.contains(needle))
+                .cloned();
+            if found.is_some() || tokio::time::Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server, once it listens (a panic with its log if it does not
+    /// within `within`).
+    pub async fn listening(self, within: Duration) -> Server {
+        let Starting {
+            mut child,
+            pid,
+            addr,
+            logs,
+        } = self;
+        match tokio::time::timeout(within, addr).await {
             Ok(Ok(addr)) => Server {
                 child,
                 pid,
@@ -174,13 +239,6 @@ impl Deployment {
                 );
             }
         }
-    }
-
-    /// A connection of the test's own to the deployment's database.
-    pub async fn connect_db(&self) -> DatabaseConnection {
-        sea_orm::Database::connect(self.database_url())
-            .await
-            .expect("the deployment's database opens")
     }
 }
 

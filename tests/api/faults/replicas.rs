@@ -4,13 +4,19 @@
 //! Migrations are serialised by an advisory lock: every instance serves,
 //! and every `gardien migrate` succeeds. During a rolling upgrade an
 //! instance of the older binary still starts on the database the newer one
-//! migrated.
+//! migrated. An instance waiting for another's migration says so, and
+//! answers its probes meanwhile.
 
-use sea_orm::{ConnectionTrait, Database};
+use std::time::{Duration, Instant};
+
+use sea_orm::{
+    sqlx::{self, Connection},
+    ConnectionTrait, Database,
+};
 
 use super::{
     cluster::{postgres_binaries, Cluster},
-    process::Deployment,
+    process::{logged_addr, Deployment},
 };
 use crate::helpers::fresh_postgres_url;
 
@@ -186,4 +192,68 @@ async fn an_older_binary_starts_on_a_database_a_newer_one_migrated() {
         .check(tonic_health::pb::HealthCheckRequest::default())
         .await
         .unwrap();
+}
+
+/// An instance started while another migrates waited on the migration lock
+/// without a word, and its metrics address did not answer, so an
+/// orchestrator saw a dead process. It now logs that it waits, answers
+/// `/livez` 200 and `/readyz` 503 meanwhile, and becomes ready once the
+/// other is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_waiting_for_another_migration_says_so_and_answers_its_probes() {
+    use crate::probes::get;
+    let Some(database) = FreshDatabase::create().await else {
+        return;
+    };
+    // Another instance migrating: the lock held by a session of the test's.
+    let mut other = sqlx::PgConnection::connect(&database.url()).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(gardien::store::db::MIGRATION_LOCK)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), Some(database.url()));
+    deployment.set("GARDIEN_METRICS_ADDR", "127.0.0.1:0");
+
+    let starting = deployment.spawn(&["serve"]);
+    let wait = Duration::from_secs(20);
+    let announced = starting.log_line("metrics on", wait).await;
+    let waiting = starting.log_line("another instance", wait).await;
+
+    let metrics = announced
+        .as_deref()
+        .and_then(logged_addr)
+        .unwrap_or_else(|| panic!("no metrics address while waiting:\n{}", starting.logs()));
+    let waiting =
+        waiting.unwrap_or_else(|| panic!("nothing logged about the wait:\n{}", starting.logs()));
+    assert!(waiting.contains("\"level\":\"INFO\""), "{waiting}");
+    let live = get(metrics, "/livez").await;
+    let ready = get(metrics, "/readyz").await;
+    assert_eq!(live.0, 200, "{live:?}");
+    assert_eq!(ready.0, 503, "{ready:?}");
+    assert!(ready.1.contains("migration"), "{ready:?}");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(gardien::store::db::MIGRATION_LOCK)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let server = starting.listening(Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = get(metrics, "/readyz").await;
+        if ready.0 == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {ready:?}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server);
+    other.close().await.ok();
+    database.drop_database().await;
 }
