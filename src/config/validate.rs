@@ -12,7 +12,13 @@ impl Config {
             return fail("log_level", &why);
         }
         if let Some(metrics) = self.metrics_addr {
-            if metrics.port() != 0 && metrics == self.listen_addr {
+            // One port cannot be bound twice where the addresses overlap:
+            // the same address, or either of them every interface.
+            let (a, b) = (metrics.ip(), self.listen_addr.ip());
+            if metrics.port() != 0
+                && metrics.port() == self.listen_addr.port()
+                && (a == b || a.is_unspecified() || b.is_unspecified())
+            {
                 return fail("metrics_addr", "must differ from listen_addr");
             }
         }
@@ -47,6 +53,20 @@ impl Config {
         }
         if self.background.rescan_ms < 10 {
             return fail("background.rescan_ms", "must be at least 10");
+        }
+        // Ten years: far beyond any session, and far from overflowing the
+        // milliseconds they are counted in.
+        if self.session.absolute_ttl_secs > 10 * 365 * 24 * 3600 {
+            return fail("session.absolute_ttl_secs", "must be at most ten years");
+        }
+        if self.totp.recent_auth_secs > 24 * 3600 {
+            return fail("totp.recent_auth_secs", "must be at most a day");
+        }
+        if self.password.argon2_memory_kib > 4 * 1024 * 1024 {
+            return fail(
+                "password.argon2_memory_kib",
+                "must be at most 4194304 (4 GiB)",
+            );
         }
         if self.session.idle_ttl_secs == 0 || self.session.absolute_ttl_secs == 0 {
             return fail("session", "lifetimes must be positive");
@@ -131,6 +151,15 @@ impl Config {
         }
         if self.support.factor_reset_poll_ms < 10 {
             return fail("support.factor_reset_poll_ms", "must be at least 10");
+        }
+        if self.mail.from_name.chars().any(char::is_control) {
+            return fail(
+                "mail.from_name",
+                "must hold no line break or control character",
+            );
+        }
+        if self.mail.from_address.parse::<lettre::Address>().is_err() {
+            return fail("mail.from_address", "must be an e-mail address");
         }
         if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
             return fail("mail.max_attempts", "must be between 1 and 100");
