@@ -10,17 +10,12 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use bytes::{Buf, BufMut};
 use gardien::{
     middleware::auth::allowed_roles,
     proto::{accountsecurity::v1 as pb, support::v1 as spb, FILE_DESCRIPTOR_SET},
 };
 use prost::Message;
-use tonic::{
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    transport::Channel,
-    Code, Status,
-};
+use tonic::{transport::Channel, Code, Status};
 
 use crate::{
     at_rest, attacks, centre, faults, foundation, helpers::*, hostile, login, rate_limit, recovery,
@@ -1480,44 +1475,9 @@ async fn call_empty(channel: &Channel, path: &str, token: Option<&str>) -> Resul
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
     let path = http::uri::PathAndQuery::try_from(path).unwrap();
-    grpc.unary(request, path, RawCodec).await.map(|_| ())
-}
-
-/// Passes bytes through, for requests built by hand.
-#[derive(Clone, Copy)]
-struct RawCodec;
-struct Raw;
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
+    grpc.unary(request, path, crate::hostile::RawCodec)
+        .await
+        .map(|_| ())
 }
 
 /// "Role:" in each RPC's comment is the access policy, and each role the
