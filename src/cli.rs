@@ -47,8 +47,17 @@ pub enum Command {
     /// print the effective values (secrets masked); writes nothing.
     CheckConfig,
     /// Ask the running server's grpc.health.v1 service; exit 0 when SERVING
-    /// (for container health checks).
-    HealthCheck,
+    /// (for container health checks). With `[tls]` set it speaks TLS and
+    /// checks the server's certificate.
+    HealthCheck {
+        /// PEM certificates trusted for the server's certificate; default
+        /// those of `tls.cert_file` (its own chain, self-signed included).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// The name the server's certificate is checked against.
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+    },
     /// Manage credentials of services, support agents and the security team.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -112,6 +121,12 @@ pub enum CredentialCommand {
         role: Role,
         #[arg(long)]
         name: String,
+        /// Bind it to a client certificate identity (a SPIFFE ID or other
+        /// URI, a DNS name of the certificate, or its subject common name):
+        /// presented without that certificate (mutual TLS,
+        /// `tls.client_ca_file`), the secret is refused.
+        #[arg(long)]
+        bind_certificate: Option<String>,
     },
     /// List credentials (never their secrets).
     List,
@@ -171,7 +186,10 @@ impl Cli {
         }
         match self.command {
             Command::CheckConfig => Ok(()),
-            Command::HealthCheck => health_check(&config).await,
+            Command::HealthCheck {
+                ca_file,
+                server_name,
+            } => health_check(&config, ca_file.as_deref(), &server_name).await,
             Command::Serve => serve(config).await,
             Command::Migrate => {
                 let db = db::connect(&config).await?;
@@ -187,7 +205,11 @@ impl Cli {
     }
 }
 
-async fn health_check(config: &Config) -> anyhow::Result<()> {
+async fn health_check(
+    config: &Config,
+    ca_file: Option<&std::path::Path>,
+    server_name: &str,
+) -> anyhow::Result<()> {
     use tonic_health::pb::{
         health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
     };
@@ -195,18 +217,36 @@ async fn health_check(config: &Config) -> anyhow::Result<()> {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(3))
-        .connect()
-        .await?;
-    let status = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await?
-        .into_inner()
-        .status();
+    let endpoint = match ca_file.or(config.tls.cert_file.as_deref()) {
+        None => tonic::transport::Channel::from_shared(format!("http://{addr}"))?,
+        Some(ca_file) => {
+            let ca = std::fs::read(ca_file)
+                .map_err(|error| anyhow::anyhow!("{}: {error}", ca_file.display()))?;
+            tonic::transport::Channel::from_shared(format!("https://{addr}"))?.tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                    .domain_name(server_name),
+            )?
+        }
+    };
+    // One bound for the whole check: a server that accepts the connection
+    // but never finishes its TLS handshake or answer fails it too.
+    let check = async {
+        let channel = endpoint
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(3))
+            .connect()
+            .await?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
+        anyhow::Ok(answer.into_inner().status())
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {addr} within 5 s"))??;
     anyhow::ensure!(status == ServingStatus::Serving, "not serving: {status:?}");
     println!("SERVING");
     Ok(())
@@ -243,12 +283,25 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
     db::migrate(&db).await?;
     let now = SystemClock.now_ms();
     match command {
-        CredentialCommand::Create { role, name } => {
-            let (created, secret) = credentials::create(&db, now, &name, role).await?;
-            eprintln!(
-                "created {} credential {:?}; the secret below is shown only once:",
-                created.role, created.name
-            );
+        CredentialCommand::Create {
+            role,
+            name,
+            bind_certificate,
+        } => {
+            let (created, secret) =
+                credentials::create_bound(&db, now, &name, role, bind_certificate.as_deref())
+                    .await?;
+            match &created.bound_certificate {
+                Some(identity) => eprintln!(
+                    "created {} credential {:?}, bound to the client certificate {identity:?}; \
+                     the secret below is shown only once:",
+                    created.role, created.name
+                ),
+                None => eprintln!(
+                    "created {} credential {:?}; the secret below is shown only once:",
+                    created.role, created.name
+                ),
+            }
             println!("{}", secret.expose_secret());
         }
         CredentialCommand::List => {

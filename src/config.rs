@@ -19,6 +19,7 @@ mod rate_limit;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod validate;
 
 pub use key_rotation::KeyRotationConfig;
@@ -28,6 +29,7 @@ pub use sections::{
     BackgroundConfig, DatabaseConfig, InformationCentreConfig, LoginConfig, PasswordConfig,
     ResetConfig, SessionConfig, SupportConfig, TotpConfig,
 };
+pub use tls::TlsConfig;
 
 /// Environment variables with this prefix belong to the test suite, not to
 /// the server's configuration.
@@ -75,6 +77,7 @@ pub struct Config {
     /// `["https://account.example.com"]`; empty allows none (same-origin and
     /// non-browser clients are unaffected).
     pub cors_allowed_origins: Vec<String>,
+    pub tls: TlsConfig,
     pub database: DatabaseConfig,
     pub password: PasswordConfig,
     pub session: SessionConfig,
@@ -107,6 +110,7 @@ impl Default for Config {
             max_message_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             metrics_addr: None,
+            tls: TlsConfig::default(),
             database: DatabaseConfig::default(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),

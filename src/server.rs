@@ -41,12 +41,16 @@ use crate::{
 };
 
 mod preflight;
+mod tls;
 
 pub use preflight::preflight;
+use tls::Tls;
 
 /// A built server: listening, migrated, ready to `run`.
 pub struct Application {
     listener: TcpListener,
+    /// The listener's TLS, when `tls.cert_file` and `tls.key_file` are set.
+    tls: Option<Tls>,
     /// The metrics endpoint, serving (probes included) from the start of
     /// `build`, so that an instance waiting at start-up answers `/livez`.
     metrics: Option<crate::metrics::Endpoint>,
@@ -141,6 +145,7 @@ impl Application {
         // A configuration serve cannot run with is refused before anything
         // is written or connected.
         preflight(&config)?;
+        let tls = Tls::from_config(&config.tls)?;
         let limiter = Arc::new(RateLimiter::new(&config.rate_limit, clock.clone())?);
         // From here on a start-up that waits (on the database, on another
         // instance's migration) answers `/livez`, and `/readyz` says why not.
@@ -181,6 +186,7 @@ impl Application {
         }
         Ok(Self {
             listener,
+            tls,
             metrics,
             readiness,
             ctx,
@@ -229,6 +235,7 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             listener,
+            tls,
             metrics,
             readiness,
             ctx,
@@ -312,17 +319,24 @@ impl Application {
             .layer(RateLimitLayer::per_principal(limiter))
             .into_inner();
 
-        tracing::info!(%addr, "gardien listening (gRPC, health, reflection)");
-        // Small frames (headers, message, trailers) go out at once: with
-        // Nagle's algorithm a reply's last frame could wait for the
-        // client's delayed ACK (40 ms).
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        match &tls {
+            Some(_) => {
+                tracing::info!(%addr, "gardien listening (gRPC, health, reflection) over TLS")
+            }
+            None if addr.ip().is_loopback() => {
+                tracing::info!(%addr, "gardien listening (gRPC, health, reflection) in plaintext on loopback")
+            }
+            None => tracing::warn!(
+                %addr,
+                "gardien listening in plaintext beyond loopback (tls.plaintext_allowed): \
+                 whatever is in front must terminate TLS"
+            ),
+        }
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let draining = shutdown.clone();
         let probe_stop_on_exit = probe_stop.clone();
         let health_on_stop = health.clone();
-        let server = Server::builder()
+        let router = Server::builder()
             .accept_http1(true)
             .timeout(Duration::from_secs(config.request_timeout_secs))
             .layer(stack)
@@ -330,15 +344,32 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(account_security)
-            .add_service(support)
-            .serve_with_incoming_shutdown(incoming, async move {
-                draining.cancelled().await;
-                tracing::info!("shutdown requested: refusing new calls, draining in-flight ones");
-                // The probe stops first, so that it cannot report SERVING again.
-                probe_stop.cancel();
-                let _ = probe.await;
-                set_health(&health_on_stop, ServingStatus::NotServing).await;
-            });
+            .add_service(support);
+        let stopped = async move {
+            draining.cancelled().await;
+            tracing::info!("shutdown requested: refusing new calls, draining in-flight ones");
+            // The probe stops first, so that it cannot report SERVING again.
+            probe_stop.cancel();
+            let _ = probe.await;
+            set_health(&health_on_stop, ServingStatus::NotServing).await;
+        };
+        let server: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+        > = match tls {
+            None => {
+                // Small frames (headers, message, trailers) go out at once:
+                // with Nagle's algorithm a reply's last frame could wait for
+                // the client's delayed ACK (40 ms).
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+            Some(tls) => {
+                tokio::spawn(tls.clone().watch(shutdown.clone()));
+                let incoming = tls.incoming(listener, shutdown.clone());
+                Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+        };
         tokio::pin!(server);
         let result = tokio::select! {
             result = &mut server => result.map_err(anyhow::Error::from),

@@ -11,6 +11,9 @@ impl Config {
         if let Err(why) = check_log_filter(&self.log_level) {
             return fail("log_level", &why);
         }
+        if let Err((key, why)) = self.tls.check(self.listen_addr) {
+            return fail(key, &why);
+        }
         if let Some(metrics) = self.metrics_addr {
             // One port cannot be bound twice where the addresses overlap:
             // the same address, or either of them every interface.

@@ -43,7 +43,42 @@ pub async fn create<C: ConnectionTrait>(
     name: &str,
     role: Role,
 ) -> Result<(credential::Model, SecretString)> {
+    create_bound(conn, now, name, role, None).await
+}
+
+/// A certificate identity: a SPIFFE ID or other URI, a DNS name, or a
+/// subject common name, as the client certificate carries it.
+pub fn parse_certificate_identity(raw: &str) -> Result<String, FieldViolation> {
+    let identity = raw.trim();
+    if identity.is_empty() || identity.len() > 2048 {
+        return Err(FieldViolation::new(
+            "bind_certificate",
+            "must have 1 to 2048 characters",
+        ));
+    }
+    if identity.chars().any(char::is_control) {
+        return Err(FieldViolation::new(
+            "bind_certificate",
+            "must not contain control characters",
+        ));
+    }
+    Ok(identity.to_string())
+}
+
+/// [`create`], the credential bound to a client certificate identity when
+/// `bound_certificate` is given: without that certificate it is refused.
+pub async fn create_bound<C: ConnectionTrait>(
+    conn: &C,
+    now: i64,
+    name: &str,
+    role: Role,
+    bound_certificate: Option<&str>,
+) -> Result<(credential::Model, SecretString)> {
     let name = parse_name(name).map_err(|v| Error::InvalidArgument(vec![v]))?;
+    let bound_certificate = bound_certificate
+        .map(parse_certificate_identity)
+        .transpose()
+        .map_err(|v| Error::InvalidArgument(vec![v]))?;
     if !matches!(role, Role::Service | Role::Agent | Role::Security) {
         return Err(Error::invalid("role", "must be service, agent or security"));
     }
@@ -55,6 +90,7 @@ pub async fn create<C: ConnectionTrait>(
         secret_hash: token::hash_secret(&secret),
         created_at: now,
         revoked_at: None,
+        bound_certificate,
     };
     store::credentials::insert(conn, model.clone())
         .await
@@ -109,6 +145,7 @@ pub async fn authenticate(ctx: &(impl Db + LiveCache), secret: &str) -> Result<O
             id: c.id,
             name: c.name,
             role,
+            bound_certificate: c.bound_certificate,
         })
     });
     if let (Some(generation), Some(principal)) = (generation, &principal) {

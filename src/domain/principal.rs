@@ -47,7 +47,13 @@ impl Role {
 pub enum Principal {
     Anonymous,
     Customer(CustomerSession),
-    Credential { id: Uuid, name: String, role: Role },
+    Credential {
+        id: Uuid,
+        name: String,
+        role: Role,
+        /// The client certificate identity it must come with, if bound.
+        bound_certificate: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,8 @@ pub struct Model {
     pub secret_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The client certificate identity this credential must come with.
+    pub bound_certificate: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::BoxFuture;
@@ -149,6 +150,43 @@ fn bearer<B>(request: &Request<B>) -> Presented {
     }
 }
 
+/// The identities of the connection's client certificate, verified against
+/// `tls.client_ca_file` in the handshake: its URI and DNS subject
+/// alternative names and its subject common names.
+fn client_identities<B>(request: &Request<B>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Some(certs) = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(TlsConnectInfo::peer_certs)
+    else {
+        return Vec::new();
+    };
+    let Some(leaf) = certs.first() else {
+        return Vec::new();
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    if let Ok(Some(alternative)) = cert.subject_alternative_name() {
+        for name in &alternative.value.general_names {
+            match name {
+                GeneralName::URI(uri) => names.push((*uri).to_string()),
+                GeneralName::DNSName(dns) => names.push((*dns).to_string()),
+                _ => {}
+            }
+        }
+    }
+    names.extend(
+        cert.subject()
+            .iter_common_name()
+            .filter_map(|common_name| common_name.as_str().ok())
+            .map(str::to_string),
+    );
+    names
+}
+
 /// Resolves a presented secret to a principal; `Ok(None)` when it is not
 /// live, `Error::SessionRevoked` for a session revoked while live.
 async fn resolve(
@@ -231,6 +269,21 @@ where
             Err(error) => return Ok(tonic::Status::from(error).into_http()),
         },
     };
+    // A credential bound to a client certificate comes with it or not at all.
+    if let Principal::Credential {
+        bound_certificate: Some(identity),
+        name,
+        ..
+    } = &principal
+    {
+        if !client_identities(&request).contains(identity) {
+            tracing::warn!(
+                credential = %name,
+                "a certificate-bound credential came without its client certificate"
+            );
+            return Ok(status::unauthenticated().into_http());
+        }
+    }
     // A customer is told in their account's language, whatever the
     // request's `accept-language`, from here on (a refusal of the method
     // included).

@@ -14,7 +14,7 @@ use std::{
 
 use http::Request;
 use ipnet::IpNet;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 /// The resolved client address of a call; `None` when the transport gave
@@ -91,10 +91,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let peer = request
-            .extensions()
+        let extensions = request.extensions();
+        let peer = extensions
             .get::<TcpConnectInfo>()
-            .and_then(|info| info.remote_addr())
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .map(TlsConnectInfo::get_ref)
+            })
+            .and_then(TcpConnectInfo::remote_addr)
             .map(|addr| addr.ip());
         let forwarded: Vec<&str> = request
             .headers()

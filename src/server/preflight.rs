@@ -7,7 +7,7 @@ use std::{path::Path, str::FromStr, sync::Arc};
 use sea_orm::sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 use secrecy::ExposeSecret;
 
-use super::{argon2_params, sealer};
+use super::{argon2_params, sealer, tls::Tls};
 use crate::{
     clock::SystemClock,
     config::{Config, MailTransportKind},
@@ -18,13 +18,14 @@ use crate::{
     store::db,
 };
 
-/// The sealing keys (an existing key file is read; a missing one must be
-/// creatable), the database URL as the driver parses it, the folders serve
+/// The TLS files (read and checked as a pair), the sealing keys (an
+/// existing key file is read; a missing one must be creatable), the database URL as the driver parses it, the folders serve
 /// writes in, the hashing parameters, the rate limiter (the Redis URL) and
 /// the mail transport.
 pub fn preflight(config: &Config) -> anyhow::Result<()> {
     check_database_url(config)?;
     check_folders(config)?;
+    Tls::from_config(&config.tls)?;
     let keys_configured =
         config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
     let key_file = config.totp_key_file();

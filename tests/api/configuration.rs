@@ -113,6 +113,33 @@ fn make_a_file(dir: &Path) {
 
 const BAD: &[Bad] = &[
     Bad {
+        what: "plaintext on every interface without tls.plaintext_allowed",
+        env: &[("GARDIEN_LISTEN_ADDR", "0.0.0.0:57993")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`tls`",
+    },
+    Bad {
+        what: "a TLS certificate without its key",
+        env: &[("GARDIEN_TLS__CERT_FILE", "{dir}/a-file")],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`tls.key_file`",
+    },
+    Bad {
+        what: "a TLS certificate file that holds no certificate",
+        env: &[
+            ("GARDIEN_TLS__CERT_FILE", "{dir}/a-file"),
+            ("GARDIEN_TLS__KEY_FILE", "{dir}/a-file"),
+        ],
+        file: None,
+        key_file: None,
+        prepare: Some(make_a_file),
+        names: "`tls.cert_file`",
+    },
+    Bad {
         what: "a mail.from_name with a line break (a header injection)",
         env: &[("GARDIEN_MAIL__FROM_NAME", "x\r\nBcc: evil@evil.example")],
         file: None,

@@ -23,7 +23,7 @@ async fn http1(app: &TestApp, head: &str, body: &[u8]) -> Vec<u8> {
     response
 }
 
-fn grpc_web_login(app: &TestApp, login: &str, password: &str) -> (String, Vec<u8>) {
+pub(crate) fn grpc_web_login(app: &TestApp, login: &str, password: &str) -> (String, Vec<u8>) {
     let message = pb::LoginRequest {
         login: login.into(),
         password: password.into(),
@@ -43,7 +43,7 @@ fn grpc_web_login(app: &TestApp, login: &str, password: &str) -> (String, Vec<u8
 }
 
 /// The body of a chunked or plain HTTP/1.1 response, de-chunked.
-fn body_of(response: &[u8]) -> Vec<u8> {
+pub(crate) fn body_of(response: &[u8]) -> Vec<u8> {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let (head, mut rest) = (
         String::from_utf8_lossy(&response[..split]).to_ascii_lowercase(),

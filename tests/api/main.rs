@@ -25,4 +25,5 @@ mod sessions;
 mod smtp;
 mod smtp_sink;
 mod support;
+mod tls;
 mod two_factor;

@@ -5,11 +5,18 @@ use super::*;
 
 impl TestApp {
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        let endpoint = match &self.tls_ca {
+            None => Channel::from_shared(format!("http://{}", self.addr)).unwrap(),
+            Some(ca) => Channel::from_shared(format!("https://{}", self.addr))
+                .unwrap()
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                        .domain_name("localhost"),
+                )
+                .unwrap(),
+        };
+        endpoint.connect().await.unwrap()
     }
 
     pub async fn client(&self) -> AsClient {

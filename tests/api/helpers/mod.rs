@@ -6,10 +6,12 @@
 
 mod flows;
 mod secrets;
+mod tls;
 mod wire;
 
 pub use flows::*;
 pub use secrets::*;
+pub use tls::*;
 pub use wire::*;
 
 use std::{
@@ -90,6 +92,8 @@ pub struct TestApp {
     pub security_token: String,
     pub agent_token: String,
     pub rate_limit_metrics: Arc<gardien::middleware::rate_limit::RateLimitMetrics>,
+    /// The CA (PEM) the server's certificate comes from, when it speaks TLS.
+    pub tls_ca: Option<String>,
     /// Where this instance's part of the captured log starts.
     log_start: usize,
     shutdown: CancellationToken,
@@ -192,7 +196,9 @@ impl TestApp {
             self.security_token.clone(),
             self.agent_token.clone(),
         ];
-        start(config, dir, Some(tokens)).await
+        let mut second = start(config, dir, Some(tokens)).await;
+        second.tls_ca = self.tls_ca.clone();
+        second
     }
 }
 
@@ -238,6 +244,7 @@ async fn start(config: Config, dir: tempfile::TempDir, tokens: Option<[String; 3
         security_token,
         agent_token,
         rate_limit_metrics,
+        tls_ca: None,
         log_start,
         shutdown,
         _dir: dir,

@@ -1,0 +1,398 @@
+//! TLS on the gRPC listener with certificates the tests make: every service
+//! over TLS (tonic, grpcurl through reflection, gRPC-Web), plaintext
+//! refused, the `health-check` command, and the pair rotated under load.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use gardien::proto::{accountsecurity::v1 as pb, support::v1 as spb};
+use prost::Message;
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::{client::TlsStream, TlsConnector};
+
+use crate::helpers::*;
+
+/// A TLS connection to `app` trusting `ca`, offering `alpn`.
+async fn connect_tls(app: &TestApp, ca: &str, alpn: &[u8]) -> TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// The leaf certificate a new connection is served.
+async fn served_leaf(app: &TestApp, ca: &str) -> Vec<u8> {
+    let stream = connect_tls(app, ca, b"h2").await;
+    let (_, session) = stream.get_ref();
+    session.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// grpcurl, which CI installs; elsewhere a test needing it is skipped.
+fn grpcurl() -> Option<tokio::process::Command> {
+    match std::process::Command::new("grpcurl")
+        .arg("-version")
+        .output()
+    {
+        Ok(output) if output.status.success() => Some(tokio::process::Command::new("grpcurl")),
+        _ if std::env::var_os("CI").is_some() => panic!("grpcurl is needed under CI"),
+        _ => {
+            eprintln!("skipped: grpcurl is not installed");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_service_answers_over_tls_and_a_plaintext_client_is_refused() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, files) = spawn_tls_app_with(&ca, |_| {}).await;
+
+    // AccountSecurityService and SupportService with a tonic client.
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let session = app.login("jean", STRONG_PASSWORD).await.unwrap();
+    let tickets = app
+        .support()
+        .await
+        .list_tickets(authed(
+            &session.session_token,
+            spb::ListTicketsRequest::default(),
+        ))
+        .await
+        .unwrap();
+    assert!(tickets.into_inner().tickets.is_empty());
+    // Health.
+    let status = tonic_health::pb::health_client::HealthClient::new(app.channel().await)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    // gRPC-Web from a browser: HTTP/1.1 inside TLS, on the same port.
+    let (head, frame) = crate::grpc_web::grpc_web_login(&app, "jean", STRONG_PASSWORD);
+    let mut stream = connect_tls(&app, &ca.pem(), b"http/1.1").await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&frame).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("no gRPC-Web answer")
+        .ok();
+    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    let body = crate::grpc_web::body_of(&response);
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    let answer = pb::LoginResponse::decode(&body[5..5 + len]).unwrap();
+    assert!(
+        matches!(answer.result, Some(pb::login_response::Result::Session(_))),
+        "{answer:?}"
+    );
+
+    // grpcurl with -cacert, through reflection.
+    if let Some(mut listing) = grpcurl() {
+        let ca_file = files.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let target = format!("localhost:{}", app.addr.port());
+        let listed = listing
+            .args(["-cacert", ca_file.to_str().unwrap(), &target, "list"])
+            .output()
+            .await
+            .unwrap();
+        let services = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.status.success(), "{listed:?}");
+        for service in [
+            "gardien.accountsecurity.v1.AccountSecurityService",
+            "gardien.support.v1.SupportService",
+            "grpc.health.v1.Health",
+        ] {
+            assert!(
+                services.contains(service),
+                "{service} not listed: {services}"
+            );
+        }
+        let checked = grpcurl()
+            .unwrap()
+            .args([
+                "-cacert",
+                ca_file.to_str().unwrap(),
+                &target,
+                "grpc.health.v1.Health/Check",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&checked.stdout).contains("SERVING"),
+            "{checked:?}"
+        );
+        // Without the CA the server's certificate is not trusted.
+        let untrusted = grpcurl()
+            .unwrap()
+            .args([&target, "list"])
+            .output()
+            .await
+            .unwrap();
+        assert!(!untrusted.status.success());
+    }
+
+    // A plaintext client gets nothing from the TLS port.
+    let plaintext = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let refused = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await;
+        assert!(
+            refused.is_err(),
+            "a plaintext call was answered: {refused:?}"
+        );
+    }
+}
+
+/// `gardien health-check` speaks TLS when `[tls]` is set: trusting the
+/// chain in `tls.cert_file` by default, or `--ca-file`; a CA that did not
+/// sign the server's certificate fails the check.
+#[tokio::test]
+async fn the_health_check_command_speaks_tls() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, files) = spawn_tls_app_with(&ca, |_| {}).await;
+    let other_ca = files.path().join("other-ca.pem");
+    std::fs::write(&other_ca, TestCa::new("another CA").pem()).unwrap();
+    let own_ca = files.path().join("ca.pem");
+    std::fs::write(&own_ca, ca.pem()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // A child process awaited, so that the server of this runtime answers it.
+    let check = |extra: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gardien"))
+            .arg("health-check")
+            .args(extra)
+            .env("GARDIEN_LISTEN_ADDR", app.addr.to_string())
+            .env("GARDIEN_DATA_DIR", data.path())
+            .env("GARDIEN_TLS__CERT_FILE", files.path().join("tls.crt"))
+            .env("GARDIEN_TLS__KEY_FILE", files.path().join("tls.key"))
+            .output()
+    };
+    let default = check(&[]).await.unwrap();
+    assert!(default.status.success(), "{default:?}");
+    assert_eq!(String::from_utf8_lossy(&default.stdout).trim(), "SERVING");
+    let given = check(&["--ca-file", own_ca.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert!(given.status.success(), "{given:?}");
+    let wrong = check(&["--ca-file", other_ca.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert!(!wrong.status.success(), "{wrong:?}");
+}
+
+/// Plaintext stays the default on loopback; on an address other machines
+/// reach it is refused naming `tls`, unless allowed on purpose.
+#[test]
+fn plaintext_beyond_loopback_needs_tls_or_an_explicit_allowance() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.listen_addr = "127.0.0.1:50051".parse().unwrap();
+    config.validate().expect("plaintext on loopback");
+    config.listen_addr = "0.0.0.0:50051".parse().unwrap();
+    let refused = config.validate().unwrap_err().to_string();
+    assert!(refused.contains("`tls`"), "{refused}");
+    config.listen_addr = "[::]:50051".parse().unwrap();
+    assert!(config.validate().is_err());
+    config.tls.plaintext_allowed = true;
+    config.validate().expect("allowed on purpose");
+    config.tls.plaintext_allowed = false;
+    config.tls.cert_file = Some(dir.path().join("tls.crt"));
+    config.tls.key_file = Some(dir.path().join("tls.key"));
+    config.validate().expect("TLS on every interface");
+}
+
+/// Item 4 of the TLS issue: 30 s of calls, over connections made before
+/// and during the swap, while the pair is replaced (written in place, cert
+/// then key), then replaced by broken pairs: no call fails, new connections
+/// get the new certificate within seconds, and a broken pair is refused
+/// while the previous one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_certificate_swap_under_load_fails_no_call_and_a_broken_pair_keeps_the_old() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, files) = spawn_tls_app_with(&ca, |_| {}).await;
+    let app = Arc::new(app);
+    let first = served_leaf(&app, &ca.pem()).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            // Worker 0 keeps its first connection throughout; the others
+            // open a new one every 25 calls.
+            let mut channel = app.channel().await;
+            let mut calls = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if worker > 0 && calls % 25 == 24 {
+                    channel = app.channel().await;
+                }
+                let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await;
+                match answer {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(status) => {
+                        eprintln!("failed during the swap: {status:?}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // A new pair, written in place: the certificate, then the key.
+    let second = ca.server_leaf();
+    std::fs::write(files.path().join("tls.crt"), &second.chain_pem).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(files.path().join("tls.key"), &second.key_pem).unwrap();
+    let swapped = Instant::now();
+    loop {
+        if served_leaf(&app, &ca.pem()).await == second.der {
+            break;
+        }
+        assert!(
+            swapped.elapsed() < Duration::from_secs(10),
+            "new connections still get the old certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(first, second.der);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // A key that is no key, then a pair whose key is another certificate's.
+    std::fs::write(files.path().join("tls.key"), "not a key\n").unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(served_leaf(&app, &ca.pem()).await, second.der);
+    let third = ca.server_leaf();
+    std::fs::write(files.path().join("tls.crt"), &third.chain_pem).unwrap();
+    std::fs::write(files.path().join("tls.key"), &second.key_pem).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(served_leaf(&app, &ca.pem()).await, second.der);
+
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(started.elapsed())).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(failed, 0, "{failed} of {} calls failed", ok + failed);
+    assert!(ok > 400, "only {ok} calls in 30 s");
+}
+
+/// Item 3 of the TLS issue: with `tls.client_ca_file`, a credential bound to
+/// a certificate identity works only from a connection presenting that
+/// certificate; unbound credentials and customer sessions work as before,
+/// without any certificate.
+#[tokio::test]
+async fn a_certificate_bound_credential_works_only_with_its_certificate() {
+    use gardien::domain::{credentials, principal::Role};
+    let ca = TestCa::new("gardien test CA");
+    let clients = TestCa::new("gardien clients CA");
+    let client_ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(client_ca_file.path(), clients.pem()).unwrap();
+    let client_ca = client_ca_file.path().to_path_buf();
+    let (app, _files) = spawn_tls_app_with(&ca, |config| {
+        config.tls.client_ca_file = Some(client_ca);
+    })
+    .await;
+    let identity = "spiffe://example.org/ns/billing/sa/billing";
+    let (_, secret) = credentials::create_bound(
+        &app.ctx.db,
+        app.ctx.now(),
+        "billing-bound",
+        Role::Service,
+        Some(identity),
+    )
+    .await
+    .unwrap();
+    let bound = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    register_secret(&bound);
+
+    let right = clients.client_leaf(identity);
+    let other = clients.client_leaf("spiffe://example.org/ns/shop/sa/shop");
+    let stranger = TestCa::new("someone else's CA").client_leaf(identity);
+    let create = |channel: tonic::transport::Channel, token: &str, login: &str| {
+        let request = authed(
+            token,
+            pb::CreateAccountRequest {
+                login: login.into(),
+                email: format!("{login}@example.fr"),
+                password: STRONG_PASSWORD.into(),
+                ..Default::default()
+            },
+        );
+        async move {
+            pb::account_security_service_client::AccountSecurityServiceClient::new(channel)
+                .create_account(request)
+                .await
+        }
+    };
+
+    let with_it = app.channel_as(Some(&right)).await.unwrap();
+    create(with_it, &bound, "marie")
+        .await
+        .expect("the bound credential with its certificate");
+    for (what, channel) in [
+        ("no certificate", app.channel_as(None).await.unwrap()),
+        (
+            "another certificate",
+            app.channel_as(Some(&other)).await.unwrap(),
+        ),
+    ] {
+        let refused = create(channel, &bound, "paul").await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{what}");
+    }
+    // A certificate from a CA the server does not trust: no connection.
+    let untrusted = match app.channel_as(Some(&stranger)).await {
+        Err(_) => true,
+        Ok(channel) => create(channel, &bound, "paul").await.is_err(),
+    };
+    assert!(untrusted, "a client certificate of an unknown CA was taken");
+
+    // Unbound credentials and customers need no certificate.
+    let plain = app.channel_as(None).await.unwrap();
+    create(plain, &app.service_token, "jeanne")
+        .await
+        .expect("an unbound credential");
+    app.login("marie", STRONG_PASSWORD)
+        .await
+        .expect("a customer without a certificate");
+}
