@@ -124,26 +124,28 @@ pub fn argon2_ceiling(
     })
 }
 
-/// A bare tonic server (health only) driven like `introspect`.
+/// A bare tonic server (health only) driven like `introspect`, over TLS
+/// (tonic's own) when `tls` is given.
 pub async fn echo(
     duration: Duration,
     concurrency: usize,
     connections: usize,
+    tls: Option<&crate::TlsMaterial>,
 ) -> anyhow::Result<Stats> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (_reporter, service) = tonic_health::server::health_reporter();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                async move { stopped.cancelled().await },
-            ),
-    );
-    let clients: Vec<_> = load::channels(addr, connections)
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.server())?;
+    }
+    let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        async move { stopped.cancelled().await },
+    ));
+    let clients: Vec<_> = load::channels(addr, connections, tls)
         .await?
         .into_iter()
         .map(HealthClient::new)

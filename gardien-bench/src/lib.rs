@@ -13,6 +13,7 @@ mod load;
 mod report;
 mod scenarios;
 mod seed;
+mod tls;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 pub use load::Stats;
 pub use report::Report;
+pub use tls::TlsMaterial;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 7] = [
@@ -45,6 +47,9 @@ pub struct Options {
     pub limited_flood_calls: u64,
     pub database_url: Option<String>,
     pub json: Option<PathBuf>,
+    /// With `--tls`: the server under test and the echo baseline speak
+    /// TLS with this material.
+    pub tls: Option<TlsMaterial>,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             limited_flood_calls: 5_000,
             database_url: None,
             json: None,
+            tls: None,
         }
     }
 }

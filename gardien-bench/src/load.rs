@@ -186,15 +186,19 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
-/// `count` HTTP/2 connections to `addr`.
-pub async fn channels(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+/// `count` HTTP/2 connections to `addr`, over TLS when `tls` is given.
+pub async fn channels(
+    addr: std::net::SocketAddr,
+    count: usize,
+    tls: Option<&crate::TlsMaterial>,
+) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await?,
-        );
+        let endpoint = match tls {
+            Some(tls) => tls.endpoint(addr)?,
+            None => Channel::from_shared(format!("http://{addr}"))?,
+        };
+        channels.push(endpoint.connect().await?);
     }
     Ok(channels)
 }

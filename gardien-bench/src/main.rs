@@ -37,6 +37,10 @@ struct Args {
     database_url: Option<String>,
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The server under test and the echo baseline speak TLS (a CA and a
+    /// certificate made for the run).
+    #[arg(long)]
+    tls: bool,
 }
 
 #[tokio::main]
@@ -57,6 +61,11 @@ async fn main() -> anyhow::Result<()> {
         limited_flood_calls: args.limited_flood_calls,
         database_url: args.database_url,
         json: args.json,
+        tls: if args.tls {
+            Some(bench::TlsMaterial::generate()?)
+        } else {
+            None
+        },
     };
     let report = bench::run(&options).await?;
     print!("{}", report.table());

@@ -9,6 +9,8 @@ use super::{baseline, load::Stats, seed::Bench, Options, Outcome};
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub database: String,
+    /// Whether the server and the echo baseline spoke TLS.
+    pub tls: bool,
     pub cores: usize,
     pub concurrency: usize,
     pub connections: usize,
@@ -29,6 +31,7 @@ impl Report {
                 "sqlite"
             }
             .into(),
+            tls: options.tls.is_some(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             concurrency: options.concurrency,
             connections: options.connections,
@@ -58,7 +61,13 @@ impl Report {
     pub async fn echo(&mut self, options: &Options) -> anyhow::Result<f64> {
         if self.echo.is_none() {
             self.echo = Some(
-                baseline::echo(options.duration, options.concurrency, options.connections).await?,
+                baseline::echo(
+                    options.duration,
+                    options.concurrency,
+                    options.connections,
+                    options.tls.as_ref(),
+                )
+                .await?,
             );
         }
         Ok(self.echo.as_ref().map_or(0.0, |e| e.per_second))
@@ -73,8 +82,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "database {} | {} cores | {} in flight over {} connections | {} s per run | hashing {} workers + {} queue",
-            self.database, self.cores, self.concurrency, self.connections, self.duration_secs, self.hashing_workers, self.hashing_queue
+            "database {}{} | {} cores | {} in flight over {} connections | {} s per run | hashing {} workers + {} queue",
+            self.database, if self.tls { " | TLS" } else { "" }, self.cores, self.concurrency, self.connections, self.duration_secs, self.hashing_workers, self.hashing_queue
         );
         if let Some(a) = &self.argon2 {
             let _ = writeln!(

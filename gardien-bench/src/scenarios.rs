@@ -442,7 +442,8 @@ fn rss_kib() -> u64 {
 /// `flood_connections` connections, each with one Login in flight.
 pub async fn flood_memory(bench: &Bench, options: &Options) -> anyhow::Result<Outcome> {
     let idle = rss_kib();
-    let channels = load::channels(bench.addr, options.flood_connections).await?;
+    let channels =
+        load::channels(bench.addr, options.flood_connections, options.tls.as_ref()).await?;
     let accounts = bench.accounts.clone();
     let peak = Arc::new(AtomicU64::new(idle));
     let sampling = {

@@ -67,6 +67,13 @@ impl Bench {
             std::env::temp_dir().join(format!("gardien-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         let mut config = config(options, &dir);
+        if let Some(tls) = &options.tls {
+            let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+            std::fs::write(&cert, &tls.cert_pem)?;
+            std::fs::write(&key, &tls.key_pem)?;
+            config.tls.cert_file = Some(cert);
+            config.tls.key_file = Some(key);
+        }
         adjust(&mut config);
         let app = Application::build(config).await?;
         let addr = app.local_addr();
@@ -87,7 +94,7 @@ impl Bench {
         .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until(shutdown.clone()));
-        let channels = load::channels(addr, options.connections).await?;
+        let channels = load::channels(addr, options.connections, options.tls.as_ref()).await?;
         let service_token = service.expose_secret().to_string();
         let accounts = seed_accounts(&channels[0], &service_token, accounts).await?;
         Ok(Self {
