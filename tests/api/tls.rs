@@ -20,6 +20,14 @@ use crate::helpers::*;
 
 /// A TLS connection to `app` trusting `ca`, offering `alpn`.
 async fn connect_tls(app: &TestApp, ca: &str, alpn: &[u8]) -> TlsStream<tokio::net::TcpStream> {
+    connect_tls_to(app.addr, ca, alpn).await
+}
+
+async fn connect_tls_to(
+    addr: std::net::SocketAddr,
+    ca: &str,
+    alpn: &[u8],
+) -> TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -32,7 +40,7 @@ async fn connect_tls(app: &TestApp, ca: &str, alpn: &[u8]) -> TlsStream<tokio::n
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
@@ -41,7 +49,11 @@ async fn connect_tls(app: &TestApp, ca: &str, alpn: &[u8]) -> TlsStream<tokio::n
 
 /// The leaf certificate a new connection is served.
 async fn served_leaf(app: &TestApp, ca: &str) -> Vec<u8> {
-    let stream = connect_tls(app, ca, b"h2").await;
+    served_leaf_at(app.addr, ca).await
+}
+
+async fn served_leaf_at(addr: std::net::SocketAddr, ca: &str) -> Vec<u8> {
+    let stream = connect_tls_to(addr, ca, b"h2").await;
     let (_, session) = stream.get_ref();
     session.peer_certificates().unwrap()[0].to_vec()
 }
@@ -395,4 +407,46 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
     app.login("marie", STRONG_PASSWORD)
         .await
         .expect("a customer without a certificate");
+}
+
+/// `SIGHUP` reloads the pair at once in the real binary (which would die of
+/// the signal if nothing handled it), and the server keeps serving.
+#[tokio::test]
+async fn sighup_reloads_the_certificate_and_the_server_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("gardien test CA");
+    let (cert, key) = ca.server_leaf().write_to(files.path());
+    let mut deployment = crate::faults::process::Deployment::new(data.path(), None);
+    deployment.set("GARDIEN_TLS__CERT_FILE", cert.display());
+    deployment.set("GARDIEN_TLS__KEY_FILE", key.display());
+    let mut server = deployment.start().await;
+    let first = served_leaf_at(server.addr, &ca.pem()).await;
+
+    let second = ca.server_leaf();
+    second.write_to(files.path());
+    server.hangup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .logs()
+        .contains("SIGHUP: reloading the TLS certificate")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reload on SIGHUP:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.wait(Duration::from_millis(500)).await.is_none(),
+        "SIGHUP ended the server"
+    );
+    while served_leaf_at(server.addr, &ca.pem()).await != second.der {
+        assert!(Instant::now() < deadline, "the new pair is not served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(first, second.der);
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(15)).await.is_some());
 }

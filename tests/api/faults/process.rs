@@ -274,6 +274,15 @@ impl Server {
         assert!(status.success(), "kill -TERM {} failed", self.pid);
     }
 
+    /// SIGHUP, as an operator asking for the TLS certificate to be reloaded.
+    pub fn hangup(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid.to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -HUP {} failed", self.pid);
+    }
+
     /// The exit status, if the process ends within `within`.
     pub async fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
         tokio::time::timeout(within, self.child.wait())
