@@ -127,7 +127,7 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
         Some(key) => Sealer::from_base64(key.expose_secret())
             .map_err(context("`totp.encryption_key`".into())),
         None => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::store::files::create_private_dir_all(&config.data_dir)?;
             Sealer::load_or_create_key_file(&config.totp_key_file())
                 .map_err(context("`totp.key_file`".into()))
         }

@@ -102,10 +102,12 @@ impl Transport {
             Transport::File(dir) => {
                 let bytes = build_message(config, row)?.formatted();
                 let io = |error: std::io::Error| DeliveryError::Transient(error.to_string());
-                tokio::fs::create_dir_all(dir).await.map_err(io)?;
+                crate::store::files::create_private_dir_all(dir).map_err(io)?;
                 let final_path = dir.join(format!("{}.eml", row.id));
                 let temp_path = dir.join(format!(".{}.eml.tmp", row.id));
-                tokio::fs::write(&temp_path, &bytes).await.map_err(io)?;
+                crate::store::files::write_private(&temp_path, &bytes)
+                    .await
+                    .map_err(io)?;
                 tokio::fs::rename(&temp_path, &final_path)
                     .await
                     .map_err(io)?;

@@ -29,11 +29,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.effective_database_url();
     let url = url.expose_secret();
     if is_sqlite(url) && config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+        super::files::create_private_dir_all(&config.data_dir).map_err(|error| {
             anyhow::anyhow!(
                 "cannot create data_dir {}: {error}",
                 config.data_dir.display()
             )
+        })?;
+        let file = config.data_dir.join("gardien.db");
+        super::files::create_private_file(&file).map_err(|error| {
+            anyhow::anyhow!("cannot create the database {}: {error}", file.display())
         })?;
     }
     let mut options = ConnectOptions::new(url.to_string());

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod db;
 pub mod events;
 pub mod factor_resets;
+pub mod files;
 pub mod login;
 pub mod outbox;
 pub mod pending;

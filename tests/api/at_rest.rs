@@ -254,3 +254,39 @@ fn carve(tokens: &[String], files: &[(String, Vec<u8>)]) -> Vec<(String, String)
         .filter_map(|(index, file)| Some((tokens[index][..4].to_string(), file?)))
         .collect()
 }
+
+/// What gardien creates on disk is its user's alone, whatever the umask:
+/// the mail folder's messages hold reset links, the SQLite file every
+/// account (they were 0644 in 0755 folders).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_files_gardien_creates_are_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app =
+        spawn_app_with(|config| config.data_dir = config.data_dir.join("made-by-gardien")).await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    app.reset_password_by_email("jean", "jean@example.fr", NEW_PASSWORD)
+        .await;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let data_dir = app.ctx.config.data_dir.clone();
+    assert_eq!(mode(&data_dir), 0o700, "{}", data_dir.display());
+    assert_eq!(mode(&app.mail_dir), 0o700, "{}", app.mail_dir.display());
+    let mails: Vec<PathBuf> = std::fs::read_dir(&app.mail_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(!mails.is_empty());
+    for mail in &mails {
+        assert_eq!(mode(mail), 0o600, "{}", mail.display());
+    }
+    if app.ctx.config.database_url.is_none() {
+        for name in ["gardien.db", "gardien.db-wal", "gardien.db-shm"] {
+            let file = data_dir.join(name);
+            if file.exists() {
+                assert_eq!(mode(&file), 0o600, "{}", file.display());
+            }
+        }
+        assert!(data_dir.join("gardien.db").exists());
+    }
+}
