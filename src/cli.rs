@@ -305,14 +305,21 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
             println!("{}", secret.expose_secret());
         }
         CredentialCommand::List => {
-            println!("{:<36}  {:<9}  {:<24}  status", "id", "role", "name");
+            println!(
+                "{:<36}  {:<9}  {:<24}  {:<8}  client certificate",
+                "id", "role", "name", "status"
+            );
             for c in credentials::list(&db).await? {
                 let status = if c.revoked_at.is_some() {
                     "revoked"
                 } else {
                     "active"
                 };
-                println!("{:<36}  {:<9}  {:<24}  {status}", c.id, c.role, c.name);
+                let bound = c.bound_certificate.as_deref().unwrap_or("-");
+                println!(
+                    "{:<36}  {:<9}  {:<24}  {status:<8}  {bound}",
+                    c.id, c.role, c.name
+                );
             }
         }
         CredentialCommand::Revoke { name } => {

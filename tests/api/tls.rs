@@ -450,3 +450,53 @@ async fn sighup_reloads_the_certificate_and_the_server_keeps_serving() {
     server.terminate();
     assert!(server.wait(Duration::from_secs(15)).await.is_some());
 }
+
+/// `gardien credential create --bind-certificate` binds, `credential list`
+/// shows the binding, and an empty identity is refused by name.
+#[tokio::test]
+async fn the_command_line_binds_a_credential_and_lists_the_binding() {
+    let data = tempfile::tempdir().unwrap();
+    let deployment = crate::faults::process::Deployment::new(data.path(), None);
+    let identity = "spiffe://example.org/ns/billing/sa/billing";
+    let created = deployment
+        .output(&[
+            "credential",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "billing",
+            "--bind-certificate",
+            identity,
+        ])
+        .await;
+    let secret = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    register_secret(&secret);
+    assert!(created.status.success(), "{created:?}");
+    assert!(String::from_utf8_lossy(&created.stderr).contains(identity));
+    let listed = deployment.output(&["credential", "list"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let line = listed
+        .lines()
+        .find(|line| line.contains("billing"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.ends_with(identity), "{listed}");
+    assert!(!listed.contains(&secret));
+    let refused = deployment
+        .output(&[
+            "credential",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "shop",
+            "--bind-certificate",
+            " ",
+        ])
+        .await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("bind_certificate"),
+        "{refused:?}"
+    );
+}
