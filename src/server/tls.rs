@@ -27,6 +27,8 @@ use crate::config::TlsConfig;
 
 /// How often the certificate files are looked at for a change.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// A certificate this close to its end is warned about at each load.
+const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,6 +48,7 @@ fn load_pair(cert_file: &Path, key_file: &Path) -> anyhow::Result<Arc<CertifiedK
             cert_file.display()
         );
     }
+    check_validity(cert_file, &chain[0])?;
     // The key's own error could quote key material: only its kind is told.
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| {
         let why = match error {
@@ -63,6 +66,43 @@ fn load_pair(cert_file: &Path, key_file: &Path) -> anyhow::Result<Arc<CertifiedK
         )
     })?;
     Ok(Arc::new(pair))
+}
+
+/// A leaf outside its validity period would fail every client's check:
+/// refused, so that the previous pair stays (or start-up says why); one
+/// close to its end is warned about.
+fn check_validity(cert_file: &Path, leaf: &CertificateDer<'_>) -> anyhow::Result<()> {
+    use x509_parser::time::ASN1Time;
+    let (_, leaf) = x509_parser::parse_x509_certificate(leaf).map_err(|error| {
+        anyhow::anyhow!(
+            "`tls.cert_file` {}: the first certificate does not parse: {error}",
+            cert_file.display()
+        )
+    })?;
+    let validity = leaf.validity();
+    let now = ASN1Time::now();
+    if now > validity.not_after {
+        anyhow::bail!(
+            "`tls.cert_file` {}: the certificate expired on {}",
+            cert_file.display(),
+            validity.not_after
+        );
+    }
+    if now < validity.not_before {
+        anyhow::bail!(
+            "`tls.cert_file` {}: the certificate is not valid before {}",
+            cert_file.display(),
+            validity.not_before
+        );
+    }
+    if validity.not_after.timestamp() - now.timestamp() < EXPIRY_WARNING.as_secs() as i64 {
+        tracing::warn!(
+            cert_file = %cert_file.display(),
+            not_after = %validity.not_after,
+            "the TLS certificate expires within a week"
+        );
+    }
+    Ok(())
 }
 
 fn client_verifier(

@@ -500,3 +500,32 @@ async fn the_command_line_binds_a_credential_and_lists_the_binding() {
         "{refused:?}"
     );
 }
+
+/// A pair whose certificate has expired is refused: at start-up naming
+/// `tls.cert_file` and the date, and as a replacement (the previous pair
+/// stays, since every client would refuse the new one).
+#[tokio::test]
+async fn an_expired_certificate_is_refused_at_start_and_as_a_replacement() {
+    let ca = TestCa::new("gardien test CA");
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.expired_server_leaf().write_to(files.path());
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.tls.cert_file = Some(cert);
+    config.tls.key_file = Some(key);
+    let refused = match gardien::Application::build(config).await {
+        Ok(_) => panic!("started with an expired certificate"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        refused.contains("`tls.cert_file`") && refused.contains("expired on"),
+        "{refused}"
+    );
+
+    let (app, files) = spawn_tls_app_with(&ca, |_| {}).await;
+    let first = served_leaf(&app, &ca.pem()).await;
+    ca.expired_server_leaf().write_to(files.path());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(served_leaf(&app, &ca.pem()).await, first);
+    app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
+}

@@ -41,8 +41,21 @@ impl TestCa {
     }
 
     pub fn leaf(&self, names: Vec<String>) -> Leaf {
+        self.leaf_with(names, |_| {})
+    }
+
+    /// A server leaf that expired in 2020.
+    pub fn expired_server_leaf(&self) -> Leaf {
+        self.leaf_with(vec!["localhost".into(), "127.0.0.1".into()], |params| {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        })
+    }
+
+    fn leaf_with(&self, names: Vec<String>, adjust: impl FnOnce(&mut CertificateParams)) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(names).unwrap();
+        adjust(&mut params);
         params
             .distinguished_name
             .push(DnType::CommonName, "gardien test");
