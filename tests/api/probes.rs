@@ -99,6 +99,16 @@ async fn spawn_sqlite_app() -> (TestApp, std::net::SocketAddr, std::path::PathBu
     let addr = app.metrics_addr.expect("the metrics endpoint is bound");
     let file = app.ctx.config.data_dir.join("gardien.db");
     assert_eq!(get(addr, "/readyz").await.0, 200);
+    // Every connection of the pool opened before the file is touched, as on
+    // an instance that has run a while: a connection opened later on a
+    // replaced file would take over the write-ahead index the others have
+    // mapped (truncating it under them kills the whole test process).
+    let pool = app.ctx.db.get_sqlite_connection_pool();
+    let mut opened = Vec::new();
+    for _ in 0..app.ctx.config.database.max_connections {
+        opened.push(pool.acquire().await.unwrap());
+    }
+    drop(opened);
     (app, addr, file)
 }
 
