@@ -121,10 +121,11 @@ pub enum CredentialCommand {
         role: Role,
         #[arg(long)]
         name: String,
-        /// Bind it to a client certificate identity (a SPIFFE ID or other
-        /// URI, a DNS name of the certificate, or its subject common name):
-        /// presented without that certificate (mutual TLS,
-        /// `tls.client_ca_file`), the secret is refused.
+        /// Bind it to a client certificate identity: a URI such as a SPIFFE
+        /// ID (the certificate's URI names), `dns:NAME` (its DNS names) or
+        /// `cn:NAME` (its only subject common name). Presented without that
+        /// certificate (mutual TLS, `tls.client_ca_file`), the secret is
+        /// refused.
         #[arg(long)]
         bind_certificate: Option<String>,
     },
@@ -217,11 +218,22 @@ async fn health_check(
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let ca_file_given = ca_file;
     let endpoint = match ca_file.or(config.tls.cert_file.as_deref()) {
         None => tonic::transport::Channel::from_shared(format!("http://{addr}"))?,
         Some(ca_file) => {
+            let setting = match ca_file_given {
+                Some(_) => "--ca-file",
+                None => "`tls.cert_file`",
+            };
             let ca = std::fs::read(ca_file)
-                .map_err(|error| anyhow::anyhow!("{}: {error}", ca_file.display()))?;
+                .map_err(|error| anyhow::anyhow!("{setting} {}: {error}", ca_file.display()))?;
+            {
+                use rustls::pki_types::{pem::PemObject, CertificateDer};
+                if !CertificateDer::pem_slice_iter(&ca).any(|cert| cert.is_ok()) {
+                    anyhow::bail!("{setting} {}: no PEM certificate in it", ca_file.display());
+                }
+            }
             tonic::transport::Channel::from_shared(format!("https://{addr}"))?.tls_config(
                 tonic::transport::ClientTlsConfig::new()
                     .ca_certificate(tonic::transport::Certificate::from_pem(ca))
@@ -246,7 +258,15 @@ async fn health_check(
     };
     let status = tokio::time::timeout(std::time::Duration::from_secs(5), check)
         .await
-        .map_err(|_| anyhow::anyhow!("no answer from {addr} within 5 s"))??;
+        .map_err(|_| anyhow::anyhow!("no answer from {addr} within 5 s"))?
+        .map_err(|error| match (ca_file, &config.tls.cert_file) {
+            (None, Some(cert_file)) => error.context(format!(
+                "trusting the certificates of `tls.cert_file` {}: when it holds the \
+                 server's certificate without its issuer, pass --ca-file",
+                cert_file.display()
+            )),
+            _ => error,
+        })?;
     anyhow::ensure!(status == ServingStatus::Serving, "not serving: {status:?}");
     println!("SERVING");
     Ok(())

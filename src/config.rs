@@ -68,6 +68,12 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// RPCs served at once; beyond it calls are shed with `UNAVAILABLE`.
     pub max_concurrent_requests: usize,
+    /// Connections to the gRPC listener open at once; beyond it the
+    /// listener waits for one to close before accepting another.
+    pub max_connections: usize,
+    /// Connections open at once from one address (trusted proxies, see
+    /// `rate_limit.trusted_proxies`, excepted); more are closed at once.
+    pub max_connections_per_address: usize,
     /// Largest decoded request message, in bytes.
     pub max_message_bytes: usize,
     /// Where Prometheus scrapes `/metrics` (HTTP); off when unset. Keep it on
@@ -107,6 +113,8 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
+            max_connections: 4096,
+            max_connections_per_address: 256,
             max_message_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             metrics_addr: None,

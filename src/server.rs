@@ -40,6 +40,7 @@ use crate::{
     store::db,
 };
 
+mod listener;
 mod preflight;
 mod tls;
 
@@ -353,20 +354,21 @@ impl Application {
             let _ = probe.await;
             set_health(&health_on_stop, ServingStatus::NotServing).await;
         };
+        let limits = listener::Limits::new(
+            config.max_connections,
+            config.max_connections_per_address,
+            config.rate_limit.trusted_networks(),
+        );
         let server: std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
         > = match tls {
             None => {
-                // Small frames (headers, message, trailers) go out at once:
-                // with Nagle's algorithm a reply's last frame could wait for
-                // the client's delayed ACK (40 ms).
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = listener::plaintext(listener, limits);
                 Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
             }
             Some(tls) => {
                 tokio::spawn(tls.clone().watch(shutdown.clone()));
-                let incoming = tls.incoming(listener, shutdown.clone());
+                let incoming = listener::tls(listener, tls, limits);
                 Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
             }
         };

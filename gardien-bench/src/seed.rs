@@ -46,6 +46,8 @@ pub fn config(options: &Options, dir: &std::path::Path) -> Config {
         ..Default::default()
     };
     config.rate_limit.enabled = false;
+    // The flood scenarios open hundreds of connections from one address.
+    config.max_connections_per_address = config.max_connections;
     config.mail.transport = MailTransportKind::Log;
     config.reset.max_requests_per_hour = u32::MAX;
     config

@@ -14,6 +14,12 @@ impl Config {
         if let Err((key, why)) = self.tls.check(self.listen_addr) {
             return fail(key, &why);
         }
+        if self.max_connections == 0 {
+            return fail("max_connections", "must be at least 1");
+        }
+        if self.max_connections_per_address == 0 {
+            return fail("max_connections_per_address", "must be at least 1");
+        }
         if let Some(metrics) = self.metrics_addr {
             // One port cannot be bound twice where the addresses overlap:
             // the same address, or either of them every interface.

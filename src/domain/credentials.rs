@@ -46,23 +46,57 @@ pub async fn create<C: ConnectionTrait>(
     create_bound(conn, now, name, role, None).await
 }
 
-/// A certificate identity: a SPIFFE ID or other URI, a DNS name, or a
-/// subject common name, as the client certificate carries it.
+/// A certificate identity a credential can be bound to, in the form the
+/// binding is stored and compared in: a URI (`spiffe://…`), matched against
+/// the certificate's URI names exactly; `dns:NAME`, matched against its DNS
+/// names without regard to case; or `cn:NAME`, matched against its subject
+/// common name when it has exactly one. The kind is explicit, so that a URI
+/// binding is never met by a common name or a DNS name spelling the URI.
 pub fn parse_certificate_identity(raw: &str) -> Result<String, FieldViolation> {
+    let bad = |why: &str| Err(FieldViolation::new("bind_certificate", why));
     let identity = raw.trim();
     if identity.is_empty() || identity.len() > 2048 {
-        return Err(FieldViolation::new(
-            "bind_certificate",
-            "must have 1 to 2048 characters",
-        ));
+        return bad("must have 1 to 2048 characters");
     }
-    if identity.chars().any(char::is_control) {
-        return Err(FieldViolation::new(
-            "bind_certificate",
-            "must not contain control characters",
-        ));
+    if identity
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return bad("must not contain spaces or control characters");
     }
-    Ok(identity.to_string())
+    if let Some(name) = identity.strip_prefix("dns:") {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            return bad("dns: must be followed by a DNS name (no wildcard)");
+        }
+        return Ok(format!("dns:{name}"));
+    }
+    if let Some(name) = identity.strip_prefix("cn:") {
+        if name.is_empty() {
+            return bad("cn: must be followed by the subject's common name");
+        }
+        return Ok(identity.to_string());
+    }
+    match identity.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && !rest.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            Ok(identity.to_string())
+        }
+        _ => bad("must be a URI (spiffe://…), dns:NAME or cn:NAME"),
+    }
 }
 
 /// [`create`], the credential bound to a client certificate identity when

@@ -151,8 +151,9 @@ fn bearer<B>(request: &Request<B>) -> Presented {
 }
 
 /// The identities of the connection's client certificate, verified against
-/// `tls.client_ca_file` in the handshake: its URI and DNS subject
-/// alternative names and its subject common names.
+/// `tls.client_ca_file` in the handshake, in the forms bindings are stored
+/// in: its URI names as they are, its DNS names as `dns:` in lower case, and
+/// `cn:` with its subject common name when it has exactly one.
 fn client_identities<B>(request: &Request<B>) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Some(certs) = request
@@ -173,17 +174,22 @@ fn client_identities<B>(request: &Request<B>) -> Vec<String> {
         for name in &alternative.value.general_names {
             match name {
                 GeneralName::URI(uri) => names.push((*uri).to_string()),
-                GeneralName::DNSName(dns) => names.push((*dns).to_string()),
+                GeneralName::DNSName(dns) => names.push(format!(
+                    "dns:{}",
+                    dns.trim_end_matches('.').to_ascii_lowercase()
+                )),
                 _ => {}
             }
         }
     }
-    names.extend(
-        cert.subject()
-            .iter_common_name()
-            .filter_map(|common_name| common_name.as_str().ok())
-            .map(str::to_string),
-    );
+    let common_names: Vec<&str> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|common_name| common_name.as_str().ok())
+        .collect();
+    if let [common_name] = common_names.as_slice() {
+        names.push(format!("cn:{common_name}"));
+    }
     names
 }
 
@@ -279,7 +285,7 @@ where
         if !client_identities(&request).contains(identity) {
             tracing::warn!(
                 credential = %name,
-                "a certificate-bound credential came without its client certificate"
+                "a certificate-bound credential came without the client certificate it is bound to"
             );
             return Ok(status::unauthenticated().into_http());
         }

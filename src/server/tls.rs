@@ -4,10 +4,9 @@
 //! does not load is refused with a log line and the previous one stays.
 
 use std::{
-    io,
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -18,9 +17,8 @@ use rustls::{
     sign::CertifiedKey,
     RootCertStore, ServerConfig,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TlsConfig;
@@ -53,7 +51,9 @@ fn load_pair(cert_file: &Path, key_file: &Path) -> anyhow::Result<Arc<CertifiedK
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| {
         let why = match error {
             rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key in it",
-            rustls::pki_types::pem::Error::Io(_) => "cannot be read",
+            rustls::pki_types::pem::Error::Io(error) => {
+                return anyhow::anyhow!("`tls.key_file` {}: {error}", key_file.display())
+            }
             _ => "not a PEM private key",
         };
         anyhow::anyhow!("`tls.key_file` {}: {why}", key_file.display())
@@ -68,9 +68,10 @@ fn load_pair(cert_file: &Path, key_file: &Path) -> anyhow::Result<Arc<CertifiedK
     Ok(Arc::new(pair))
 }
 
-/// A leaf outside its validity period would fail every client's check:
-/// refused, so that the previous pair stays (or start-up says why); one
-/// close to its end is warned about.
+/// A leaf every client would refuse (a CA's certificate, one not for
+/// servers, one outside its validity period) is refused, so that the
+/// previous pair stays (or start-up says why); one close to its end is
+/// warned about.
 fn check_validity(cert_file: &Path, leaf: &CertificateDer<'_>) -> anyhow::Result<()> {
     use x509_parser::time::ASN1Time;
     let (_, leaf) = x509_parser::parse_x509_certificate(leaf).map_err(|error| {
@@ -79,6 +80,25 @@ fn check_validity(cert_file: &Path, leaf: &CertificateDer<'_>) -> anyhow::Result
             cert_file.display()
         )
     })?;
+    if leaf
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|constraints| constraints.value.ca)
+    {
+        anyhow::bail!(
+            "`tls.cert_file` {}: the first certificate is a CA's, not the server's",
+            cert_file.display()
+        );
+    }
+    if let Ok(Some(usage)) = leaf.extended_key_usage() {
+        if !usage.value.server_auth && !usage.value.any {
+            anyhow::bail!(
+                "`tls.cert_file` {}: the certificate is not for servers (no serverAuth usage)",
+                cert_file.display()
+            );
+        }
+    }
     let validity = leaf.validity();
     let now = ASN1Time::now();
     if now > validity.not_after {
@@ -145,21 +165,55 @@ impl ResolvesServerCert for Current {
     }
 }
 
-/// What a file looked like when last loaded: a rewrite changes one of these.
-type Stamp = Option<(SystemTime, u64)>;
+/// What the watched files held when last loaded: any rewrite changes it,
+/// whatever the size or modification time.
+type Stamp = Option<[u8; 32]>;
 
 fn stamp(path: &Path) -> Stamp {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(sha2::Sha256::digest(bytes).into())
 }
 
-/// The listener's TLS: the acceptor and the pair it serves.
+/// The listener's TLS: the server configuration (replaced whole when the
+/// client CA file changes) and the pair it serves.
 #[derive(Clone)]
 pub struct Tls {
-    acceptor: TlsAcceptor,
+    server: Arc<RwLock<Arc<ServerConfig>>>,
     current: Arc<Current>,
     cert_file: PathBuf,
     key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+    /// The files as they were read at start-up (taken before reading them:
+    /// a change in between is seen as one).
+    loaded: Stamps,
+}
+
+type Stamps = (Stamp, Stamp, Stamp);
+
+fn stamps(cert_file: &Path, key_file: &Path, client_ca_file: Option<&Path>) -> Stamps {
+    (
+        stamp(cert_file),
+        stamp(key_file),
+        client_ca_file.and_then(stamp),
+    )
+}
+
+fn server_config(
+    current: &Arc<Current>,
+    client_ca_file: Option<&Path>,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS protocol versions")?;
+    let builder = match client_ca_file {
+        Some(ca_file) => builder.with_client_cert_verifier(client_verifier(ca_file)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut server = builder.with_cert_resolver(current.clone());
+    // h2 for gRPC; http/1.1 for gRPC-Web from browsers.
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(server))
 }
 
 impl Tls {
@@ -169,23 +223,62 @@ impl Tls {
         let (Some(cert_file), Some(key_file)) = (&config.cert_file, &config.key_file) else {
             return Ok(None);
         };
+        let loaded = stamps(cert_file, key_file, config.client_ca_file.as_deref());
         let current = Arc::new(Current(RwLock::new(load_pair(cert_file, key_file)?)));
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .context("TLS protocol versions")?;
-        let builder = match &config.client_ca_file {
-            Some(ca_file) => builder.with_client_cert_verifier(client_verifier(ca_file)?),
-            None => builder.with_no_client_auth(),
-        };
-        let mut server = builder.with_cert_resolver(current.clone());
-        // h2 for gRPC; http/1.1 for gRPC-Web from browsers.
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let server = server_config(&current, config.client_ca_file.as_deref())?;
         Ok(Some(Self {
-            acceptor: TlsAcceptor::from(Arc::new(server)),
+            server: Arc::new(RwLock::new(server)),
             current,
             cert_file: cert_file.clone(),
             key_file: key_file.clone(),
+            client_ca_file: config.client_ca_file.clone(),
+            loaded,
         }))
+    }
+
+    /// The handshake of one accepted connection, bounded in time; `None`
+    /// when it fails (logged at debug: any client can cause it).
+    pub async fn handshake(&self, stream: TcpStream) -> Option<TlsStream<TcpStream>> {
+        let server = self.server.read().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |server| server.clone(),
+        );
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(server).accept(stream))
+            .await
+        {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                None
+            }
+        }
+    }
+
+    /// Loads the client CA file again; the previous CAs stay when it fails.
+    fn reload_client_ca(&self) {
+        let Some(ca_file) = &self.client_ca_file else {
+            return;
+        };
+        match server_config(&self.current, Some(ca_file)) {
+            Ok(server) => {
+                match self.server.write() {
+                    Ok(mut current) => *current = server,
+                    Err(poisoned) => *poisoned.into_inner() = server,
+                }
+                tracing::info!(
+                    client_ca_file = %ca_file.display(),
+                    "client CA certificates loaded: new connections are checked against them"
+                );
+            }
+            Err(error) => tracing::error!(
+                %error,
+                "client CA certificates not reloaded: the previous ones still apply"
+            ),
+        }
     }
 
     /// Loads the files again; the old pair stays when the new one fails.
@@ -210,8 +303,16 @@ impl Tls {
 
     /// Reloads when either file changes or on `SIGHUP`, until `stop`.
     pub async fn watch(self, stop: CancellationToken) {
-        let stamps = || (stamp(&self.cert_file), stamp(&self.key_file));
-        let mut seen = stamps();
+        let stamps = || {
+            stamps(
+                &self.cert_file,
+                &self.key_file,
+                self.client_ca_file.as_deref(),
+            )
+        };
+        // From the files as loaded: a change made before this task first
+        // runs is seen too.
+        let mut seen = self.loaded;
         #[cfg(unix)]
         let mut hangup =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -230,57 +331,19 @@ impl Tls {
                     tracing::info!("SIGHUP: reloading the TLS certificate");
                     seen = stamps();
                     self.reload();
+                    self.reload_client_ca();
                 }
                 () = tokio::time::sleep(WATCH_INTERVAL) => {
                     let now = stamps();
-                    if now != seen {
-                        seen = now;
+                    if now.0 != seen.0 || now.1 != seen.1 {
                         self.reload();
                     }
+                    if now.2 != seen.2 {
+                        self.reload_client_ca();
+                    }
+                    seen = now;
                 }
             }
         }
-    }
-
-    /// Accepted connections after their handshake, as tonic serves them:
-    /// handshakes run apart, so one slow client holds up no other.
-    pub fn incoming(
-        &self,
-        listener: TcpListener,
-        stop: CancellationToken,
-    ) -> ReceiverStream<io::Result<TlsStream<TcpStream>>> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(128);
-        let acceptor = self.acceptor.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = sender.closed() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of descriptors and the like: wait, never spin.
-                        tracing::warn!(%error, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Small frames go out at once (see the plaintext listener).
-                let _ = stream.set_nodelay(true);
-                let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = sender.send(Ok(stream)).await;
-                        }
-                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        ReceiverStream::new(receiver)
     }
 }

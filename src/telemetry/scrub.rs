@@ -10,6 +10,14 @@ const REDACTED: &str = "[REDACTED]";
 /// mark its value as secret.
 const SECRET_WORDS: &[&str] = &["KEY", "URL", "PASSWORD", "SECRET", "TOKEN"];
 
+/// Whether a variable's or key's name (upper case) marks a secret value: a
+/// file's or folder's path (`TLS__KEY_FILE`, `totp.key_file`) is not one,
+/// and an operator needs to read it in the error.
+fn is_secret_name(name: &str) -> bool {
+    !(name.ends_with("_FILE") || name.ends_with("_DIR"))
+        && SECRET_WORDS.iter().any(|word| name.contains(word))
+}
+
 /// `text` with every secret removed: the values of secret-bearing
 /// `GARDIEN_*` variables of `env`, a URL's password, the value of a
 /// secret-named key on a `key = value` line, and long base64 runs (keys).
@@ -18,9 +26,7 @@ pub fn scrub(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Str
     let mut values: Vec<String> = env
         .into_iter()
         .filter(|(name, value)| {
-            name.starts_with("GARDIEN_")
-                && SECRET_WORDS.iter().any(|word| name.contains(word))
-                && value.chars().count() >= 4
+            name.starts_with("GARDIEN_") && is_secret_name(name) && value.chars().count() >= 4
         })
         .map(|(_, value)| value)
         .collect();
@@ -78,7 +84,7 @@ fn key_values(line: &str) -> String {
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
-    if name.is_empty() || !SECRET_WORDS.iter().any(|word| name.contains(word)) {
+    if name.is_empty() || !is_secret_name(&name) {
         return line.to_string();
     }
     format!("{}= {REDACTED}", &line[..equals])
@@ -143,6 +149,17 @@ mod tests {
         ];
         let scrubbed = scrub("found [\"short\" at info level", env);
         assert_eq!(scrubbed, "found [REDACTED] at info level");
+    }
+
+    #[test]
+    fn paths_of_key_files_stay_for_the_operator_to_read() {
+        let env = [(
+            "GARDIEN_TLS__KEY_FILE".to_string(),
+            "/etc/gardien/tls/tls.key".to_string(),
+        )];
+        let text = "`tls.key_file` /etc/gardien/tls/tls.key: Permission denied\nkey_file = \"/k\"";
+        let scrubbed = scrub(text, env);
+        assert_eq!(scrubbed, text);
     }
 
     #[test]

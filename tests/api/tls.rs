@@ -28,6 +28,16 @@ async fn connect_tls_to(
     ca: &str,
     alpn: &[u8],
 ) -> TlsStream<tokio::net::TcpStream> {
+    try_connect_tls_to(addr, ca, alpn)
+        .await
+        .expect("TLS handshake")
+}
+
+async fn try_connect_tls_to(
+    addr: std::net::SocketAddr,
+    ca: &str,
+    alpn: &[u8],
+) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -40,11 +50,10 @@ async fn connect_tls_to(
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
     TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-        .expect("TLS handshake")
 }
 
 /// The leaf certificate a new connection is served.
@@ -399,6 +408,81 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
     };
     assert!(untrusted, "a client certificate of an unknown CA was taken");
 
+    // The identity counts only in the field its kind names: the URI as the
+    // subject's common name, or spelled as a DNS name, is not the URI.
+    for (what, leaf) in [
+        (
+            "the URI as common name",
+            clients.client_leaf_with(Vec::new(), identity),
+        ),
+        (
+            "the URI as a DNS name",
+            clients.client_leaf_with(
+                vec![rcgen::SanType::DnsName(identity.try_into().unwrap())],
+                "x",
+            ),
+        ),
+    ] {
+        let channel = app.channel_as(Some(&leaf)).await.unwrap();
+        let refused = create(channel, &bound, "paul").await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{what}");
+    }
+    // dns: bindings match DNS names in any case; cn: the only common name.
+    for (binding, leaf, login) in [
+        (
+            "dns:Billing.Example.org",
+            clients.client_leaf_with(
+                vec![rcgen::SanType::DnsName(
+                    "BILLING.example.ORG".try_into().unwrap(),
+                )],
+                "x",
+            ),
+            "lea",
+        ),
+        (
+            "cn:reporting",
+            clients.client_leaf_with(Vec::new(), "reporting"),
+            "noe",
+        ),
+    ] {
+        let name = format!("bound-{login}");
+        let (_, secret) = credentials::create_bound(
+            &app.ctx.db,
+            app.ctx.now(),
+            &name,
+            Role::Service,
+            Some(binding),
+        )
+        .await
+        .unwrap();
+        let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+        register_secret(&secret);
+        let channel = app.channel_as(Some(&leaf)).await.unwrap();
+        create(channel, &secret, login)
+            .await
+            .unwrap_or_else(|status| panic!("{binding}: {status:?}"));
+        let other = app.channel_as(Some(&right)).await.unwrap();
+        let refused = create(other, &secret, "paul").await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{binding}");
+    }
+    // A binding that names no kind, or a wildcard, is refused by name.
+    for binding in ["billing", "dns:*.example.org", "cn:", "dns:"] {
+        let refused = credentials::create_bound(
+            &app.ctx.db,
+            app.ctx.now(),
+            "never",
+            Role::Service,
+            Some(binding),
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{binding} was taken"));
+        assert!(
+            format!("{refused:?}").contains("bind_certificate"),
+            "{binding}"
+        );
+    }
+
     // Unbound credentials and customers need no certificate.
     let plain = app.channel_as(None).await.unwrap();
     create(plain, &app.service_token, "jeanne")
@@ -528,4 +612,151 @@ async fn an_expired_certificate_is_refused_at_start_and_as_a_replacement() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(served_leaf(&app, &ca.pem()).await, first);
     app.login("nobody", STRONG_PASSWORD).await.unwrap_err();
+    // Nor a CA's own certificate, nor one meant for clients only.
+    for (what, pair) in [
+        ("a CA's certificate", ca.own_pair()),
+        ("a client certificate", ca.client_only_server_leaf()),
+    ] {
+        pair.write_to(files.path());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            served_leaf(&app, &ca.pem()).await,
+            first,
+            "{what} was taken"
+        );
+    }
+}
+
+/// A new pair is noticed by its content: written with the same size and
+/// the previous modification time (as `cp -p`, `rsync -t` or a
+/// reproducible archive leave it), it is served all the same.
+#[tokio::test]
+async fn a_new_pair_with_the_same_size_and_time_is_noticed() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, files) = spawn_tls_app_with(&ca, |_| {}).await;
+    let (cert, key) = (files.path().join("tls.crt"), files.path().join("tls.key"));
+    let old = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    let times = (
+        std::fs::metadata(&cert).unwrap().modified().unwrap(),
+        std::fs::metadata(&key).unwrap().modified().unwrap(),
+    );
+    let new = (0..200)
+        .map(|_| ca.server_leaf())
+        .find(|leaf| leaf.chain_pem.len() == old.0.len() && leaf.key_pem.len() == old.1.len())
+        .expect("a leaf of the same size");
+    new.write_to(files.path());
+    for (path, time) in [(&cert, times.0), (&key, times.1)] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served_leaf(&app, &ca.pem()).await != new.der {
+        assert!(Instant::now() < deadline, "the new pair was not noticed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A flood of idle connections (the handshake done, then nothing) cannot
+/// use up the process's descriptors: one address keeps at most
+/// `max_connections_per_address` (more are closed at once), and beyond
+/// `max_connections` the listener waits for one to close.
+#[tokio::test]
+async fn idle_connections_are_capped_per_address_and_in_total() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, _files) =
+        spawn_tls_app_with(&ca, |config| config.max_connections_per_address = 4).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_tls(&app, &ca.pem(), b"h2").await);
+    }
+    let fifth = tokio::time::timeout(
+        Duration::from_secs(5),
+        try_connect_tls_to(app.addr, &ca.pem(), b"h2"),
+    )
+    .await
+    .expect("the fifth connection is closed at once");
+    assert!(
+        fifth.is_err(),
+        "a fifth connection from one address was served"
+    );
+    // A closed connection gives its place back.
+    held.pop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while try_connect_tls_to(app.addr, &ca.pem(), b"h2")
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(held);
+
+    let (app, _files) = spawn_tls_app_with(&ca, |config| config.max_connections = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_tls(&app, &ca.pem(), b"h2").await);
+    }
+    let waiting = tokio::spawn({
+        let (addr, ca) = (app.addr, ca.pem());
+        async move { try_connect_tls_to(addr, &ca, b"h2").await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "a fourth connection was accepted");
+    held.pop();
+    let fourth = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the fourth connection is accepted once one closes")
+        .unwrap();
+    assert!(fourth.is_ok(), "{fourth:?}");
+}
+
+/// The client CA file is watched like the pair: replaced, its new CAs
+/// apply to new connections (a compromised client CA is dropped without a
+/// restart).
+#[tokio::test]
+async fn a_replaced_client_ca_file_applies_to_new_connections() {
+    let ca = TestCa::new("gardien test CA");
+    let (old_clients, new_clients) = (TestCa::new("old clients"), TestCa::new("new clients"));
+    let client_ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(client_ca_file.path(), old_clients.pem()).unwrap();
+    let path = client_ca_file.path().to_path_buf();
+    let (app, _files) =
+        spawn_tls_app_with(&ca, |config| config.tls.client_ca_file = Some(path)).await;
+    let health = |channel: tonic::transport::Channel| async move {
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+    };
+    let (old_leaf, new_leaf) = (
+        old_clients.client_leaf("spiffe://example.org/a"),
+        new_clients.client_leaf("spiffe://example.org/a"),
+    );
+    let works = |leaf| {
+        let app = &app;
+        async move {
+            match app.channel_as(Some(leaf)).await {
+                Ok(channel) => health(channel).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    };
+    assert!(works(&old_leaf).await);
+    assert!(!works(&new_leaf).await);
+    std::fs::write(client_ca_file.path(), new_clients.pem()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !works(&new_leaf).await {
+        assert!(
+            Instant::now() < deadline,
+            "the new client CA was not loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!works(&old_leaf).await, "the old client CA still applies");
 }

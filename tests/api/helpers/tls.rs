@@ -12,6 +12,7 @@ use super::*;
 /// A certificate authority of the tests' own.
 pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    key_pem: String,
 }
 
 /// A leaf signed by a [`TestCa`]: its PEM chain (leaf, then the CA) and key.
@@ -27,8 +28,10 @@ impl TestCa {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Self { issuer }
+        let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
+        let issuer = CertifiedIssuer::self_signed(params, key).unwrap();
+        Self { issuer, key_pem }
     }
 
     pub fn pem(&self) -> String {
@@ -42,6 +45,22 @@ impl TestCa {
 
     pub fn leaf(&self, names: Vec<String>) -> Leaf {
         self.leaf_with(names, |_| {})
+    }
+
+    /// The CA's own certificate and key, as a pair no server should use.
+    pub fn own_pair(&self) -> Leaf {
+        Leaf {
+            chain_pem: self.issuer.pem(),
+            key_pem: self.key_pem.clone(),
+            der: self.issuer.der().to_vec(),
+        }
+    }
+
+    /// A leaf for `localhost` meant for clients only (clientAuth usage).
+    pub fn client_only_server_leaf(&self) -> Leaf {
+        self.leaf_with(vec!["localhost".into(), "127.0.0.1".into()], |params| {
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        })
     }
 
     /// A server leaf that expired in 2020.
@@ -99,12 +118,20 @@ pub async fn spawn_tls_app_with(
 impl TestCa {
     /// A client leaf whose identity is `uri` (a SPIFFE ID), signed by this CA.
     pub fn client_leaf(&self, uri: &str) -> Leaf {
+        self.client_leaf_with(
+            vec![rcgen::SanType::URI(uri.try_into().unwrap())],
+            "a gardien client",
+        )
+    }
+
+    /// A client leaf with these alternative names and common name.
+    pub fn client_leaf_with(&self, names: Vec<rcgen::SanType>, common_name: &str) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
-            .push(DnType::CommonName, "a gardien client");
-        params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+            .push(DnType::CommonName, common_name);
+        params.subject_alt_names = names;
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
             chain_pem: format!("{}{}", cert.pem(), self.issuer.pem()),
