@@ -74,6 +74,9 @@ pub struct Config {
     /// Connections open at once from one address (trusted proxies, see
     /// `rate_limit.trusted_proxies`, excepted); more are closed at once.
     pub max_connections_per_address: usize,
+    /// A connection over which no byte has gone either way for this many
+    /// seconds is closed (clients reconnect as they need).
+    pub connection_idle_secs: u64,
     /// Largest decoded request message, in bytes.
     pub max_message_bytes: usize,
     /// Where Prometheus scrapes `/metrics` (HTTP); off when unset. Keep it on
@@ -115,6 +118,7 @@ impl Default for Config {
             max_concurrent_requests: 1024,
             max_connections: 4096,
             max_connections_per_address: 256,
+            connection_idle_secs: 300,
             max_message_bytes: 1024 * 1024,
             cors_allowed_origins: Vec::new(),
             metrics_addr: None,

@@ -357,6 +357,7 @@ impl Application {
         let limits = listener::Limits::new(
             config.max_connections,
             config.max_connections_per_address,
+            Duration::from_secs(config.connection_idle_secs),
             config.rate_limit.trusted_networks(),
         );
         let server: std::pin::Pin<

@@ -20,6 +20,9 @@ impl Config {
         if self.max_connections_per_address == 0 {
             return fail("max_connections_per_address", "must be at least 1");
         }
+        if self.connection_idle_secs == 0 || self.connection_idle_secs > 24 * 3600 {
+            return fail("connection_idle_secs", "must be between 1 and 86400");
+        }
         if let Some(metrics) = self.metrics_addr {
             // One port cannot be bound twice where the addresses overlap:
             // the same address, or either of them every interface.

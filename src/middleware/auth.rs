@@ -150,11 +150,33 @@ fn bearer<B>(request: &Request<B>) -> Presented {
     }
 }
 
+/// A client certificate identity, by the field it comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Identity {
+    Uri(String),
+    Dns(String),
+    CommonName(String),
+}
+
+impl Identity {
+    /// A stored binding (see `credentials::parse_certificate_identity`).
+    fn of_binding(binding: &str) -> Self {
+        if let Some(name) = binding.strip_prefix("dns:") {
+            Identity::Dns(name.to_string())
+        } else if let Some(name) = binding.strip_prefix("cn:") {
+            Identity::CommonName(name.to_string())
+        } else {
+            Identity::Uri(binding.to_string())
+        }
+    }
+}
+
 /// The identities of the connection's client certificate, verified against
-/// `tls.client_ca_file` in the handshake, in the forms bindings are stored
-/// in: its URI names as they are, its DNS names as `dns:` in lower case, and
-/// `cn:` with its subject common name when it has exactly one.
-fn client_identities<B>(request: &Request<B>) -> Vec<String> {
+/// `tls.client_ca_file` in the handshake: its URI names as they are, its
+/// DNS names in lower case without a final dot, and its subject common
+/// name when it has exactly one. Each is compared only with bindings of
+/// its own kind: a URI spelling `dns:…` is still a URI.
+fn client_identities<B>(request: &Request<B>) -> Vec<Identity> {
     use x509_parser::extensions::GeneralName;
     let Some(certs) = request
         .extensions()
@@ -173,10 +195,9 @@ fn client_identities<B>(request: &Request<B>) -> Vec<String> {
     if let Ok(Some(alternative)) = cert.subject_alternative_name() {
         for name in &alternative.value.general_names {
             match name {
-                GeneralName::URI(uri) => names.push((*uri).to_string()),
-                GeneralName::DNSName(dns) => names.push(format!(
-                    "dns:{}",
-                    dns.trim_end_matches('.').to_ascii_lowercase()
+                GeneralName::URI(uri) => names.push(Identity::Uri((*uri).to_string())),
+                GeneralName::DNSName(dns) => names.push(Identity::Dns(
+                    dns.trim_end_matches('.').to_ascii_lowercase(),
                 )),
                 _ => {}
             }
@@ -188,7 +209,7 @@ fn client_identities<B>(request: &Request<B>) -> Vec<String> {
         .filter_map(|common_name| common_name.as_str().ok())
         .collect();
     if let [common_name] = common_names.as_slice() {
-        names.push(format!("cn:{common_name}"));
+        names.push(Identity::CommonName((*common_name).to_string()));
     }
     names
 }
@@ -282,7 +303,7 @@ where
         ..
     } = &principal
     {
-        if !client_identities(&request).contains(identity) {
+        if !client_identities(&request).contains(&Identity::of_binding(identity)) {
             tracing::warn!(
                 credential = %name,
                 "a certificate-bound credential came without the client certificate it is bound to"

@@ -2,7 +2,8 @@
 //! (beyond it the listener stops accepting until one closes, so a flood of
 //! idle connections cannot use up the process's file descriptors) and at
 //! most `max_connections_per_address` from one address (trusted proxies
-//! excepted), so that one client cannot take them all.
+//! excepted), so that one client cannot take them all; a connection over
+//! which no byte has gone either way for `connection_idle_secs` is closed.
 
 use std::{
     collections::HashMap,
@@ -29,15 +30,17 @@ use super::tls::Tls;
 #[derive(Clone)]
 pub struct Limits {
     total: Arc<Semaphore>,
+    idle_for: Duration,
     per_address: usize,
     exempt: Arc<Vec<IpNet>>,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Limits {
-    pub fn new(total: usize, per_address: usize, exempt: Vec<IpNet>) -> Self {
+    pub fn new(total: usize, per_address: usize, idle_for: Duration, exempt: Vec<IpNet>) -> Self {
         Self {
             total: Arc::new(Semaphore::new(total)),
+            idle_for,
             per_address,
             exempt: Arc::new(exempt),
             open: Arc::default(),
@@ -87,13 +90,31 @@ impl Drop for Slot {
 }
 
 pin_project_lite::pin_project! {
-    /// A served connection holding its [`Slot`]; tonic sees the inner
-    /// stream's connection info.
+    /// A served connection holding its [`Slot`], closed once no byte has
+    /// gone either way for `idle_for`; tonic sees the inner stream's
+    /// connection info.
     pub struct Limited<S> {
         #[pin]
         inner: S,
         slot: Slot,
+        idle: Pin<Box<tokio::time::Sleep>>,
+        idle_for: Duration,
     }
+}
+
+impl<S> Limited<S> {
+    fn new(inner: S, slot: Slot, idle_for: Duration) -> Self {
+        Self {
+            inner,
+            slot,
+            idle: Box::pin(tokio::time::sleep(idle_for)),
+            idle_for,
+        }
+    }
+}
+
+fn idle_error() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "connection idle")
 }
 
 impl<S: Connected> Connected for Limited<S> {
@@ -110,7 +131,19 @@ impl<S: AsyncRead> AsyncRead for Limited<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.project().inner.poll_read(cx, buf)
+        let this = self.project();
+        let before = buf.filled().len();
+        match this.inner.poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                let deadline = tokio::time::Instant::now() + *this.idle_for;
+                this.idle.as_mut().reset(deadline);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if std::future::Future::poll(this.idle.as_mut(), cx).is_ready() => {
+                Poll::Ready(Err(idle_error()))
+            }
+            other => other,
+        }
     }
 }
 
@@ -120,7 +153,15 @@ impl<S: AsyncWrite> AsyncWrite for Limited<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let written = this.inner.poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &written {
+            if *n > 0 {
+                let deadline = tokio::time::Instant::now() + *this.idle_for;
+                this.idle.as_mut().reset(deadline);
+            }
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -136,7 +177,15 @@ impl<S: AsyncWrite> AsyncWrite for Limited<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let written = this.inner.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &written {
+            if *n > 0 {
+                let deadline = tokio::time::Instant::now() + *this.idle_for;
+                this.idle.as_mut().reset(deadline);
+            }
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -191,10 +240,10 @@ where
             // Nagle's algorithm a reply's last frame could wait for the
             // client's delayed ACK (40 ms).
             let _ = stream.set_nodelay(true);
-            let (prepare, sender) = (prepare.clone(), sender.clone());
+            let (prepare, sender, idle_for) = (prepare.clone(), sender.clone(), limits.idle_for);
             tokio::spawn(async move {
                 if let Some(inner) = prepare(stream).await {
-                    let _ = sender.send(Ok(Limited { inner, slot })).await;
+                    let _ = sender.send(Ok(Limited::new(inner, slot, idle_for))).await;
                 }
             });
         }

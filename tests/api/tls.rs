@@ -465,6 +465,33 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
         let refused = create(other, &secret, "paul").await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{binding}");
     }
+    // A URI that spells a dns: or cn: binding is still a URI.
+    for (binding, spelled) in [
+        ("dns:svc.example.org", "dns:svc.example.org"),
+        ("cn:svc", "cn:svc"),
+    ] {
+        let name = format!("spelled-{}", &binding[..2]);
+        let (_, secret) = credentials::create_bound(
+            &app.ctx.db,
+            app.ctx.now(),
+            &name,
+            Role::Service,
+            Some(binding),
+        )
+        .await
+        .unwrap();
+        let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+        register_secret(&secret);
+        let leaf =
+            clients.client_leaf_with(vec![rcgen::SanType::URI(spelled.try_into().unwrap())], "x");
+        let channel = app.channel_as(Some(&leaf)).await.unwrap();
+        let refused = create(channel, &secret, "paul").await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::Unauthenticated,
+            "{binding} from a URI"
+        );
+    }
     // A binding that names no kind, or a wildcard, is refused by name.
     for binding in ["billing", "dns:*.example.org", "cn:", "dns:"] {
         let refused = credentials::create_bound(
@@ -759,4 +786,34 @@ async fn a_replaced_client_ca_file_applies_to_new_connections() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!works(&old_leaf).await, "the old client CA still applies");
+}
+
+/// A connection over which nothing goes (the handshake done, then not a
+/// byte) is closed after `connection_idle_secs`, giving its place back.
+#[tokio::test]
+async fn a_connection_idle_past_its_limit_is_closed() {
+    let ca = TestCa::new("gardien test CA");
+    let (app, _files) = spawn_tls_app_with(&ca, |config| {
+        config.connection_idle_secs = 1;
+        config.max_connections_per_address = 1;
+    })
+    .await;
+    let mut idle = connect_tls(&app, &ca.pem(), b"h2").await;
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut byte))
+        .await
+        .expect("the idle connection is still open after 5 s");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    // Its place is free again: a call goes through.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app
+        .login("nobody", STRONG_PASSWORD)
+        .await
+        .unwrap_err()
+        .code()
+        != tonic::Code::Unauthenticated
+    {
+        assert!(Instant::now() < deadline, "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
