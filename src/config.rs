@@ -71,8 +71,9 @@ pub struct Config {
     /// Connections to the gRPC listener open at once; beyond it the
     /// listener waits for one to close before accepting another.
     pub max_connections: usize,
-    /// Connections open at once from one address (trusted proxies, see
-    /// `rate_limit.trusted_proxies`, excepted); more are closed at once.
+    /// Connections open at once from one address, an IPv6 one counted by
+    /// its /64 (trusted proxies, see `rate_limit.trusted_proxies`,
+    /// excepted); more are closed at once.
     pub max_connections_per_address: usize,
     /// A connection over which no byte has gone either way for this many
     /// seconds is closed (clients reconnect as they need).

@@ -33,7 +33,9 @@ pub struct Limits {
     idle_for: Duration,
     per_address: usize,
     exempt: Arc<Vec<IpNet>>,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Open connections by address key (IPv6 by its /64, as the rate
+    /// limiter counts them).
+    open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Limits {
@@ -51,9 +53,10 @@ impl Limits {
     /// address already has its share.
     fn admit(&self, ip: IpAddr, permit: OwnedSemaphorePermit) -> Option<Slot> {
         let exempt = self.exempt.iter().any(|net| net.contains(&ip));
+        let key = crate::middleware::rate_limit::address_key(Some(ip.to_canonical()));
         if !exempt {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            let count = open.entry(ip).or_default();
+            let count = open.entry(key.clone()).or_default();
             if *count >= self.per_address {
                 return None;
             }
@@ -61,7 +64,7 @@ impl Limits {
         }
         Some(Slot {
             limits: self.clone(),
-            ip: (!exempt).then_some(ip),
+            key: (!exempt).then_some(key),
             _permit: permit,
         })
     }
@@ -70,20 +73,20 @@ impl Limits {
 /// One open connection's place in the limits, given back when it closes.
 pub struct Slot {
     limits: Limits,
-    ip: Option<IpAddr>,
+    key: Option<String>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let Some(ip) = self.ip else {
+        let Some(key) = &self.key else {
             return;
         };
         let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&ip) {
+        if let Some(count) = open.get_mut(key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&ip);
+                open.remove(key);
             }
         }
     }
