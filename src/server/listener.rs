@@ -102,6 +102,7 @@ pin_project_lite::pin_project! {
         slot: Slot,
         idle: Pin<Box<tokio::time::Sleep>>,
         idle_for: Duration,
+        last_activity: tokio::time::Instant,
     }
 }
 
@@ -112,12 +113,39 @@ impl<S> Limited<S> {
             slot,
             idle: Box::pin(tokio::time::sleep(idle_for)),
             idle_for,
+            last_activity: tokio::time::Instant::now(),
         }
     }
 }
 
+/// Whether the connection has been idle for `idle_for`. I/O only records
+/// its time; the timer is moved on when it fires early, so the hot path
+/// never touches the timer wheel.
+fn idle_over(
+    idle: &mut Pin<Box<tokio::time::Sleep>>,
+    last_activity: tokio::time::Instant,
+    idle_for: Duration,
+    cx: &mut Context<'_>,
+) -> bool {
+    while std::future::Future::poll(idle.as_mut(), cx).is_ready() {
+        let due = last_activity + idle_for;
+        if due <= tokio::time::Instant::now() {
+            return true;
+        }
+        idle.as_mut().reset(due);
+    }
+    false
+}
+
 fn idle_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection idle")
+}
+
+/// Records I/O that moved bytes.
+fn moved(result: &Poll<io::Result<usize>>, last_activity: &mut tokio::time::Instant) {
+    if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+        *last_activity = tokio::time::Instant::now();
+    }
 }
 
 impl<S: Connected> Connected for Limited<S> {
@@ -138,11 +166,10 @@ impl<S: AsyncRead> AsyncRead for Limited<S> {
         let before = buf.filled().len();
         match this.inner.poll_read(cx, buf) {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                let deadline = tokio::time::Instant::now() + *this.idle_for;
-                this.idle.as_mut().reset(deadline);
+                *this.last_activity = tokio::time::Instant::now();
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if std::future::Future::poll(this.idle.as_mut(), cx).is_ready() => {
+            Poll::Pending if idle_over(this.idle, *this.last_activity, *this.idle_for, cx) => {
                 Poll::Ready(Err(idle_error()))
             }
             other => other,
@@ -158,12 +185,7 @@ impl<S: AsyncWrite> AsyncWrite for Limited<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let written = this.inner.poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &written {
-            if *n > 0 {
-                let deadline = tokio::time::Instant::now() + *this.idle_for;
-                this.idle.as_mut().reset(deadline);
-            }
-        }
+        moved(&written, this.last_activity);
         written
     }
 
@@ -182,12 +204,7 @@ impl<S: AsyncWrite> AsyncWrite for Limited<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let written = this.inner.poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &written {
-            if *n > 0 {
-                let deadline = tokio::time::Instant::now() + *this.idle_for;
-                this.idle.as_mut().reset(deadline);
-            }
-        }
+        moved(&written, this.last_activity);
         written
     }
 
