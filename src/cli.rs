@@ -2,26 +2,24 @@
 //! `outbox …`, `keys …`. Every
 //! command reads the same configuration as `serve`.
 
+mod account;
 mod keys;
 
-use std::{io::BufRead, path::PathBuf};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::{
     clock::{Clock, SystemClock},
     config::{Config, LogFormat},
-    domain::{
-        accounts::{self, NewAccount},
-        credentials,
-        principal::{Actor, ClientInfo, Role},
-        types::{Email, Locale, Login, Phone, PostalAddress},
-    },
+    domain::{credentials, principal::Role},
     server,
     store::db,
     telemetry, Application,
 };
+
+pub use account::AccountCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "gardien", version, about = "gRPC account-security backend")]
@@ -128,6 +126,9 @@ pub enum CredentialCommand {
         /// refused.
         #[arg(long)]
         bind_certificate: Option<String>,
+        /// Who creates it, kept on the credential; default $USER.
+        #[arg(long, env = "USER", value_parser = account::parse_operator)]
+        operator: Option<String>,
     },
     /// List credentials (never their secrets).
     List,
@@ -135,25 +136,9 @@ pub enum CredentialCommand {
     Revoke {
         #[arg(long)]
         name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AccountCommand {
-    /// Create a customer account; prints its id.
-    Create {
-        #[arg(long)]
-        login: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "")]
-        phone: String,
-        #[arg(long, default_value = "en")]
-        locale: String,
-        /// Read the initial password from the first line of standard input
-        /// (without it the customer sets one through a reset link).
-        #[arg(long)]
-        password_stdin: bool,
+        /// Who revokes it, kept on the credential; default $USER.
+        #[arg(long, env = "USER", value_parser = account::parse_operator)]
+        operator: Option<String>,
     },
 }
 
@@ -199,7 +184,7 @@ impl Cli {
                 Ok(())
             }
             Command::Credential(command) => credential(config, command).await,
-            Command::Account(command) => account(config, command).await,
+            Command::Account(command) => account::run(config, command).await,
             Command::Outbox(command) => outbox(config, command).await,
             Command::Keys(command) => keys::run(config, command).await,
         }
@@ -307,10 +292,23 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
             role,
             name,
             bind_certificate,
+            operator,
         } => {
-            let (created, secret) =
-                credentials::create_bound(&db, now, &name, role, bind_certificate.as_deref())
-                    .await?;
+            let (created, secret) = credentials::create_bound(
+                &db,
+                now,
+                &name,
+                role,
+                bind_certificate.as_deref(),
+                operator.as_deref(),
+            )
+            .await?;
+            tracing::info!(
+                credential = %created.name,
+                role = %created.role,
+                operator = operator.as_deref().unwrap_or("-"),
+                "credential created"
+            );
             match &created.bound_certificate {
                 Some(identity) => eprintln!(
                     "created {} credential {:?}, bound to the client certificate {identity:?}; \
@@ -326,8 +324,8 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
         }
         CredentialCommand::List => {
             println!(
-                "{:<36}  {:<9}  {:<24}  {:<8}  client certificate",
-                "id", "role", "name", "status"
+                "{:<36}  {:<9}  {:<24}  {:<8}  {:<16}  {:<16}  client certificate",
+                "id", "role", "name", "status", "created by", "revoked by"
             );
             for c in credentials::list(&db).await? {
                 let status = if c.revoked_at.is_some() {
@@ -336,14 +334,24 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
                     "active"
                 };
                 let bound = c.bound_certificate.as_deref().unwrap_or("-");
+                let created_by = c.created_by.as_deref().unwrap_or("-");
+                let revoked_by = match (&c.revoked_at, c.revoked_by.as_deref()) {
+                    (None, _) => "",
+                    (Some(_), by) => by.unwrap_or("-"),
+                };
                 println!(
-                    "{:<36}  {:<9}  {:<24}  {status:<8}  {bound}",
+                    "{:<36}  {:<9}  {:<24}  {status:<8}  {created_by:<16}  {revoked_by:<16}  {bound}",
                     c.id, c.role, c.name
                 );
             }
         }
-        CredentialCommand::Revoke { name } => {
-            let revoked = credentials::revoke(&db, now, &name).await?;
+        CredentialCommand::Revoke { name, operator } => {
+            let revoked = credentials::revoke(&db, now, &name, operator.as_deref()).await?;
+            tracing::info!(
+                credential = %revoked.name,
+                operator = revoked.revoked_by.as_deref().unwrap_or("-"),
+                "credential revoked"
+            );
             eprintln!("credential {:?} revoked", revoked.name);
         }
     }
@@ -381,52 +389,5 @@ async fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
             eprintln!("{requeued} message(s) requeued");
         }
     }
-    Ok(())
-}
-
-async fn account(config: Config, command: AccountCommand) -> anyhow::Result<()> {
-    let AccountCommand::Create {
-        login,
-        email,
-        phone,
-        locale,
-        password_stdin,
-    } = command;
-    let invalid = |v: crate::domain::error::FieldViolation| {
-        anyhow::anyhow!("--{}: {}", v.field, v.description)
-    };
-    let new = NewAccount {
-        login: Login::parse("login", &login).map_err(invalid)?,
-        email: Email::parse("email", &email).map_err(invalid)?,
-        phone: Phone::parse_optional("phone", &phone).map_err(invalid)?,
-        address: PostalAddress::default(),
-        locale: match locale.as_str() {
-            "en" => Locale::En,
-            "fr" => Locale::Fr,
-            _ => anyhow::bail!("--locale: must be en or fr"),
-        },
-        password: if password_stdin {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            Some(SecretString::from(
-                line.trim_end_matches(['\r', '\n']).to_string(),
-            ))
-        } else {
-            None
-        },
-    };
-    let config = std::sync::Arc::new(config);
-    let db = db::connect(&config).await?;
-    db::migrate(&db).await?;
-    let ctx = server::context(config, db, std::sync::Arc::new(SystemClock))?;
-    let created = accounts::create(
-        &ctx,
-        ctx.now(),
-        &Actor::system(),
-        &ClientInfo::default(),
-        new,
-    )
-    .await?;
-    println!("{}", created.id);
     Ok(())
 }

@@ -43,7 +43,7 @@ pub async fn create<C: ConnectionTrait>(
     name: &str,
     role: Role,
 ) -> Result<(credential::Model, SecretString)> {
-    create_bound(conn, now, name, role, None).await
+    create_bound(conn, now, name, role, None, None).await
 }
 
 /// A certificate identity a credential can be bound to, in the form the
@@ -101,12 +101,14 @@ pub fn parse_certificate_identity(raw: &str) -> Result<String, FieldViolation> {
 
 /// [`create`], the credential bound to a client certificate identity when
 /// `bound_certificate` is given: without that certificate it is refused.
+/// `created_by` names the operator who asked for it, kept on the row.
 pub async fn create_bound<C: ConnectionTrait>(
     conn: &C,
     now: i64,
     name: &str,
     role: Role,
     bound_certificate: Option<&str>,
+    created_by: Option<&str>,
 ) -> Result<(credential::Model, SecretString)> {
     let name = parse_name(name).map_err(|v| Error::InvalidArgument(vec![v]))?;
     let bound_certificate = bound_certificate
@@ -125,6 +127,8 @@ pub async fn create_bound<C: ConnectionTrait>(
         created_at: now,
         revoked_at: None,
         bound_certificate,
+        created_by: created_by.map(str::to_string),
+        revoked_by: None,
     };
     store::credentials::insert(conn, model.clone())
         .await
@@ -144,10 +148,12 @@ pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<credential::Model>
 
 /// Revokes by name; the very next call with the secret is refused, on every
 /// instance (the revocation clock moves in the same transaction).
+/// `revoked_by` names the operator, kept on the row.
 pub async fn revoke(
     conn: &sea_orm::DatabaseConnection,
     now: i64,
     name: &str,
+    revoked_by: Option<&str>,
 ) -> Result<credential::Model> {
     let txn = crate::store::db::begin_write(conn).await?;
     let found = store::credentials::by_name(&txn, name)
@@ -156,7 +162,7 @@ pub async fn revoke(
     if found.revoked_at.is_some() {
         return Ok(found);
     }
-    let revoked = store::credentials::revoke(&txn, found, now).await?;
+    let revoked = store::credentials::revoke(&txn, found, now, revoked_by).await?;
     auth_cache::bump(&txn).await?;
     txn.commit().await?;
     Ok(revoked)

@@ -17,6 +17,9 @@ pub enum RevocationCause {
     TotpDisabled,
     Dispute,
     SupportFactorReset,
+    /// The security team ended every session (`gardien account
+    /// revoke-sessions`).
+    SecurityTeam,
     /// A stored reason this version does not know.
     Other,
 }
@@ -31,6 +34,7 @@ impl RevocationCause {
         RevocationCause::TotpDisabled,
         RevocationCause::Dispute,
         RevocationCause::SupportFactorReset,
+        RevocationCause::SecurityTeam,
         RevocationCause::Other,
     ];
 
@@ -45,6 +49,7 @@ impl RevocationCause {
             RevocationCause::TotpDisabled => "totp_disabled",
             RevocationCause::Dispute => "event_disputed",
             RevocationCause::SupportFactorReset => "totp_reset_by_support",
+            RevocationCause::SecurityTeam => "revoked_by_security_team",
             RevocationCause::Other => "other",
         }
     }
@@ -60,6 +65,7 @@ impl RevocationCause {
             RevocationCause::TotpDisabled => "TOTP_DISABLED",
             RevocationCause::Dispute => "DISPUTE",
             RevocationCause::SupportFactorReset => "SUPPORT_FACTOR_RESET",
+            RevocationCause::SecurityTeam => "SECURITY_TEAM",
             RevocationCause::Other => "OTHER",
         }
     }

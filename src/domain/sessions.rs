@@ -294,6 +294,34 @@ pub async fn revoke_all<C: ConnectionTrait>(
     Ok(revoked)
 }
 
+/// Ends every live session of an account for the security team (the
+/// command line's `account revoke-sessions`), recorded with the operator as
+/// actor; returns how many ended.
+pub async fn revoke_for_security_team(
+    db: &DatabaseConnection,
+    now: Millis,
+    account_id: Uuid,
+    operator: &Actor,
+    client: &ClientInfo,
+) -> Result<u64> {
+    let txn = crate::store::db::begin_write(db).await?;
+    if store::accounts::by_id(&txn, account_id).await?.is_none() {
+        return Err(Error::NotFound("account"));
+    }
+    let revoked = revoke_all(
+        &txn,
+        now,
+        account_id,
+        None,
+        RevocationCause::SecurityTeam,
+        operator,
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(revoked)
+}
+
 /// Ends one session of the caller's account (`NotFound` for another's).
 /// A session of the caller's that has already ended succeeds unchanged.
 pub async fn revoke(

@@ -16,6 +16,10 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     /// The client certificate identity this credential must come with.
     pub bound_certificate: Option<String>,
+    /// The operator who created it (`gardien credential create`).
+    pub created_by: Option<String>,
+    /// The operator who revoked it.
+    pub revoked_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -50,8 +50,10 @@ pub async fn revoke<C: ConnectionTrait>(
     conn: &C,
     row: credential::Model,
     now: i64,
+    revoked_by: Option<&str>,
 ) -> Result<credential::Model, DbErr> {
     let mut active: credential::ActiveModel = row.into();
     active.revoked_at = Set(Some(now));
+    active.revoked_by = Set(revoked_by.map(str::to_string));
     sea_orm::ActiveModelTrait::update(active, conn).await
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_cli;
 mod architecture;
 mod at_rest;
 mod attacks;

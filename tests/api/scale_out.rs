@@ -106,7 +106,7 @@ pub async fn cached_sessions_and_credentials_revoked_elsewhere_are_refused_on_th
     assert!(!introspect(&b, &grant.session_token).await.unwrap());
 
     // The credential is revoked by the command line's code path.
-    gardien::domain::credentials::revoke(&a.ctx.db, a.ctx.now(), "billing")
+    gardien::domain::credentials::revoke(&a.ctx.db, a.ctx.now(), "billing", None)
         .await
         .unwrap();
     for app in [&a, &b] {

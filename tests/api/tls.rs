@@ -338,6 +338,24 @@ async fn a_certificate_swap_under_load_fails_no_call_and_a_broken_pair_keeps_the
     assert!(ok > 400, "only {ok} calls in 30 s");
 }
 
+/// A service credential bound to `binding`, made through the library; its
+/// secret, registered for the log checks.
+async fn bound_credential(app: &TestApp, name: &str, binding: &str) -> String {
+    let (_, secret) = gardien::domain::credentials::create_bound(
+        &app.ctx.db,
+        app.ctx.now(),
+        name,
+        gardien::domain::principal::Role::Service,
+        Some(binding),
+        None,
+    )
+    .await
+    .unwrap();
+    let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    register_secret(&secret);
+    secret
+}
+
 /// Item 3 of the TLS issue: with `tls.client_ca_file`, a credential bound to
 /// a certificate identity works only from a connection presenting that
 /// certificate; unbound credentials and customer sessions work as before,
@@ -355,17 +373,7 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
     })
     .await;
     let identity = "spiffe://example.org/ns/billing/sa/billing";
-    let (_, secret) = credentials::create_bound(
-        &app.ctx.db,
-        app.ctx.now(),
-        "billing-bound",
-        Role::Service,
-        Some(identity),
-    )
-    .await
-    .unwrap();
-    let bound = secrecy::ExposeSecret::expose_secret(&secret).to_string();
-    register_secret(&bound);
+    let bound = bound_credential(&app, "billing-bound", identity).await;
 
     let right = clients.client_leaf(identity);
     let other = clients.client_leaf("spiffe://example.org/ns/shop/sa/shop");
@@ -446,17 +454,7 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
         ),
     ] {
         let name = format!("bound-{login}");
-        let (_, secret) = credentials::create_bound(
-            &app.ctx.db,
-            app.ctx.now(),
-            &name,
-            Role::Service,
-            Some(binding),
-        )
-        .await
-        .unwrap();
-        let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
-        register_secret(&secret);
+        let secret = bound_credential(&app, &name, binding).await;
         let channel = app.channel_as(Some(&leaf)).await.unwrap();
         create(channel, &secret, login)
             .await
@@ -471,17 +469,7 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
         ("cn:svc", "cn:svc"),
     ] {
         let name = format!("spelled-{}", &binding[..2]);
-        let (_, secret) = credentials::create_bound(
-            &app.ctx.db,
-            app.ctx.now(),
-            &name,
-            Role::Service,
-            Some(binding),
-        )
-        .await
-        .unwrap();
-        let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
-        register_secret(&secret);
+        let secret = bound_credential(&app, &name, binding).await;
         let leaf =
             clients.client_leaf_with(vec![rcgen::SanType::URI(spelled.try_into().unwrap())], "x");
         let channel = app.channel_as(Some(&leaf)).await.unwrap();
@@ -500,6 +488,7 @@ async fn a_certificate_bound_credential_works_only_with_its_certificate() {
             "never",
             Role::Service,
             Some(binding),
+            None,
         )
         .await
         .err()
