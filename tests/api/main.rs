@@ -10,6 +10,7 @@ mod at_rest;
 mod attacks;
 mod centre;
 mod configuration;
+mod deploy;
 mod faults;
 mod foundation;
 mod grpc_web;

@@ -112,7 +112,7 @@ impl Drop for TestApp {
 }
 
 /// A fresh PostgreSQL database when `GARDIEN_TEST_POSTGRES_URL` is set.
-async fn database_url() -> Option<String> {
+pub async fn database_url() -> Option<String> {
     let admin_url = std::env::var("GARDIEN_TEST_POSTGRES_URL").ok()?;
     let name = format!("gardien_test_{}", uuid::Uuid::new_v4().simple());
     let admin = sea_orm::Database::connect(admin_url.as_str())
