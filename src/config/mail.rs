@@ -86,6 +86,17 @@ impl SmtpConfig {
                 "must be a host name, not a URL; the port goes in mail.smtp.port, \
                  credentials in mail.smtp.username and mail.smtp.password",
             )
+        } else if self.host.contains(':')
+            && self
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::Ipv6Addr>()
+                .is_err()
+        {
+            Some("must be a host name without a port; the port goes in mail.smtp.port")
+        } else if self.host.chars().any(char::is_whitespace) {
+            Some("must be a host name, without spaces")
         } else {
             None
         }

@@ -176,6 +176,10 @@ impl Config {
         if self.mail.max_attempts == 0 || self.mail.max_attempts > 100 {
             return fail("mail.max_attempts", "must be between 1 and 100");
         }
+        // 0 would poll the database without pause.
+        if !(10..=3_600_000).contains(&self.mail.poll_interval_ms) {
+            return fail("mail.poll_interval_ms", "must be between 10 and 3600000");
+        }
         // Checked whatever the transport: check-config prints the host, and
         // serve logs it.
         if let Some(why) = self.mail.smtp.host_problem() {

@@ -113,6 +113,22 @@ fn make_a_file(dir: &Path) {
 
 const BAD: &[Bad] = &[
     Bad {
+        what: "an SMTP host with its port",
+        env: &[("GARDIEN_MAIL__SMTP__HOST", "smtp.example.com:587")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`mail.smtp.host`",
+    },
+    Bad {
+        what: "an outbox that would poll without pause",
+        env: &[("GARDIEN_MAIL__POLL_INTERVAL_MS", "0")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`mail.poll_interval_ms`",
+    },
+    Bad {
         what: "plaintext on every interface without tls.plaintext_allowed",
         env: &[("GARDIEN_LISTEN_ADDR", "0.0.0.0:57993")],
         file: None,
