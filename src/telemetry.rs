@@ -78,12 +78,35 @@ where
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
+            // The call's span once ("span"), not again in a list.
             .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     // Already initialised (tests start several servers in one process).
-    drop(result);
+    if result.is_ok() && format == LogFormat::Json {
+        JSON.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(())
+}
+
+/// Whether this process logs JSON lines.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Reports the error that stops the command, already scrubbed of secrets:
+/// a JSON line at ERROR when the logs are JSON (`json_wanted` says so when
+/// the error came before logging started, from `--log-format` or
+/// `GARDIEN_LOG_FORMAT`), else `gardien: …` on standard error.
+pub fn fatal(shown: &str, json_wanted: bool) {
+    let json = JSON.load(std::sync::atomic::Ordering::Relaxed)
+        || (json_wanted
+            && init_with_writer(LogFormat::Json, "error", std::io::stderr, false).is_ok()
+            && JSON.load(std::sync::atomic::Ordering::Relaxed));
+    if json {
+        tracing::error!(error = %shown, "gardien stopped");
+    } else {
+        eprintln!("gardien: {shown}");
+    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,8 @@ where
         Box::pin(
             async move {
                 let result = future.await;
-                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // A number in JSON logs, to the hundredth of a millisecond.
+                let latency_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
                 match &result {
                     Ok(response) => {
                         let status = response
@@ -82,10 +83,10 @@ where
                             .unwrap_or(0);
                         let code = tonic::Code::from_i32(status);
                         record_rpc(&method, code, started.elapsed().as_secs_f64());
-                        tracing::info!(status = ?code, latency_ms = format!("{latency_ms:.2}"), "rpc finished");
+                        tracing::info!(status = ?code, latency_ms, "rpc finished");
                     }
                     Err(error) => {
-                        tracing::warn!(%error, latency_ms = format!("{latency_ms:.2}"), "rpc failed in transport")
+                        tracing::warn!(%error, latency_ms, "rpc failed in transport")
                     }
                 }
                 result

@@ -672,3 +672,33 @@ fn the_sample_configuration_lists_every_key_with_its_default() {
         problems.join("\n")
     );
 }
+
+/// A start-up that fails says why in the format of the logs: a JSON line
+/// (level ERROR, the reason in `error`) with `GARDIEN_LOG_FORMAT=json`, a
+/// `gardien: …` line with text logs.
+#[tokio::test]
+async fn a_fatal_start_up_error_is_written_in_the_log_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), None);
+    deployment.set("GARDIEN_LISTEN_ADDR", "0.0.0.0:0");
+    let output = run(&deployment, &["serve"]).await;
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    let last = said.lines().last().unwrap_or_default();
+    let line: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|_| panic!("not a JSON line: {said}"));
+    assert_eq!(line["level"], "ERROR", "{last}");
+    assert!(
+        line["error"].as_str().is_some_and(|e| e.contains("tls")),
+        "{last}"
+    );
+
+    deployment.set("GARDIEN_LOG_FORMAT", "text");
+    let output = run(&deployment, &["serve"]).await;
+    let said = stderr(&output);
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("gardien: ") && last.contains("tls"),
+        "{said}"
+    );
+}

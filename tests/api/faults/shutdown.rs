@@ -47,6 +47,26 @@ async fn sigterm_finishes_in_flight_calls_refuses_new_ones_and_loses_nothing() {
             .accounts
             .push(id.expect("accounts are created before the signal"));
     }
+    // A JSON log line: the latency a number, the call's span once.
+    let finished = {
+        let mut found = None;
+        for _ in 0..100 {
+            found = server
+                .logs()
+                .lines()
+                .find(|line| line.contains("rpc finished"))
+                .map(str::to_string);
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        found.expect("a call's last line")
+    };
+    let line: serde_json::Value = serde_json::from_str(&finished).unwrap();
+    assert!(line["latency_ms"].as_f64().is_some(), "{finished}");
+    assert!(line["span"]["method"].is_string(), "{finished}");
+    assert!(line.get("spans").is_none(), "{finished}");
 
     // In flight: logins queued on the two hashing workers, and creations.
     let in_flight_logins: Vec<_> = logins
