@@ -166,7 +166,17 @@ impl Cli {
             eprintln!("configuration is valid");
             return Ok(());
         }
-        telemetry::init(config.log_format, &config.log_level)?;
+        // Spans are exported by the server only; kept until it has stopped,
+        // then flushed.
+        let _traces = match self.command {
+            Command::Serve => {
+                telemetry::init_traced(config.log_format, &config.log_level, &config.traces)?
+            }
+            _ => {
+                telemetry::init(config.log_format, &config.log_level)?;
+                None
+            }
+        };
         for variable in &config.ignored_env {
             tracing::warn!(%variable, "environment variable sets no configuration key; ignored");
         }

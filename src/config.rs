@@ -20,6 +20,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod traces;
 mod validate;
 
 pub use key_rotation::KeyRotationConfig;
@@ -30,6 +31,7 @@ pub use sections::{
     ResetConfig, SessionConfig, SupportConfig, TotpConfig,
 };
 pub use tls::TlsConfig;
+pub use traces::TracesConfig;
 
 /// Environment variables with this prefix belong to the test suite, not to
 /// the server's configuration.
@@ -88,6 +90,7 @@ pub struct Config {
     /// non-browser clients are unaffected).
     pub cors_allowed_origins: Vec<String>,
     pub tls: TlsConfig,
+    pub traces: TracesConfig,
     pub database: DatabaseConfig,
     pub password: PasswordConfig,
     pub session: SessionConfig,
@@ -124,6 +127,7 @@ impl Default for Config {
             cors_allowed_origins: Vec::new(),
             metrics_addr: None,
             tls: TlsConfig::default(),
+            traces: TracesConfig::default(),
             database: DatabaseConfig::default(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),

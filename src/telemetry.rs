@@ -1,8 +1,10 @@
 //! Logging: human-readable by default, JSON on request. Log lines carry the
 //! RPC span (method, request id, principal) and never a secret.
 
+mod otel;
 mod scrub;
 
+pub use otel::{continue_caller, TraceGuard};
 pub use scrub::scrub;
 
 use std::io::IsTerminal;
@@ -66,23 +68,69 @@ pub fn init_with_writer<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    install(format, level, writer, ansi, None)
+}
+
+/// [`init`], and the spans exported over OTLP when `traces` names an
+/// endpoint; keep the guard while the command runs (it sends the last spans
+/// when dropped). Call it inside the runtime.
+pub fn init_traced(
+    format: LogFormat,
+    level: &str,
+    traces: &crate::config::TracesConfig,
+) -> anyhow::Result<Option<TraceGuard>> {
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let (tracer, guard) = match otel::tracer(traces)? {
+        Some((tracer, guard)) => (Some(tracer), Some(guard)),
+        None => (None, None),
+    };
+    install(format, level, std::io::stderr, ansi, tracer)?;
+    Ok(guard)
+}
+
+/// What the exported spans take: gardien's at INFO (each RPC and its steps)
+/// and sea-orm's database calls, which it traces at TRACE.
+const EXPORTED_SPANS: &str = "info,sea_orm=trace";
+
+fn install<W>(
+    format: LogFormat,
+    level: &str,
+    writer: W,
+    ansi: bool,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> anyhow::Result<()>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
     let filter = EnvFilter::try_new(level)
         .map_err(|error| anyhow::anyhow!("`log_level` (or GARDIEN_LOG): {error}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines
             .json()
             .flatten_event(true)
             // The call's span once ("span"), not again in a list.
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
     };
+    let spans = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(EnvFilter::new(EXPORTED_SPANS))
+    });
+    let result = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .try_init();
     // Already initialised (tests start several servers in one process).
     if result.is_ok() && format == LogFormat::Json {
         JSON.store(true, std::sync::atomic::Ordering::Relaxed);

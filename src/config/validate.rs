@@ -14,6 +14,9 @@ impl Config {
         if let Err((key, why)) = self.tls.check(self.listen_addr) {
             return fail(key, &why);
         }
+        if let Err((key, why)) = self.traces.check() {
+            return fail(key, why);
+        }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");
         }

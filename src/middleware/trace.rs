@@ -55,13 +55,22 @@ where
             .and_then(|address| address.0)
             .map(|ip| ip.to_string())
             .unwrap_or_default();
+        // The exported span's name: a method the server has, never a path
+        // the caller made up.
+        let name = known_method(request.uri().path())
+            .map_or("unknown".to_string(), |(service, method)| {
+                format!("{service}/{method}")
+            });
         let span = tracing::info_span!(
             "rpc",
             method = %request.uri().path().escape_debug(),
             request_id = %request_id,
             client_address = %client,
             principal = tracing::field::Empty,
+            otel.name = %name,
+            otel.kind = "server",
         );
+        crate::telemetry::continue_caller(&span, request.headers());
         let method = request.uri().path().to_string();
         let started = Instant::now();
         let future = {
@@ -101,9 +110,7 @@ where
 /// server has, else both "unknown": a label never takes what a caller made
 /// up, so made-up paths cannot grow the metrics endpoint without bound.
 fn record_rpc(path: &str, code: tonic::Code, seconds: f64) {
-    let (service, method) = super::auth::allowed_roles(path)
-        .and_then(|_| path.strip_prefix('/')?.split_once('/'))
-        .unwrap_or(("unknown", "unknown"));
+    let (service, method) = known_method(path).unwrap_or(("unknown", "unknown"));
     let labels = [
         ("service", service.to_string()),
         ("method", method.to_string()),
@@ -111,4 +118,9 @@ fn record_rpc(path: &str, code: tonic::Code, seconds: f64) {
     ];
     metrics::counter!("gardien_rpc_requests_total", &labels).increment(1);
     metrics::histogram!("gardien_rpc_duration_seconds", &labels).record(seconds);
+}
+
+/// The service and method of `path` when the server has that method.
+fn known_method(path: &str) -> Option<(&str, &str)> {
+    super::auth::allowed_roles(path).and_then(|_| path.strip_prefix('/')?.split_once('/'))
 }

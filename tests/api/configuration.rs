@@ -113,6 +113,22 @@ fn make_a_file(dir: &Path) {
 
 const BAD: &[Bad] = &[
     Bad {
+        what: "an OTLP endpoint that is not an http(s) address",
+        env: &[("GARDIEN_TRACES__OTLP_ENDPOINT", "collector:4317")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.otlp_endpoint`",
+    },
+    Bad {
+        what: "a sampling ratio above 1",
+        env: &[("GARDIEN_TRACES__SAMPLE_RATIO", "1.5")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.sample_ratio`",
+    },
+    Bad {
         what: "an SMTP host with its port",
         env: &[("GARDIEN_MAIL__SMTP__HOST", "smtp.example.com:587")],
         file: None,

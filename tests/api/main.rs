@@ -28,4 +28,5 @@ mod smtp;
 mod smtp_sink;
 mod support;
 mod tls;
+mod traces;
 mod two_factor;
