@@ -129,6 +129,11 @@ pub enum CredentialCommand {
         /// Who creates it, kept on the credential; default $USER.
         #[arg(long, env = "USER", value_parser = account::parse_operator)]
         operator: Option<String>,
+        /// When a credential of this name exists (with this role), give it
+        /// the new secret instead of failing: its old secret is refused
+        /// from the next call on, on every instance.
+        #[arg(long)]
+        replace: bool,
     },
     /// List credentials (never their secrets).
     List,
@@ -303,30 +308,57 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
             name,
             bind_certificate,
             operator,
+            replace,
         } => {
-            let (created, secret) = credentials::create_bound(
-                &db,
-                now,
-                &name,
-                role,
-                bind_certificate.as_deref(),
-                operator.as_deref(),
-            )
-            .await?;
+            let (created, secret, replaced) = if replace {
+                credentials::create_or_replace(
+                    &db,
+                    now,
+                    &name,
+                    role,
+                    bind_certificate.as_deref(),
+                    operator.as_deref(),
+                )
+                .await?
+            } else {
+                let (created, secret) = credentials::create_bound(
+                    &db,
+                    now,
+                    &name,
+                    role,
+                    bind_certificate.as_deref(),
+                    operator.as_deref(),
+                )
+                .await
+                .map_err(|error| match error {
+                    crate::domain::error::Error::AlreadyExists { .. } => anyhow::anyhow!(
+                        "a credential named {name:?} exists already; `credential create --replace` \
+                         gives it a new secret (the old one stops working)"
+                    ),
+                    other => other.into(),
+                })?;
+                (created, secret, false)
+            };
             tracing::info!(
                 credential = %created.name,
                 role = %created.role,
                 operator = operator.as_deref().unwrap_or("-"),
+                replaced,
                 "credential created"
             );
+            let what = if replaced {
+                "replaced the secret of"
+            } else {
+                "created"
+            };
             match &created.bound_certificate {
                 Some(identity) => eprintln!(
-                    "created {} credential {:?}, bound to the client certificate {identity:?}; \
+                    "{what} {} credential {:?}, bound to the client certificate {identity:?}; \
                      the secret below is shown only once:",
                     created.role, created.name
                 ),
                 None => eprintln!(
-                    "created {} credential {:?}; the secret below is shown only once:",
+                    "{what} {} credential {:?}; the secret below is shown only once:",
                     created.role, created.name
                 ),
             }

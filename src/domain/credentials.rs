@@ -142,6 +142,54 @@ pub async fn create_bound<C: ConnectionTrait>(
     Ok((model, secret))
 }
 
+/// [`create_bound`], or, when a credential of that name exists (revoked or
+/// not), a new secret for it: the old secret is refused from the next call
+/// on, on every instance. The role must be the existing one's. Answers
+/// whether it replaced one.
+pub async fn create_or_replace(
+    conn: &sea_orm::DatabaseConnection,
+    now: i64,
+    name: &str,
+    role: Role,
+    bound_certificate: Option<&str>,
+    created_by: Option<&str>,
+) -> Result<(credential::Model, SecretString, bool)> {
+    let txn = crate::store::db::begin_write(conn).await?;
+    let parsed = parse_name(name).map_err(|v| Error::InvalidArgument(vec![v]))?;
+    let Some(existing) = store::credentials::by_name(&txn, &parsed).await? else {
+        let (created, secret) =
+            create_bound(&txn, now, name, role, bound_certificate, created_by).await?;
+        txn.commit().await?;
+        return Ok((created, secret, false));
+    };
+    if existing.role != role.as_str() {
+        return Err(Error::invalid(
+            "role",
+            format!(
+                "the credential {:?} has the role {}; a replacement keeps it",
+                existing.name, existing.role
+            ),
+        ));
+    }
+    let bound_certificate = bound_certificate
+        .map(parse_certificate_identity)
+        .transpose()
+        .map_err(|v| Error::InvalidArgument(vec![v]))?;
+    let secret = token::generate(TokenKind::Credential);
+    let replaced = store::credentials::replace_secret(
+        &txn,
+        existing,
+        token::hash_secret(&secret),
+        bound_certificate,
+        now,
+        created_by,
+    )
+    .await?;
+    auth_cache::bump(&txn).await?;
+    txn.commit().await?;
+    Ok((replaced, secret, true))
+}
+
 pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<credential::Model>> {
     Ok(store::credentials::all(conn).await?)
 }

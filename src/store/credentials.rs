@@ -57,3 +57,23 @@ pub async fn revoke<C: ConnectionTrait>(
     active.revoked_by = Set(revoked_by.map(str::to_string));
     sea_orm::ActiveModelTrait::update(active, conn).await
 }
+
+/// Gives `row` a new secret (and binding), live again from `now`, as
+/// created by `created_by`; answers the row as updated.
+pub async fn replace_secret<C: ConnectionTrait>(
+    conn: &C,
+    row: credential::Model,
+    secret_hash: String,
+    bound_certificate: Option<String>,
+    now: i64,
+    created_by: Option<&str>,
+) -> Result<credential::Model, DbErr> {
+    let mut active: credential::ActiveModel = row.into();
+    active.secret_hash = Set(secret_hash);
+    active.bound_certificate = Set(bound_certificate);
+    active.created_at = Set(now);
+    active.created_by = Set(created_by.map(str::to_string));
+    active.revoked_at = Set(None);
+    active.revoked_by = Set(None);
+    sea_orm::ActiveModelTrait::update(active, conn).await
+}

@@ -316,6 +316,83 @@ async fn credentials_keep_the_operators_who_created_and_revoked_them() {
             "carol",
         ],
     ));
+    // The same name again: refused with the way out, or replaced on
+    // purpose, when the old secret stops working on the running server.
+    let said = refused(&gardien(
+        &app,
+        Some("bob"),
+        &[
+            "credential",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "billing",
+        ],
+    ));
+    assert!(said.contains("--replace"), "{said}");
+    let refused_role = refused(&gardien(
+        &app,
+        Some("bob"),
+        &[
+            "credential",
+            "create",
+            "--role",
+            "agent",
+            "--name",
+            "billing",
+            "--replace",
+        ],
+    ));
+    assert!(refused_role.contains("role"), "{refused_role}");
+    status_with(&app, &app.service_token).await.unwrap();
+    let replaced = ok(&gardien(
+        &app,
+        Some("dora"),
+        &[
+            "credential",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "billing",
+            "--replace",
+        ],
+    ));
+    let replaced = replaced.trim().to_string();
+    register_secret(&replaced);
+    assert_ne!(replaced, app.service_token);
+    let old = status_with(&app, &app.service_token).await.unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
+    status_with(&app, &replaced).await.unwrap();
+    // A revoked credential can be given a new secret too: it is live again.
+    let revived = ok(&gardien(
+        &app,
+        Some("dora"),
+        &[
+            "credential",
+            "create",
+            "--role",
+            "service",
+            "--name",
+            "reports",
+            "--replace",
+        ],
+    ));
+    register_secret(revived.trim());
+    status_with(&app, revived.trim()).await.unwrap();
+    ok(&gardien(
+        &app,
+        None,
+        &[
+            "credential",
+            "revoke",
+            "--name",
+            "reports",
+            "--operator",
+            "carol",
+        ],
+    ));
     let listed = ok(&gardien(&app, None, &["credential", "list"]));
     let line = listed
         .lines()
@@ -324,14 +401,34 @@ async fn credentials_keep_the_operators_who_created_and_revoked_them() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(
         &words[1..],
-        ["service", "reports", "revoked", "bob", "carol", "-"],
+        ["service", "reports", "revoked", "dora", "carol", "-"],
         "{listed}"
     );
     assert!(!listed.contains(secret.trim()));
-    // The credentials made before operators were kept show none.
     let billing = listed
         .lines()
         .find(|line| line.contains("billing"))
         .unwrap();
-    assert!(billing.contains("active"), "{listed}");
+    assert!(
+        billing.contains("active") && billing.contains("dora"),
+        "{listed}"
+    );
+}
+
+async fn status_with(app: &TestApp, token: &str) -> Result<(), tonic::Status> {
+    app.client()
+        .await
+        .get_account_status(authed(
+            token,
+            pb::GetAccountStatusRequest {
+                account_id: String::new(),
+                login: "nobody".into(),
+            },
+        ))
+        .await
+        .map(|_| ())
+        .or_else(|status| match status.code() {
+            Code::NotFound => Ok(()),
+            _ => Err(status),
+        })
 }
