@@ -283,18 +283,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run().await
 }
 
-/// The database in effect, without any password in its URL.
+/// The database in effect, without any password in its URL: the user
+/// information is masked and the query left out (it can carry
+/// `password=`, `sslpassword=` and the like).
 fn describe_database(config: &Config) -> String {
     let url = config.effective_database_url();
     let url = url.expose_secret();
     if db::is_sqlite(url) {
         return url.to_string();
     }
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?…"),
+        None => (url, ""),
+    };
+    match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            format!("{}://***@{}{query}", &base[..scheme], &base[at + 1..])
         }
-        _ => url.to_string(),
+        _ => format!("{base}{query}"),
     }
 }
 
@@ -432,4 +438,33 @@ async fn outbox(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::describe_database;
+    use crate::config::Config;
+
+    fn described(url: &str) -> String {
+        describe_database(&Config {
+            database_url: Some(SecretString::from(url.to_string())),
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn the_database_is_described_without_any_password() {
+        assert_eq!(
+            described("postgres://app:pa55@db:5432/gardien"),
+            "postgres://***@db:5432/gardien"
+        );
+        let query = described("postgres://db:5432/gardien?user=app&password=pa55");
+        assert_eq!(query, "postgres://db:5432/gardien?…");
+        // An '@' in the query is not taken for the user information's.
+        let both = described("postgres://app:pa55@db/gardien?sslpassword=x@y");
+        assert_eq!(both, "postgres://***@db/gardien?…");
+        assert_eq!(described("postgres://db/gardien"), "postgres://db/gardien");
+    }
 }

@@ -29,16 +29,30 @@ impl Default for TracesConfig {
 impl TracesConfig {
     pub(super) fn check(&self) -> Result<(), (&'static str, &'static str)> {
         if let Some(endpoint) = &self.otlp_endpoint {
-            let valid = endpoint.parse::<http::Uri>().is_ok_and(|uri| {
-                matches!(uri.scheme_str(), Some("http" | "https"))
-                    && uri.host().is_some_and(|host| !host.is_empty())
-                    && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
-            });
+            if endpoint.contains('@') {
+                return Err((
+                    "traces.otlp_endpoint",
+                    "must not hold credentials (user@host); they would be shown by \
+                     check-config and logged",
+                ));
+            }
+            let valid = !endpoint.contains(|c: char| c.is_whitespace() || c == '#')
+                && endpoint.parse::<http::Uri>().is_ok_and(|uri| {
+                    // The port, when given, is a number of 1 to 65535 (the
+                    // parser keeps any digits).
+                    let port_ok = uri
+                        .authority()
+                        .is_some_and(|authority| port_in_range(authority.as_str()));
+                    matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some_and(|host| !host.is_empty())
+                        && port_ok
+                        && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+                });
             if !valid {
                 return Err((
                     "traces.otlp_endpoint",
-                    "must be an http:// or https:// address with a host and no path, \
-                     e.g. http://collector:4317",
+                    "must be an http:// or https:// address with a host, an optional port \
+                     and no path, e.g. http://collector:4317",
                 ));
             }
         }
@@ -50,4 +64,15 @@ impl TracesConfig {
         }
         Ok(())
     }
+}
+
+/// Whether the port of `authority` (`host`, `host:port`, `[v6]:port`), if
+/// it has one, is 1 to 65535.
+fn port_in_range(authority: &str) -> bool {
+    let after_host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(_, after)| after),
+        None => authority.rsplit_once(':').map_or("", |(_, port)| port),
+    };
+    let port = after_host.strip_prefix(':').unwrap_or(after_host);
+    port.is_empty() || port.parse::<u16>().is_ok_and(|port| port > 0)
 }

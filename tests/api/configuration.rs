@@ -121,6 +121,25 @@ const BAD: &[Bad] = &[
         names: "`traces.otlp_endpoint`",
     },
     Bad {
+        what: "an OTLP endpoint with credentials in it",
+        env: &[(
+            "GARDIEN_TRACES__OTLP_ENDPOINT",
+            "http://user:s3cretpw@collector:4317",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.otlp_endpoint`",
+    },
+    Bad {
+        what: "an OTLP endpoint with a port out of range",
+        env: &[("GARDIEN_TRACES__OTLP_ENDPOINT", "http://collector:99999")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.otlp_endpoint`",
+    },
+    Bad {
         what: "a sampling ratio above 1",
         env: &[("GARDIEN_TRACES__SAMPLE_RATIO", "1.5")],
         file: None,
