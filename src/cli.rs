@@ -395,12 +395,20 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
         }
         CredentialCommand::Revoke { name, operator } => {
             let revoked = credentials::revoke(&db, now, &name, operator.as_deref()).await?;
-            tracing::info!(
-                credential = %revoked.name,
-                operator = revoked.revoked_by.as_deref().unwrap_or("-"),
-                "credential revoked"
-            );
-            eprintln!("credential {:?} revoked", revoked.name);
+            if revoked.revoked_at == Some(now) {
+                tracing::info!(
+                    credential = %revoked.name,
+                    operator = operator.as_deref().unwrap_or("-"),
+                    "credential revoked"
+                );
+                eprintln!("credential {:?} revoked", revoked.name);
+            } else {
+                eprintln!(
+                    "credential {:?} was already revoked (by {}); nothing changed",
+                    revoked.name,
+                    revoked.revoked_by.as_deref().unwrap_or("-")
+                );
+            }
         }
     }
     Ok(())

@@ -10,15 +10,19 @@ use clap::Subcommand;
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use sea_orm::DatabaseConnection;
+
 use crate::{
-    clock::SystemClock,
+    clock::{Clock, SystemClock},
     config::Config,
     domain::{
         accounts::{self, AccountSelector, NewAccount},
-        credentials, events,
+        credentials,
+        deps::{Db, Settings},
+        events,
         principal::{Actor, ActorKind, ClientInfo},
         sessions, suspension,
-        types::{Email, Locale, Login, Phone, PostalAddress},
+        types::{parse_text, Email, Locale, Login, Phone, PostalAddress},
         Context,
     },
     kinds::Reason,
@@ -118,13 +122,44 @@ fn client() -> ClientInfo {
     }
 }
 
-fn selector(raw: &str) -> anyhow::Result<AccountSelector> {
-    if let Ok(id) = Uuid::parse_str(raw.trim()) {
+/// The account `raw` names: `id:…` or `login:…`, or without a prefix its
+/// id (the hyphenated form) or its login. A value that is the id of one
+/// account and the login of another is refused, naming the prefixes.
+async fn selector(ctx: &impl Db, raw: &str) -> anyhow::Result<AccountSelector> {
+    let raw = raw.trim();
+    let bad_login =
+        |v: crate::domain::error::FieldViolation| anyhow::anyhow!("account: {}", v.description);
+    if let Some(id) = raw.strip_prefix("id:") {
+        let id = Uuid::try_parse(id.trim())
+            .map_err(|_| anyhow::anyhow!("account: id:{id} is not an account id"))?;
         return Ok(AccountSelector::Id(id));
     }
-    Login::parse("account", raw)
-        .map(AccountSelector::Login)
-        .map_err(|v| anyhow::anyhow!("account: {} (give its id or its login)", v.description))
+    if let Some(login) = raw.strip_prefix("login:") {
+        return Ok(AccountSelector::Login(
+            Login::parse("account", login).map_err(bad_login)?,
+        ));
+    }
+    let as_id = (raw.len() == 36)
+        .then(|| Uuid::try_parse(raw).ok())
+        .flatten()
+        .map(AccountSelector::Id);
+    let as_login = Login::parse("account", raw)
+        .ok()
+        .map(AccountSelector::Login);
+    let mut found = Vec::new();
+    for selector in [as_id, as_login].into_iter().flatten() {
+        if accounts::find(ctx, &selector).await.is_ok() {
+            found.push(selector);
+        }
+    }
+    match (found.pop(), found.pop()) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "account: {raw:?} is the id of one account and the login of another: give \
+             id:{raw} or login:{raw}"
+        ),
+        (Some(selector), None) => Ok(selector),
+        _ => anyhow::bail!("account {raw:?} not found (give its id or its login)"),
+    }
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -140,11 +175,64 @@ fn actor_text(actor: &Actor) -> String {
     }
 }
 
+/// What `account show` reads with: the database and the settings, nothing
+/// that could create a key or a table.
+struct ReadOnly {
+    db: DatabaseConnection,
+    config: Config,
+}
+
+impl Db for ReadOnly {
+    fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+impl Settings for ReadOnly {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// The context of a command that changes an account beside a running
+/// server: the server's database as it is (never migrated here) and the
+/// server's sealing key (never a new one, which would seal the customer's
+/// e-mail with a key the server does not have).
+async fn beside_the_server(config: Config) -> anyhow::Result<Context> {
+    let keys_given =
+        config.totp.encryption_key.is_some() || !config.totp.encryption_keys.is_empty();
+    if !keys_given && !config.totp_key_file().exists() {
+        anyhow::bail!(
+            "no sealing key: {} does not exist and totp.encryption_keys is not set; run this \
+             with the server's configuration (its data_dir or its keys)",
+            config.totp_key_file().display()
+        );
+    }
+    let db = db::connect_existing(&config).await?;
+    server::context(Arc::new(config), db, Arc::new(SystemClock))
+}
+
+/// A note as `SuspendPassword` and `LiftSuspension` take it.
+fn note(raw: &str) -> anyhow::Result<String> {
+    parse_text("note", raw, 2000).map_err(|v| anyhow::anyhow!("--note: {}", v.description))
+}
+
 pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    let db = db::connect(&config).await?;
-    db::migrate(&db).await?;
-    let ctx = server::context(config, db, Arc::new(SystemClock))?;
+    if let AccountCommand::Show { account, events } = &command {
+        let db = db::connect_existing(&config).await?;
+        let read = ReadOnly { db, config };
+        let now = SystemClock.now_ms();
+        return show(&read, now, account, *events).await;
+    }
+    let ctx = match command {
+        AccountCommand::Create { .. } => {
+            let config = Arc::new(config);
+            let db = db::connect(&config).await?;
+            db::migrate(&db).await?;
+            server::context(config, db, Arc::new(SystemClock))?
+        }
+        _ => beside_the_server(config).await?,
+    };
     let now = ctx.now();
     match command {
         AccountCommand::Create {
@@ -181,14 +269,16 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
                 accounts::create(&ctx, now, &Actor::system(), &ClientInfo::default(), new).await?;
             println!("{}", created.id);
         }
-        AccountCommand::Show { account, events } => show(&ctx, now, &account, events).await?,
+        AccountCommand::Show { .. } => {}
         AccountCommand::Suspend {
             account,
             reason,
-            note,
+            note: note_given,
             operator,
         } => {
-            let account_id = accounts::find(&ctx, &selector(&account)?).await?.id;
+            let account_id = accounts::find(&ctx, &selector(&ctx, &account).await?)
+                .await?
+                .id;
             let reason = Reason::parse(&reason)
                 .ok_or_else(|| anyhow::anyhow!("--reason: unknown reason {reason:?}"))?;
             let done = suspension::suspend(
@@ -199,7 +289,7 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
                 suspension::SuspendRequest {
                     account_id,
                     reason,
-                    note,
+                    note: note(&note_given)?,
                     evidence_event_ids: Vec::new(),
                 },
             )
@@ -223,7 +313,9 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
             note,
             operator,
         } => {
-            let account_id = accounts::find(&ctx, &selector(&account)?).await?.id;
+            let account_id = accounts::find(&ctx, &selector(&ctx, &account).await?)
+                .await?
+                .id;
             suspension::lift(
                 &ctx.db,
                 now,
@@ -236,7 +328,9 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
             eprintln!("suspension of {account_id} lifted by {}", operator.name);
         }
         AccountCommand::RevokeSessions { account, operator } => {
-            let account_id = accounts::find(&ctx, &selector(&account)?).await?.id;
+            let account_id = accounts::find(&ctx, &selector(&ctx, &account).await?)
+                .await?
+                .id;
             let ended = sessions::revoke_for_security_team(
                 &ctx.db,
                 now,
@@ -255,8 +349,8 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn show(ctx: &Context, now: i64, account: &str, count: u64) -> anyhow::Result<()> {
-    let status = accounts::status(ctx, &selector(account)?, now).await?;
+async fn show(ctx: &ReadOnly, now: i64, account: &str, count: u64) -> anyhow::Result<()> {
+    let status = accounts::status(ctx, &selector(ctx, account).await?, now).await?;
     let a = &status.account;
     let or_never = |at: Option<i64>| at.map_or_else(|| "never".to_string(), rfc3339);
     println!("id               {}", a.id);
@@ -286,7 +380,7 @@ async fn show(ctx: &Context, now: i64, account: &str, count: u64) -> anyhow::Res
         None => println!("suspension       none"),
     }
     if count > 0 {
-        let (entries, _) = events::list(&ctx.db, a.id, &Default::default(), count, None).await?;
+        let (entries, _) = events::list(ctx.db(), a.id, &Default::default(), count, None).await?;
         println!("journal (newest first):");
         for event in entries {
             let details = event

@@ -202,6 +202,43 @@ async fn migrate_unlocked(db: &DatabaseConnection) -> anyhow::Result<usize> {
     Ok(pending)
 }
 
+/// Connects to a database that must already exist with every migration of
+/// this binary applied, and changes nothing to get there: no data folder,
+/// file or table is created and no migration is run (for the commands that
+/// work beside a running server).
+pub async fn connect_existing(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.effective_database_url();
+    let url = url.expose_secret();
+    if is_sqlite(url) {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+        let path = options.get_filename();
+        if !path.exists() {
+            anyhow::bail!(
+                "no database at {}: `gardien serve` or `gardien migrate` makes it",
+                path.display()
+            );
+        }
+    }
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(2)
+        .connect_timeout(Duration::from_secs(config.database.connect_timeout_secs))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| opts.create_if_missing(false));
+    let db = Database::connect(options).await?;
+    match pending_migrations(&db).await {
+        Ok(0) => Ok(db),
+        Ok(pending) => anyhow::bail!(
+            "the database lacks {pending} migration(s) of this binary: run `gardien migrate` \
+             (or start `gardien serve`) first"
+        ),
+        Err(_) => anyhow::bail!(
+            "the database has no gardien tables: run `gardien migrate` (or start `gardien \
+             serve`) first"
+        ),
+    }
+}
+
 /// This binary's migrations that the database has not applied; creates
 /// nothing (an error if no migration ever ran).
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {

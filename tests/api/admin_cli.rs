@@ -432,3 +432,127 @@ async fn status_with(app: &TestApp, token: &str) -> Result<(), tonic::Status> {
             _ => Err(status),
         })
 }
+
+/// `account show` writes nothing, even where there is nothing to show: no
+/// database file, table or sealing key is made; and the changing commands
+/// never make a sealing key of their own (the customer's e-mail would be
+/// sealed with a key the server does not have).
+#[tokio::test]
+async fn the_command_line_creates_nothing_beside_the_server() {
+    let empty = tempfile::tempdir().unwrap();
+    let data = empty.path().join("data");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gardien"))
+            .args(args)
+            .env_clear()
+            .env("GARDIEN_DATA_DIR", &data)
+            .env("USER", "alice")
+            .output()
+            .unwrap()
+    };
+    let said = refused(&run(&["account", "show", "jean"]));
+    assert!(said.contains("no database"), "{said}");
+    let said = refused(&run(&["account", "revoke-sessions", "jean"]));
+    assert!(said.contains("sealing key"), "{said}");
+    assert!(!data.exists(), "the data folder was made");
+
+    // On a running server's database, without its key file: refused.
+    let app = spawn_app().await;
+    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+        .await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gardien"))
+        .args(["account", "suspend", "jean", "--reason", "other"])
+        .env_clear()
+        .env("GARDIEN_DATA_DIR", elsewhere.path())
+        .env(
+            "GARDIEN_DATABASE_URL",
+            app.ctx.config.effective_database_url().expose_secret(),
+        )
+        .env("USER", "alice")
+        .output()
+        .unwrap();
+    let said = refused(&output);
+    assert!(said.contains("sealing key"), "{said}");
+    assert!(!elsewhere.path().join("totp.key").exists());
+    assert_eq!(
+        password_state(&app, "jean").await,
+        pb::PasswordState::Active
+    );
+}
+
+/// What the RPCs refuse, the command line refuses: a note with control
+/// characters or longer than 2000 characters. A value that is one
+/// account's id and another's login is refused as ambiguous, and `id:` /
+/// `login:` say which. A second revocation of a credential says who
+/// revoked it and changes nothing.
+#[tokio::test]
+async fn the_command_line_checks_what_the_rpcs_check() {
+    let app = spawn_app().await;
+    let victim = app
+        .create_account("victim", "victim@example.fr", STRONG_PASSWORD)
+        .await;
+    for bad in ["staff \u{1b}[31mnote", &"x".repeat(2001)] {
+        let said = refused(&gardien(
+            &app,
+            Some("alice"),
+            &[
+                "account", "suspend", "victim", "--reason", "other", "--note", bad,
+            ],
+        ));
+        assert!(said.contains("--note"), "{said}");
+    }
+    assert_eq!(
+        password_state(&app, "victim").await,
+        pb::PasswordState::Active
+    );
+
+    // A login spelled as the victim's id.
+    app.create_account(&victim, "other@example.fr", STRONG_PASSWORD)
+        .await;
+    let said = refused(&gardien(&app, None, &["account", "show", &victim]));
+    assert!(said.contains("id:") && said.contains("login:"), "{said}");
+    let by_id = ok(&gardien(
+        &app,
+        None,
+        &["account", "show", &format!("id:{victim}")],
+    ));
+    assert!(by_id.contains("victim@example.fr"), "{by_id}");
+    let by_login = ok(&gardien(
+        &app,
+        None,
+        &["account", "show", &format!("login:{victim}")],
+    ));
+    assert!(by_login.contains("other@example.fr"), "{by_login}");
+
+    ok(&gardien(
+        &app,
+        None,
+        &[
+            "credential",
+            "revoke",
+            "--name",
+            "agent-alice",
+            "--operator",
+            "sec.lead",
+        ],
+    ));
+    let again = gardien(
+        &app,
+        None,
+        &[
+            "credential",
+            "revoke",
+            "--name",
+            "agent-alice",
+            "--operator",
+            "other",
+        ],
+    );
+    let said = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(
+        said.contains("already revoked") && said.contains("sec.lead"),
+        "{said}"
+    );
+    assert!(!said.contains("operator=\"other\""), "{said}");
+}
