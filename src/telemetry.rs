@@ -88,6 +88,13 @@ pub fn init_traced(
         None => (None, None),
     };
     install(format, level, std::io::stderr, ansi, tracer)?;
+    if let (Some(_), Some(endpoint)) = (&guard, &traces.otlp_endpoint) {
+        tracing::info!(
+            endpoint = %endpoint,
+            service_name = %traces.service_name,
+            "traces: spans are sent over OTLP"
+        );
+    }
     Ok(guard)
 }
 

@@ -33,7 +33,7 @@ impl Drop for TraceGuard {
         let provider = self.provider.clone();
         let flushed = std::thread::spawn(move || provider.shutdown());
         if let Ok(Err(error)) = flushed.join() {
-            eprintln!("gardien: traces: the last spans were not sent: {error}");
+            tracing::warn!(%error, "traces: the last spans were not sent");
         }
     }
 }
@@ -49,7 +49,20 @@ struct OnRuntime {
 
 impl SpanExporter for OnRuntime {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.runtime.block_on(self.inner.export(batch))
+        let spans = batch.len();
+        let sent = self.runtime.block_on(self.inner.export(batch));
+        if let Err(error) = &sent {
+            // Once a minute at most: a collector that is down fails every
+            // batch.
+            static LAST_WARNED: std::sync::Mutex<Option<std::time::Instant>> =
+                std::sync::Mutex::new(None);
+            let mut last = LAST_WARNED.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+                *last = Some(std::time::Instant::now());
+                tracing::warn!(%error, spans, "traces: spans could not be sent to the collector");
+            }
+        }
+        sent
     }
 
     fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {

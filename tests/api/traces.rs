@@ -205,3 +205,49 @@ async fn a_made_up_method_names_no_span() {
         "a span is named after the made-up path"
     );
 }
+
+/// A collector that cannot be reached: the server says at start where its
+/// spans go, warns (in its log format) that they could not be sent, keeps
+/// serving, and still stops promptly.
+#[tokio::test]
+async fn an_unreachable_collector_is_reported_and_hurts_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::new(dir.path(), None);
+    deployment.set("GARDIEN_TRACES__OTLP_ENDPOINT", format!("http://{closed}"));
+    let mut server = deployment.start().await;
+    assert!(
+        server.logs().contains("traces: spans are sent over OTLP"),
+        "{}",
+        server.logs()
+    );
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel());
+    let mut warned = false;
+    for _ in 0..150 {
+        health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .expect("the server keeps serving");
+        if server.logs().contains("spans could not be sent") {
+            warned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(warned, "{}", server.logs());
+    let line = server
+        .logs()
+        .lines()
+        .find(|line| line.contains("spans could not be sent"))
+        .unwrap()
+        .to_string();
+    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["level"], "WARN", "{line}");
+    let stopping = std::time::Instant::now();
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(20)).await.is_some());
+    assert!(stopping.elapsed() < Duration::from_secs(15));
+}
