@@ -98,6 +98,12 @@ pub fn init_traced(
     Ok(guard)
 }
 
+/// sea-orm traces its `connect` with the connection options as a field,
+/// the database URL and password included: never logged nor exported.
+fn holds_no_secret(metadata: &tracing::Metadata<'_>) -> bool {
+    !(metadata.target().starts_with("sea_orm") && metadata.name().starts_with("connect"))
+}
+
 /// What the exported spans take: gardien's at INFO (each RPC and its steps)
 /// and sea-orm's database calls, which it traces at TRACE.
 const EXPORTED_SPANS: &str = "info,sea_orm=trace";
@@ -112,9 +118,15 @@ fn install<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
+    use tracing_subscriber::{
+        filter::{filter_fn, FilterExt},
+        layer::SubscriberExt,
+        util::SubscriberInitExt,
+        Layer,
+    };
     let filter = EnvFilter::try_new(level)
-        .map_err(|error| anyhow::anyhow!("`log_level` (or GARDIEN_LOG): {error}"))?;
+        .map_err(|error| anyhow::anyhow!("`log_level` (or GARDIEN_LOG): {error}"))?
+        .and(filter_fn(holds_no_secret));
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi)
@@ -132,7 +144,7 @@ where
     let spans = tracer.map(|tracer| {
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(EnvFilter::new(EXPORTED_SPANS))
+            .with_filter(EnvFilter::new(EXPORTED_SPANS).and(filter_fn(holds_no_secret)))
     });
     let result = tracing_subscriber::registry()
         .with(lines.with_filter(filter))

@@ -335,3 +335,30 @@ fn a_log_filter_is_refused_unless_every_directive_names_a_level() {
         Ok(())
     });
 }
+
+#[test]
+fn an_unknown_postgres_parameter_is_refused_by_its_key_never_its_value() {
+    let config = |url: &str| Config {
+        database_url: Some(SecretString::from(url.to_string())),
+        ..Config::default()
+    };
+    let refused = config("postgres://db/gardien?user=app&pasword=S3CRtypo")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("\"pasword\""), "{refused}");
+    assert!(!refused.contains("S3CRtypo"), "{refused}");
+    // A key that could itself be a secret is not shown.
+    let refused = config("postgres://db/gardien?S3CR%20typo=1")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(!refused.contains("S3CR"), "{refused}");
+    for good in [
+        "postgres://db/gardien?sslmode=require&application_name=gardien",
+        "postgresql://app:pw@db:5432/gardien",
+        "sqlite://gardien.db?mode=rwc",
+    ] {
+        config(good).validate().unwrap();
+    }
+}

@@ -36,7 +36,8 @@ impl TracesConfig {
                      check-config and logged",
                 ));
             }
-            let valid = !endpoint.contains(|c: char| c.is_whitespace() || c == '#')
+            // '%': an IPv6 zone, which the exporter cannot reach.
+            let valid = !endpoint.contains(|c: char| c.is_whitespace() || c == '#' || c == '%')
                 && endpoint.parse::<http::Uri>().is_ok_and(|uri| {
                     // The port, when given, is a number of 1 to 65535 (the
                     // parser keeps any digits).
@@ -74,5 +75,8 @@ fn port_in_range(authority: &str) -> bool {
         None => authority.rsplit_once(':').map_or("", |(_, port)| port),
     };
     let port = after_host.strip_prefix(':').unwrap_or(after_host);
-    port.is_empty() || port.parse::<u16>().is_ok_and(|port| port > 0)
+    port.is_empty()
+        || (port.bytes().all(|b| b.is_ascii_digit())
+            && !port.starts_with('0')
+            && port.parse::<u16>().is_ok_and(|port| port > 0))
 }

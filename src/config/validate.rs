@@ -140,7 +140,22 @@ impl Config {
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
             {
-                return fail("database_url", "must start with sqlite: or postgres://");
+                return fail(
+                    "database_url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                );
+            }
+            // The driver logs a parameter it does not know with its value,
+            // which could be a mistyped password: refused, named by its key.
+            if !url.starts_with("sqlite:") {
+                if let Some(key) = unknown_postgres_parameter(url) {
+                    return Err(ConfigError(format!(
+                        "`database_url`: the connection parameter {key:?} is not one the \
+                         PostgreSQL driver takes (sslmode, sslrootcert, sslcert, sslkey, \
+                         statement-cache-capacity, host, hostaddr, port, dbname, user, \
+                         password, application_name, options)"
+                    )));
+                }
             }
         }
         for (key, value) in [
@@ -274,4 +289,48 @@ pub(super) fn check_log_filter(filter: &str) -> Result<(), String> {
         .parse(filter)
         .map(drop)
         .map_err(|error| format!("{filter:?}: {error}"))
+}
+
+/// The first query parameter of a PostgreSQL URL that the driver does not
+/// take (it would log it with its value), shown only when it is a plain
+/// word, never its value.
+fn unknown_postgres_parameter(url: &str) -> Option<String> {
+    const TAKEN: &[&str] = &[
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ];
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').map_or(pair, |(key, _)| key))
+        .find(|key| !TAKEN.contains(key))
+        .map(|key| {
+            if key.len() <= 40
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                key.to_string()
+            } else {
+                "(not shown)".to_string()
+            }
+        })
 }

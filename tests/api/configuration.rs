@@ -113,6 +113,17 @@ fn make_a_file(dir: &Path) {
 
 const BAD: &[Bad] = &[
     Bad {
+        what: "a PostgreSQL connection parameter the driver does not take",
+        env: &[(
+            "GARDIEN_DATABASE_URL",
+            "postgres://127.0.0.1:1/gardien?user=app&pasword=S3CRtypo",
+        )],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "is not one the PostgreSQL driver takes",
+    },
+    Bad {
         what: "an OTLP endpoint that is not an http(s) address",
         env: &[("GARDIEN_TRACES__OTLP_ENDPOINT", "collector:4317")],
         file: None,
@@ -134,6 +145,25 @@ const BAD: &[Bad] = &[
     Bad {
         what: "an OTLP endpoint with a port out of range",
         env: &[("GARDIEN_TRACES__OTLP_ENDPOINT", "http://collector:99999")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.otlp_endpoint`",
+    },
+    Bad {
+        what: "an OTLP endpoint with a signed port",
+        env: &[("GARDIEN_TRACES__OTLP_ENDPOINT", "http://collector:+4317")],
+        file: None,
+        key_file: None,
+        prepare: None,
+        names: "`traces.otlp_endpoint`",
+    },
+    Bad {
+        what: "an OTLP endpoint with an IPv6 zone",
+        env: &[(
+            "GARDIEN_TRACES__OTLP_ENDPOINT",
+            "http://[fe80::1%25eth0]:4317",
+        )],
         file: None,
         key_file: None,
         prepare: None,
