@@ -112,6 +112,19 @@ impl Operator {
 
 /// An operator's name, checked like a credential's.
 pub fn parse_operator(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    // Checked as given (then kept in lower case), so that no letter
+    // outside a-z becomes one, and naming someone: a letter or digit.
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        || !raw.bytes().any(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(
+            "must be a name of letters a-z, digits, '.', '_' and '-', with a letter or digit"
+                .into(),
+        );
+    }
     credentials::parse_name(&raw.to_ascii_lowercase()).map_err(|v| v.description)
 }
 
@@ -130,8 +143,12 @@ async fn selector(ctx: &impl Db, raw: &str) -> anyhow::Result<AccountSelector> {
     let bad_login =
         |v: crate::domain::error::FieldViolation| anyhow::anyhow!("account: {}", v.description);
     if let Some(id) = raw.strip_prefix("id:") {
-        let id = Uuid::try_parse(id.trim())
-            .map_err(|_| anyhow::anyhow!("account: id:{id} is not an account id"))?;
+        let id = Some(id.trim())
+            .filter(|id| id.len() == 36)
+            .and_then(|id| Uuid::try_parse(id).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("account: id:{id} is not an account id (8-4-4-4-12 hex digits)")
+            })?;
         return Ok(AccountSelector::Id(id));
     }
     if let Some(login) = raw.strip_prefix("login:") {
@@ -310,9 +327,10 @@ pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<()> 
         }
         AccountCommand::Lift {
             account,
-            note,
+            note: note_given,
             operator,
         } => {
+            let note = note(&note_given)?;
             let account_id = accounts::find(&ctx, &selector(&ctx, &account).await?)
                 .await?
                 .id;

@@ -142,10 +142,11 @@ pub async fn create_bound<C: ConnectionTrait>(
     Ok((model, secret))
 }
 
-/// [`create_bound`], or, when a credential of that name exists (revoked or
-/// not), a new secret for it: the old secret is refused from the next call
-/// on, on every instance. The role must be the existing one's. Answers
-/// whether it replaced one.
+/// [`create_bound`], or, when a live credential of that name exists, a new
+/// secret for it: the old secret is refused from the next call on, on every
+/// instance. The role must be the existing one's; a revoked credential is
+/// refused (it stays revoked, with who revoked it). Answers whether it
+/// replaced one.
 pub async fn create_or_replace(
     conn: &sea_orm::DatabaseConnection,
     now: i64,
@@ -162,6 +163,14 @@ pub async fn create_or_replace(
         txn.commit().await?;
         return Ok((created, secret, false));
     };
+    if existing.revoked_at.is_some() {
+        return Err(Error::InvalidStateTransition(format!(
+            "the credential {:?} was revoked (by {}); a revoked credential is not brought \
+             back: create one under another name",
+            existing.name,
+            existing.revoked_by.as_deref().unwrap_or("-")
+        )));
+    }
     if existing.role != role.as_str() {
         return Err(Error::invalid(
             "role",

@@ -365,10 +365,11 @@ async fn credentials_keep_the_operators_who_created_and_revoked_them() {
     let old = status_with(&app, &app.service_token).await.unwrap_err();
     assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
     status_with(&app, &replaced).await.unwrap();
-    // A revoked credential can be given a new secret too: it is live again.
-    let revived = ok(&gardien(
+    // A revoked credential is not brought back: it stays revoked, with who
+    // revoked it.
+    let said = refused(&gardien(
         &app,
-        Some("dora"),
+        Some("mallory"),
         &[
             "credential",
             "create",
@@ -379,20 +380,7 @@ async fn credentials_keep_the_operators_who_created_and_revoked_them() {
             "--replace",
         ],
     ));
-    register_secret(revived.trim());
-    status_with(&app, revived.trim()).await.unwrap();
-    ok(&gardien(
-        &app,
-        None,
-        &[
-            "credential",
-            "revoke",
-            "--name",
-            "reports",
-            "--operator",
-            "carol",
-        ],
-    ));
+    assert!(said.contains("revoked") && said.contains("carol"), "{said}");
     let listed = ok(&gardien(&app, None, &["credential", "list"]));
     let line = listed
         .lines()
@@ -401,7 +389,7 @@ async fn credentials_keep_the_operators_who_created_and_revoked_them() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(
         &words[1..],
-        ["service", "reports", "revoked", "dora", "carol", "-"],
+        ["service", "reports", "revoked", "bob", "carol", "-"],
         "{listed}"
     );
     assert!(!listed.contains(secret.trim()));
@@ -492,7 +480,7 @@ async fn the_command_line_checks_what_the_rpcs_check() {
     let victim = app
         .create_account("victim", "victim@example.fr", STRONG_PASSWORD)
         .await;
-    for bad in ["staff \u{1b}[31mnote", &"x".repeat(2001)] {
+    for bad in ["staff \u{1b}[31mnote", &"x".repeat(2001), "\u{9b}31m"] {
         let said = refused(&gardien(
             &app,
             Some("alice"),
@@ -507,11 +495,46 @@ async fn the_command_line_checks_what_the_rpcs_check() {
         pb::PasswordState::Active
     );
 
+    ok(&gardien(
+        &app,
+        Some("alice"),
+        &["account", "suspend", "victim", "--reason", "other"],
+    ));
+    for bad in ["staff \u{1b}[31mnote", &"x".repeat(2001), "\u{7f}"] {
+        let said = refused(&gardien(
+            &app,
+            Some("alice"),
+            &["account", "lift", "victim", "--note", bad],
+        ));
+        assert!(said.contains("--note"), "{said}");
+    }
+    ok(&gardien(
+        &app,
+        Some("alice"),
+        &["account", "lift", "victim"],
+    ));
+    // Operator names: as typed, with a letter or digit.
+    for bad in ["\u{212a}", "..", "-", "élodie"] {
+        let said = refused(&gardien(
+            &app,
+            None,
+            &["account", "revoke-sessions", "victim", "--operator", bad],
+        ));
+        assert!(said.contains("--operator"), "{bad}: {said}");
+    }
+
     // A login spelled as the victim's id.
     app.create_account(&victim, "other@example.fr", STRONG_PASSWORD)
         .await;
     let said = refused(&gardien(&app, None, &["account", "show", &victim]));
     assert!(said.contains("id:") && said.contains("login:"), "{said}");
+    let simple = victim.replace('-', "");
+    let said = refused(&gardien(
+        &app,
+        None,
+        &["account", "show", &format!("id:{simple}")],
+    ));
+    assert!(said.contains("not an account id"), "{said}");
     let by_id = ok(&gardien(
         &app,
         None,
