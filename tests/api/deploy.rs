@@ -327,11 +327,20 @@ fn the_image_and_the_unit_carry_what_they_promise() {
         "CapabilityBoundingSet=\n",
         "RestrictAddressFamilies=",
         "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
         "MemoryDenyWriteExecute=true",
         "ProtectSystem=strict",
     ] {
         assert!(unit.contains(wanted), "the unit lacks {wanted:?}");
     }
+    // The hashing threads lower their own priority (setpriority,
+    // sched_setscheduler: @resources); denying them would kill the service.
+    assert!(
+        !unit
+            .lines()
+            .any(|line| line.starts_with("SystemCallFilter=~") && line.contains("@resources")),
+        "the unit denies @resources"
+    );
     let sysusers = std::fs::read_to_string(root.join("deploy/gardien.sysusers")).unwrap();
     let user = unit
         .lines()
