@@ -281,5 +281,5 @@ for run in 1 2; do
   kill -0 "$server" 2>/dev/null || { echo "readme: the server died during the walkthrough"; cat "$work/server.log"; exit 1; }
   echo "readme: run $run of the walkthrough took $((SECONDS - started)) s"
   echo "readme: $total passed, 0 failed"
-  [[ "$show" == 1 ]] && break
+  if [[ "$show" == 1 ]]; then break; fi
 done
