@@ -316,35 +316,23 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
             operator,
             replace,
         } => {
-            let (created, secret, replaced) = if replace {
-                credentials::create_or_replace(
-                    &db,
-                    now,
-                    &name,
-                    role,
-                    bind_certificate.as_deref(),
-                    operator.as_deref(),
-                )
-                .await?
-            } else {
-                let (created, secret) = credentials::create_bound(
-                    &db,
-                    now,
-                    &name,
-                    role,
-                    bind_certificate.as_deref(),
-                    operator.as_deref(),
-                )
-                .await
-                .map_err(|error| match error {
-                    crate::domain::error::Error::AlreadyExists { .. } => anyhow::anyhow!(
-                        "a credential named {name:?} exists already; `credential create --replace` \
-                         gives it a new secret (the old one stops working)"
-                    ),
-                    other => other.into(),
-                })?;
-                (created, secret, false)
-            };
+            let (created, secret, replaced) = credentials::create_or_replace(
+                &db,
+                now,
+                &name,
+                role,
+                bind_certificate.as_deref(),
+                operator.as_deref(),
+                replace,
+            )
+            .await
+            .map_err(|error| match error {
+                crate::domain::error::Error::AlreadyExists { .. } => anyhow::anyhow!(
+                    "a credential named {name:?} exists already; `credential create --replace` \
+                     gives it a new secret (the old one stops working)"
+                ),
+                other => other.into(),
+            })?;
             tracing::info!(
                 credential = %created.name,
                 role = %created.role,
@@ -357,17 +345,15 @@ async fn credential(config: Config, command: CredentialCommand) -> anyhow::Resul
             } else {
                 "created"
             };
-            match &created.bound_certificate {
-                Some(identity) => eprintln!(
-                    "{what} {} credential {:?}, bound to the client certificate {identity:?}; \
-                     the secret below is shown only once:",
-                    created.role, created.name
-                ),
-                None => eprintln!(
-                    "{what} {} credential {:?}; the secret below is shown only once:",
-                    created.role, created.name
-                ),
-            }
+            let bound = created
+                .bound_certificate
+                .as_ref()
+                .map(|identity| format!(", bound to the client certificate {identity:?}"))
+                .unwrap_or_default();
+            eprintln!(
+                "{what} {} credential {:?}{bound}; the secret below is shown only once:",
+                created.role, created.name
+            );
             println!("{}", secret.expose_secret());
         }
         CredentialCommand::List => {

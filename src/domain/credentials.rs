@@ -142,11 +142,11 @@ pub async fn create_bound<C: ConnectionTrait>(
     Ok((model, secret))
 }
 
-/// [`create_bound`], or, when a live credential of that name exists, a new
-/// secret for it: the old secret is refused from the next call on, on every
-/// instance. The role must be the existing one's; a revoked credential is
-/// refused (it stays revoked, with who revoked it). Answers whether it
-/// replaced one.
+/// [`create_bound`]; when a credential of that name exists, `AlreadyExists`,
+/// or with `replace` a new secret for it if it is live: the old secret is
+/// refused from the next call on, on every instance. The role must be the
+/// existing one's; a revoked credential is refused (it stays revoked, with
+/// who revoked it). Answers whether it replaced one.
 pub async fn create_or_replace(
     conn: &sea_orm::DatabaseConnection,
     now: i64,
@@ -154,14 +154,18 @@ pub async fn create_or_replace(
     role: Role,
     bound_certificate: Option<&str>,
     created_by: Option<&str>,
+    replace: bool,
 ) -> Result<(credential::Model, SecretString, bool)> {
     let txn = crate::store::db::begin_write(conn).await?;
     let parsed = parse_name(name).map_err(|v| Error::InvalidArgument(vec![v]))?;
-    let Some(existing) = store::credentials::by_name(&txn, &parsed).await? else {
-        let (created, secret) =
-            create_bound(&txn, now, name, role, bound_certificate, created_by).await?;
-        txn.commit().await?;
-        return Ok((created, secret, false));
+    let existing = match store::credentials::by_name(&txn, &parsed).await? {
+        Some(existing) if replace => existing,
+        _ => {
+            let (created, secret) =
+                create_bound(&txn, now, name, role, bound_certificate, created_by).await?;
+            txn.commit().await?;
+            return Ok((created, secret, false));
+        }
     };
     if existing.revoked_at.is_some() {
         return Err(Error::InvalidStateTransition(format!(

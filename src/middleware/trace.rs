@@ -55,12 +55,13 @@ where
             .and_then(|address| address.0)
             .map(|ip| ip.to_string())
             .unwrap_or_default();
-        // The exported span's name: a method the server has, never a path
-        // the caller made up.
-        let name = known_method(request.uri().path())
-            .map_or("unknown".to_string(), |(service, method)| {
-                format!("{service}/{method}")
-            });
+        // The exported span's name: a method the server has ("service/
+        // Method", the path without its '/'), never a path the caller made up.
+        let path = request.uri().path();
+        let name = match known_method(path) {
+            Some(_) => &path[1..],
+            None => "unknown",
+        };
         let span = tracing::info_span!(
             "rpc",
             method = %request.uri().path().escape_debug(),

@@ -75,21 +75,7 @@ fn assert_by_operator(event: &gardien::entity::security_event::Model, operator: 
 }
 
 async fn password_state(app: &TestApp, login: &str) -> pb::PasswordState {
-    app.client()
-        .await
-        .get_account_status(authed(
-            &app.service_token,
-            pb::GetAccountStatusRequest {
-                account_id: String::new(),
-                login: login.into(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap()
-        .password_state()
+    app.account_by_login(login).await.password_state()
 }
 
 #[tokio::test]
@@ -218,9 +204,10 @@ async fn the_security_team_works_an_account_from_the_command_line() {
 #[tokio::test]
 async fn the_command_line_refuses_what_it_cannot_record() {
     let app = spawn_app().await;
-    app.create_account("jean", "jean@example.fr", STRONG_PASSWORD)
+    let id = app
+        .create_account("jean", "jean@example.fr", STRONG_PASSWORD)
         .await;
-    let events_before = app.events_of(&app_id(&app, "jean").await).await.len();
+    let events_before = app.events_of(&id).await.len();
     // No operator: neither --operator nor $USER.
     let said = refused(&gardien(
         &app,
@@ -262,28 +249,7 @@ async fn the_command_line_refuses_what_it_cannot_record() {
         said.contains("--reason") && said.contains("credential_leak"),
         "{said}"
     );
-    assert_eq!(
-        app.events_of(&app_id(&app, "jean").await).await.len(),
-        events_before
-    );
-}
-
-async fn app_id(app: &TestApp, login: &str) -> String {
-    app.client()
-        .await
-        .get_account_status(authed(
-            &app.service_token,
-            pb::GetAccountStatusRequest {
-                account_id: String::new(),
-                login: login.into(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap()
-        .account_id
+    assert_eq!(app.events_of(&id).await.len(), events_before);
 }
 
 /// `credential create` and `credential revoke` keep who did them, and

@@ -27,6 +27,21 @@ struct Receiver {
     spans: Arc<Mutex<Vec<(String, Span)>>>,
 }
 
+impl Receiver {
+    /// A receiver serving on a free port of 127.0.0.1, and that address.
+    async fn start() -> (Self, std::net::SocketAddr) {
+        let receiver = Receiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(receiver.clone()))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        (receiver, addr)
+    }
+}
+
 #[tonic::async_trait]
 impl TraceService for Receiver {
     async fn export(
@@ -52,14 +67,7 @@ impl TraceService for Receiver {
 
 #[tokio::test]
 async fn an_rpc_and_its_database_work_are_exported_in_the_callers_trace() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let (receiver, collector) = Receiver::start().await;
 
     let dir = tempfile::tempdir().unwrap();
     // On PostgreSQL, a password in the URL (trust authentication ignores
@@ -183,14 +191,7 @@ async fn an_rpc_and_its_database_work_are_exported_in_the_callers_trace() {
 /// A made-up method does not name a span after what the caller sent.
 #[tokio::test]
 async fn a_made_up_method_names_no_span() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let (receiver, collector) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut deployment = Deployment::new(dir.path(), None);
     deployment.set(

@@ -58,6 +58,24 @@ impl TestApp {
         response.into_inner().account.unwrap().account_id
     }
 
+    /// The account of `login`, as GetAccountStatus answers it to a service.
+    pub async fn account_by_login(&self, login: &str) -> pb::Account {
+        self.client()
+            .await
+            .get_account_status(authed(
+                &self.service_token,
+                pb::GetAccountStatusRequest {
+                    account_id: String::new(),
+                    login: login.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .account
+            .unwrap()
+    }
+
     pub async fn login(
         &self,
         login: &str,
