@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 mod key_rotation;
 mod mail;
+mod passkeys;
 mod rate_limit;
 mod sections;
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod validate;
 
 pub use key_rotation::KeyRotationConfig;
 pub use mail::{MailConfig, MailTransportKind, SmtpConfig, SmtpTls};
+pub use passkeys::PasskeyConfig;
 pub use rate_limit::{ClassLimits, Limit, RateLimitBackend, RateLimitConfig};
 pub use sections::{
     BackgroundConfig, DatabaseConfig, InformationCentreConfig, LoginConfig, PasswordConfig,
@@ -98,6 +100,7 @@ pub struct Config {
     pub reset: ResetConfig,
     pub mail: MailConfig,
     pub totp: TotpConfig,
+    pub passkeys: PasskeyConfig,
     pub key_rotation: KeyRotationConfig,
     pub information_centre: InformationCentreConfig,
     pub rate_limit: RateLimitConfig,
@@ -135,6 +138,7 @@ impl Default for Config {
             reset: ResetConfig::default(),
             mail: MailConfig::default(),
             totp: TotpConfig::default(),
+            passkeys: PasskeyConfig::default(),
             key_rotation: KeyRotationConfig::default(),
             information_centre: InformationCentreConfig::default(),
             rate_limit: RateLimitConfig::default(),

@@ -163,6 +163,9 @@ pub enum EventKind {
     FactorResetRequested,
     FactorResetCancelled,
     FactorResetCompleted,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyCloneSuspected,
 }
 
 impl EventKind {
@@ -199,6 +202,9 @@ impl EventKind {
         EventKind::FactorResetRequested,
         EventKind::FactorResetCancelled,
         EventKind::FactorResetCompleted,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
+        EventKind::PasskeyCloneSuspected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +241,9 @@ impl EventKind {
             EventKind::FactorResetRequested => "factor_reset_requested",
             EventKind::FactorResetCancelled => "factor_reset_cancelled",
             EventKind::FactorResetCompleted => "factor_reset_completed",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 

@@ -22,6 +22,7 @@ mod m20261203_000005_report_token_invalidation;
 mod m20261203_000006_pending_requests;
 mod m20261204_000001_credential_certificate_binding;
 mod m20261204_000002_credential_operators;
+mod m20261205_000001_passkeys;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_pending_requests::Migration),
             Box::new(m20261204_000001_credential_certificate_binding::Migration),
             Box::new(m20261204_000002_credential_operators::Migration),
+            Box::new(m20261205_000001_passkeys::Migration),
         ]
     }
 }

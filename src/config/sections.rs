@@ -69,6 +69,8 @@ impl Default for InformationCentreConfig {
                 "password_reset_completed",
                 "totp_enabled",
                 "totp_disabled",
+                "passkey_added",
+                "passkey_removed",
                 "contact_details_changed",
                 "contact_email_change_requested",
             ]

@@ -17,6 +17,9 @@ impl Config {
         if let Err((key, why)) = self.traces.check() {
             return fail(key, why);
         }
+        if let Err((key, why)) = self.passkeys.check() {
+            return fail(key, &why);
+        }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");
         }

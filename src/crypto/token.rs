@@ -25,6 +25,8 @@ pub enum TokenKind {
     EmailConfirmation,
     /// "Cancel, this was not me" links of a scheduled support factor reset.
     FactorResetCancel,
+    /// WebAuthn ceremonies in progress (passkey registration and sign-in).
+    PasskeyCeremony,
 }
 
 impl TokenKind {
@@ -37,6 +39,7 @@ impl TokenKind {
             TokenKind::Report => "gdx_",
             TokenKind::EmailConfirmation => "gde_",
             TokenKind::FactorResetCancel => "gdf_",
+            TokenKind::PasskeyCeremony => "gdp_",
         }
     }
 
@@ -50,6 +53,7 @@ impl TokenKind {
             TokenKind::Report,
             TokenKind::EmailConfirmation,
             TokenKind::FactorResetCancel,
+            TokenKind::PasskeyCeremony,
         ]
         .into_iter()
         .find(|kind| secret.starts_with(kind.prefix()))

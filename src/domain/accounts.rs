@@ -101,6 +101,7 @@ pub async fn create(
         totp_pending_at: None,
         totp_last_step: None,
         totp_enabled_at: None,
+        passkey_count: 0,
         created_at: now,
         updated_at: now,
     };

@@ -151,6 +151,16 @@ pub fn summary(kind: Option<EventKind>, locale: super::types::Locale) -> &'stati
         (K::FactorResetCompleted, Fr) => {
             "Votre double authentification a été supprimée à la demande du support"
         }
+        (K::PasskeyAdded, En) => "A passkey was added",
+        (K::PasskeyAdded, Fr) => "Une clé d'accès a été ajoutée",
+        (K::PasskeyRemoved, En) => "A passkey was removed",
+        (K::PasskeyRemoved, Fr) => "Une clé d'accès a été supprimée",
+        (K::PasskeyCloneSuspected, En) => {
+            "A passkey answered with a counter that went back: it may have been copied"
+        }
+        (K::PasskeyCloneSuspected, Fr) => {
+            "Une clé d'accès a répondu avec un compteur revenu en arrière : elle a peut-être été copiée"
+        }
     }
 }
 

@@ -201,7 +201,7 @@ pub async fn request(
     let account = store::accounts::by_id(ctx.db(), account_id)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    if account.totp_secret.is_none() {
+    if !super::factors::has_second_factor(&account) {
         return Err(Error::TotpNotEnabled);
     }
     let delay_ms = i64::try_from(
@@ -428,7 +428,9 @@ async fn complete(
         return Ok(false);
     };
     let client = ClientInfo::default();
-    if account.totp_secret.is_none() || account.totp_enabled_at != reset.totp_enabled_at {
+    if !super::factors::has_second_factor(&account)
+        || account.totp_enabled_at != reset.totp_enabled_at
+    {
         // Turned off or enrolled anew meanwhile: this reset is not about
         // the current factor.
         cancel(
@@ -447,7 +449,19 @@ async fn complete(
         return Ok(false);
     }
     let actor = agent_actor(&reset.requested_by);
-    store::accounts::remove_second_factor(&txn, account.id, now).await?;
+    store::accounts::remove_second_factor(&txn, account.id, false, now).await?;
+    for removed in store::passkeys::delete_all(&txn, account.id, now).await? {
+        events::record(
+            &txn,
+            now,
+            account.id,
+            EventKind::PasskeyRemoved,
+            &actor,
+            &client,
+            serde_json::json!({ "passkey_id": removed.id.to_string(), "name": removed.name }),
+        )
+        .await?;
+    }
     let revoked = sessions::revoke_all(
         &txn,
         now,

@@ -168,7 +168,7 @@ async fn attempt(
     } else {
         None
     };
-    if account.totp_secret.is_none() {
+    if !super::factors::has_second_factor(&account) {
         // Not on the very first login, nor from an address seen before.
         let notice_due = account.last_login_at.is_some() && client.address.is_some() && !seen_here;
         return open_session(ctx, &account, &key, new_hash, client, notice_due, now).await;
@@ -183,7 +183,9 @@ async fn attempt(
             .await?
             .for_account(Locale::parse(&account.locale)));
     }
-    let challenge = two_factor::create_challenge(&txn, account.id, client, now).await?;
+    let challenge =
+        two_factor::create_challenge(&txn, ctx.config(), ctx.sealer(), &account, client, now)
+            .await?;
     events::record(
         &txn,
         now,

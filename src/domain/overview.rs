@@ -20,6 +20,7 @@ pub enum Action {
     VerifyContactDetails,
     OpenTicket,
     RegenerateRecoveryCodes,
+    AddPasskey,
 }
 
 /// Recovery codes at or below this count call for new ones.
@@ -53,7 +54,8 @@ pub async fn overview(
     let open_tickets = store::tickets::open_of_account(ctx.db(), account.id).await?;
     let contacts = super::contacts::get(ctx.db(), account.id, now).await?;
     let totp_enabled = account.totp_enabled;
-    let recovery_codes_remaining = if totp_enabled {
+    let second_factor = totp_enabled || account.passkeys > 0;
+    let recovery_codes_remaining = if second_factor {
         super::two_factor::recovery_codes_left(ctx.db(), account.id).await?
     } else {
         0
@@ -79,10 +81,19 @@ pub async fn overview(
     if (suspended || disputed_events > 0) && open_tickets == 0 {
         recommend(Action::OpenTicket);
     }
-    if !totp_enabled {
+    if !second_factor {
         recommend(Action::EnableTotp);
     } else if recovery_codes_remaining <= FEW_RECOVERY_CODES {
         recommend(Action::RegenerateRecoveryCodes);
+    }
+    // After a suspension, a factor that a phished password cannot replace.
+    if account.passkeys == 0
+        && (suspended
+            || !store::suspensions::recent(ctx.db(), account.id, 1)
+                .await?
+                .is_empty())
+    {
+        recommend(Action::AddPasskey);
     }
     Ok(Overview {
         account,
@@ -111,5 +122,7 @@ fn explanation(action: Action, locale: Locale) -> &'static str {
         (Action::EnableTotp, Locale::Fr) => "Activez la double authentification : un mot de passe seul n'ouvrira plus votre compte.",
         (Action::RegenerateRecoveryCodes, Locale::En) => "Few recovery codes are left: generate new ones.",
         (Action::RegenerateRecoveryCodes, Locale::Fr) => "Il vous reste peu de codes de secours : générez-en de nouveaux.",
+        (Action::AddPasskey, Locale::En) => "Your password was suspended once: add a passkey, which a stolen password cannot replace.",
+        (Action::AddPasskey, Locale::Fr) => "Votre mot de passe a été suspendu : ajoutez une clé d'accès, qu'un mot de passe volé ne peut pas remplacer.",
     }
 }

@@ -276,17 +276,33 @@ pub async fn complete_reset(
     // On a 2FA account the attempt is counted before the password checks:
     // the refusal of a known-compromised password must not become an
     // unthrottled oracle for someone holding the link but not the factor.
-    let factor = match (&account.totp_secret, &request.second_factor) {
-        (None, _) => None,
-        (Some(_), None) => {
+    let factor = match (
+        super::factors::has_second_factor(&account),
+        &request.second_factor,
+    ) {
+        (false, _) => None,
+        (true, None) => {
             return Err(Error::SecondFactorRequired {
-                field: "totp_code".into(),
+                field: if account.totp_secret.is_some() {
+                    "totp_code"
+                } else {
+                    "passkey_assertion_json"
+                }
+                .into(),
             })
         }
-        (Some(_), Some(factor)) => {
+        (true, Some(factor)) => {
             throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
             Some(factor)
         }
+    };
+    // A passkey answers the options of GetResetPasskeyOptions, bound to
+    // this link.
+    let passkey_check = match factor {
+        Some(two_factor::SecondFactor::Passkey(assertion)) => {
+            Some(super::passkeys::check_bound(ctx, now, &account, row.id, assertion, client).await?)
+        }
+        _ => None,
     };
     let checked = check_policy(ctx, &account, &request.new_password, None).await?;
     let hash = ctx.hasher().hash(checked.secret()).await?;
@@ -294,7 +310,9 @@ pub async fn complete_reset(
     let txn = ctx.begin_write().await?;
     // Of concurrent uses of one token exactly one passes this line.
     links::consume::<reset_token::Entity, _>(&txn, &row, now).await?;
-    if let Some(factor) = factor {
+    if let Some(passkey_check) = &passkey_check {
+        super::passkeys::consume(&txn, passkey_check, now).await?;
+    } else if let Some(factor) = factor {
         // A wrong or replayed code rolls the whole reset back: the link
         // stays usable and the password unchanged.
         two_factor::accept_second_factor(&txn, ctx, &account, factor, client, now).await?;

@@ -15,7 +15,7 @@ use super::{
     deps::{Db, Hashing, Mailing, Sealing, Settings},
     error::{Error, Result},
     events::{self, EventKind},
-    notices,
+    notices, passkeys,
     principal::{Actor, ClientInfo, CustomerSession},
     sessions, throttle,
 };
@@ -28,18 +28,24 @@ use crate::{
     store,
 };
 
-pub const RECOVERY_CODES: usize = 10;
+pub use super::factors::{
+    hash_recovery_code, recovery_codes_left, require_recent_auth, RECOVERY_CODES,
+};
+use super::factors::{new_recovery_codes, store_recovery_codes};
 /// A challenge dies after this many wrong codes.
 pub const MAX_WRONG_CODES: i32 = 5;
 const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// A pending enrolment must be confirmed within this time.
 const ENROLMENT_TTL_MS: i64 = 15 * 60 * 1000;
 
-/// A second factor as the customer typed it.
+/// A second factor as the customer gave it.
 #[derive(Clone)]
 pub enum SecondFactor {
     Totp(SecretString),
     RecoveryCode(SecretString),
+    /// A WebAuthn assertion, checked with [`passkeys::check_bound`] before
+    /// the transaction and made effective with [`passkeys::consume`].
+    Passkey(Box<webauthn_rs::prelude::PublicKeyCredential>),
 }
 
 /// What an authenticator app needs, shown once.
@@ -58,27 +64,6 @@ async fn load(db: &DatabaseConnection, account_id: Uuid) -> Result<account::Mode
 /// The associated data of an account's sealed TOTP secrets.
 pub(crate) fn aad(account_id: Uuid) -> Vec<u8> {
     account_id.as_bytes().to_vec()
-}
-
-/// Recent authentication: a young session, or the current password now.
-async fn require_recent_auth(
-    ctx: &(impl Db + Settings + Hashing),
-    now: Millis,
-    caller: &CustomerSession,
-    account: &account::Model,
-    password: Option<SecretString>,
-) -> Result<()> {
-    let window_ms = ctx.config().totp.recent_auth_secs as i64 * 1000;
-    if now - caller.authenticated_at <= window_ms {
-        return Ok(());
-    }
-    match password {
-        Some(password) => {
-            throttle::check_password(ctx, now, account, password).await?;
-            throttle::clear_failures(ctx.db(), &throttle::key(&account.login)).await
-        }
-        None => Err(Error::RecentAuthenticationRequired),
-    }
 }
 
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
@@ -189,6 +174,8 @@ pub async fn confirm_enrollment(
             }
         };
     }
+    // A passkey may have brought codes already: these replace them.
+    store::second_factor::delete_recovery_codes(&txn, account.id).await?;
     store_recovery_codes(&txn, now, account.id, &codes).await?;
     throttle::clear_failures(&txn, &key).await?;
     let change = notices::Reported {
@@ -226,7 +213,8 @@ pub async fn disable(
     throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
     let txn = ctx.begin_write().await?;
     accept_second_factor(&txn, ctx, &account, &factor, client, now).await?;
-    store::accounts::remove_second_factor(&txn, account.id, now).await?;
+    // The recovery codes stay while a passkey does.
+    store::accounts::remove_second_factor(&txn, account.id, account.passkey_count > 0, now).await?;
     let revoked = sessions::revoke_all(
         &txn,
         now,
@@ -314,6 +302,8 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
     now: i64,
 ) -> Result<()> {
     match factor {
+        // Checked before the transaction (see `SecondFactor::Passkey`).
+        SecondFactor::Passkey(_) => return Err(Error::InvalidCredentials),
         SecondFactor::Totp(code) => {
             let sealed = account.totp_secret.as_ref().ok_or(Error::TotpNotEnabled)?;
             let secret = ctx
@@ -359,26 +349,30 @@ pub async fn accept_second_factor<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn recovery_codes_left<C: ConnectionTrait>(conn: &C, account_id: Uuid) -> Result<u64> {
-    Ok(store::second_factor::recovery_codes_left(conn, account_id).await?)
-}
-
 /// A pending 2FA step of `Login`, shown once.
 pub struct Challenge {
     pub token: SecretString,
     pub expires_at: i64,
+    /// Whether a TOTP code can answer it.
+    pub totp: bool,
+    /// The request options for the account's passkeys, if it has any.
+    pub passkey_options: Option<String>,
 }
 
 pub async fn create_challenge<C: ConnectionTrait>(
     conn: &C,
-    account_id: Uuid,
+    config: &crate::config::Config,
+    sealer: &crate::crypto::secretbox::Sealer,
+    account: &account::Model,
     client: &ClientInfo,
     now: i64,
 ) -> Result<Challenge> {
+    let account_id = account.id;
     let secret = token::generate(token::TokenKind::Challenge);
     let expires_at = now + CHALLENGE_TTL_MS;
+    let id = Uuid::now_v7();
     let challenge = login_challenge::Model {
-        id: Uuid::now_v7(),
+        id,
         account_id,
         token_hash: token::hash_secret(&secret),
         created_at: now,
@@ -390,9 +384,26 @@ pub async fn create_challenge<C: ConnectionTrait>(
         user_agent: client.user_agent.clone(),
     };
     store::challenges::insert(conn, challenge).await?;
+    let passkey_options = if account.passkey_count > 0 {
+        passkeys::start_check(
+            conn,
+            &config.passkeys,
+            sealer,
+            account_id,
+            "second_factor",
+            id,
+            now,
+            expires_at,
+        )
+        .await?
+    } else {
+        None
+    };
     Ok(Challenge {
         token: secret,
         expires_at,
+        totp: account.totp_secret.is_some(),
+        passkey_options,
     })
 }
 
@@ -422,11 +433,29 @@ pub async fn verify_challenge(
     }
     let account = load(ctx.db(), challenge.account_id).await?;
     throttle::begin_attempt(ctx, now, &throttle::key(&account.login)).await?;
+    let checked = match &factor {
+        SecondFactor::Passkey(assertion) => {
+            match passkeys::check_bound(ctx, now, &account, challenge.id, assertion, client).await {
+                Ok(checked) => Some(checked),
+                Err(error) => {
+                    if matches!(error, Error::InvalidCredentials) {
+                        record_wrong_code(ctx.db(), now, &challenge, &account, client).await?;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        _ => None,
+    };
     let txn = ctx.begin_write().await?;
     if !store::challenges::use_once(&txn, challenge.id, MAX_WRONG_CODES, now).await? {
         return Err(Error::TokenInvalid);
     }
-    if let Err(error) = accept_second_factor(&txn, ctx, &account, &factor, client, now).await {
+    let accepted = match &checked {
+        Some(checked) => passkeys::consume(&txn, checked, now).await,
+        None => accept_second_factor(&txn, ctx, &account, &factor, client, now).await,
+    };
+    if let Err(error) = accepted {
         drop(txn);
         if matches!(error, Error::InvalidCredentials) {
             record_wrong_code(ctx.db(), now, &challenge, &account, client).await?;
@@ -478,44 +507,6 @@ async fn record_wrong_code(
     .await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// Ten codes of 80 random bits, `xxxx-xxxx-xxxx-xxxx` in lowercase base32.
-fn new_recovery_codes() -> Vec<String> {
-    use rand::{rngs::OsRng, RngCore};
-    (0..RECOVERY_CODES)
-        .map(|_| {
-            let mut bytes = [0u8; 10];
-            OsRng.fill_bytes(&mut bytes);
-            let text = totp::to_base32(&bytes).to_lowercase();
-            text.as_bytes()
-                .chunks(4)
-                .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
-                .collect::<Vec<_>>()
-                .join("-")
-        })
-        .collect()
-}
-
-/// The stored form of a recovery code: SHA-256 of its canonical form
-/// (lowercase, without separators or spaces).
-pub fn hash_recovery_code(code: &str) -> String {
-    let canonical: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    token::hash(&format!("recovery:{canonical}"))
-}
-
-async fn store_recovery_codes<C: ConnectionTrait>(
-    conn: &C,
-    now: i64,
-    account_id: Uuid,
-    codes: &[String],
-) -> Result<()> {
-    let hashes = codes.iter().map(|code| hash_recovery_code(code)).collect();
-    Ok(store::second_factor::insert_recovery_codes(conn, account_id, hashes, now).await?)
 }
 
 #[cfg(test)]

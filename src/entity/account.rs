@@ -31,6 +31,9 @@ pub struct Model {
     /// The last accepted time step: a code is accepted once (compare-and-set).
     pub totp_last_step: Option<i64>,
     pub totp_enabled_at: Option<i64>,
+    /// Passkeys registered (kept with the account so that `Login` knows of
+    /// them from the row it reads anyway).
+    pub passkey_count: i32,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -10,6 +10,8 @@ pub mod identity_verification;
 pub mod login_challenge;
 pub mod login_throttle;
 pub mod outbox;
+pub mod passkey;
+pub mod passkey_ceremony;
 pub mod pending_request;
 pub mod recovery_code;
 pub mod report_token;

@@ -13,7 +13,7 @@ use crate::{
         accounts::{self, AccountSelector},
         centre, contacts, events,
         login::{self, LoginOutcome},
-        overview, recovery,
+        overview, passkeys, recovery,
         revocation::RevocationCause,
         sessions, suspension, two_factor,
     },
@@ -92,13 +92,19 @@ impl AccountSecurityService for AccountSecurity {
                 pb::login_response::Result::Session(session_grant(grant))
             }
             LoginOutcome::Challenge(challenge) => {
+                let mut methods = Vec::new();
+                if challenge.totp {
+                    methods.push(pb::SecondFactorMethod::Totp.into());
+                }
+                if challenge.passkey_options.is_some() {
+                    methods.push(pb::SecondFactorMethod::Passkey.into());
+                }
+                methods.push(pb::SecondFactorMethod::RecoveryCode.into());
                 pb::login_response::Result::Challenge(pb::LoginChallenge {
                     challenge_token: challenge.token.expose_secret().to_string(),
                     expires_at: Some(to_timestamp(challenge.expires_at)),
-                    methods: vec![
-                        pb::SecondFactorMethod::Totp.into(),
-                        pb::SecondFactorMethod::RecoveryCode.into(),
-                    ],
+                    methods,
+                    passkey_options_json: challenge.passkey_options.unwrap_or_default(),
                 })
             }
         };
@@ -368,6 +374,7 @@ impl AccountSecurityService for AccountSecurity {
             unacknowledged_events: count(overview.unacknowledged_events),
             disputed_events: count(overview.disputed_events),
             open_tickets: count(overview.open_tickets),
+            passkeys: overview.account.passkeys,
             recommended_actions: overview
                 .actions
                 .into_iter()
@@ -524,6 +531,118 @@ impl AccountSecurityService for AccountSecurity {
         Ok(Response::new(pb::ListContactChangesResponse {
             changes: rows.iter().map(convert::contact_change).collect(),
             next_page_token: convert::next_page_token(next),
+        }))
+    }
+    async fn begin_passkey_registration(
+        &self,
+        request: Request<pb::BeginPasskeyRegistrationRequest>,
+    ) -> Reply<pb::BeginPasskeyRegistrationResponse> {
+        let now = request_time(&request, &self.ctx);
+        let caller = customer(&request)?;
+        let password = request.into_inner().validate(now)?;
+        let ceremony = passkeys::begin_registration(&self.ctx, now, &caller, password).await?;
+        Ok(Response::new(pb::BeginPasskeyRegistrationResponse {
+            ceremony_token: ceremony.token.expose_secret().to_string(),
+            creation_options_json: ceremony.options_json,
+            expires_at: Some(to_timestamp(ceremony.expires_at)),
+        }))
+    }
+
+    async fn finish_passkey_registration(
+        &self,
+        request: Request<pb::FinishPasskeyRegistrationRequest>,
+    ) -> Reply<pb::FinishPasskeyRegistrationResponse> {
+        let now = request_time(&request, &self.ctx);
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let finish = request.into_inner().validate(now)?;
+        let (passkey, recovery_codes) = passkeys::finish_registration(
+            &self.ctx,
+            now,
+            &caller,
+            &client,
+            &finish.ceremony_token,
+            &finish.credential,
+            finish.name,
+        )
+        .await?;
+        Ok(Response::new(pb::FinishPasskeyRegistrationResponse {
+            passkey: Some(convert::passkey(&passkey)),
+            recovery_codes,
+        }))
+    }
+
+    async fn list_passkeys(
+        &self,
+        request: Request<pb::ListPasskeysRequest>,
+    ) -> Reply<pb::ListPasskeysResponse> {
+        let caller = customer(&request)?;
+        let rows = passkeys::list(&self.ctx, &caller).await?;
+        Ok(Response::new(pb::ListPasskeysResponse {
+            passkeys: rows.iter().map(convert::passkey).collect(),
+        }))
+    }
+
+    async fn rename_passkey(
+        &self,
+        request: Request<pb::RenamePasskeyRequest>,
+    ) -> Reply<pb::RenamePasskeyResponse> {
+        let now = request_time(&request, &self.ctx);
+        let caller = customer(&request)?;
+        let (id, name, password) = request.into_inner().validate(now)?;
+        let passkey = passkeys::rename(&self.ctx, now, &caller, id, name, password).await?;
+        Ok(Response::new(pb::RenamePasskeyResponse {
+            passkey: Some(convert::passkey(&passkey)),
+        }))
+    }
+
+    async fn remove_passkey(
+        &self,
+        request: Request<pb::RemovePasskeyRequest>,
+    ) -> Reply<pb::RemovePasskeyResponse> {
+        let now = request_time(&request, &self.ctx);
+        let caller = customer(&request)?;
+        let client = client_info(&request);
+        let (id, password) = request.into_inner().validate(now)?;
+        passkeys::remove(&self.ctx, now, &caller, &client, id, password).await?;
+        Ok(Response::new(pb::RemovePasskeyResponse {}))
+    }
+
+    async fn begin_passkey_login(
+        &self,
+        request: Request<pb::BeginPasskeyLoginRequest>,
+    ) -> Reply<pb::BeginPasskeyLoginResponse> {
+        let now = request_time(&request, &self.ctx);
+        let ceremony = passkeys::begin_login(&self.ctx, now).await?;
+        Ok(Response::new(pb::BeginPasskeyLoginResponse {
+            ceremony_token: ceremony.token.expose_secret().to_string(),
+            request_options_json: ceremony.options_json,
+            expires_at: Some(to_timestamp(ceremony.expires_at)),
+        }))
+    }
+
+    async fn finish_passkey_login(
+        &self,
+        request: Request<pb::FinishPasskeyLoginRequest>,
+    ) -> Reply<pb::FinishPasskeyLoginResponse> {
+        let now = request_time(&request, &self.ctx);
+        let client = client_info(&request);
+        let (token, assertion) = request.into_inner().validate(now)?;
+        let grant = passkeys::finish_login(&self.ctx, now, &client, &token, &assertion).await?;
+        Ok(Response::new(pb::FinishPasskeyLoginResponse {
+            session: Some(session_grant(grant)),
+        }))
+    }
+
+    async fn get_reset_passkey_options(
+        &self,
+        request: Request<pb::GetResetPasskeyOptionsRequest>,
+    ) -> Reply<pb::GetResetPasskeyOptionsResponse> {
+        let now = request_time(&request, &self.ctx);
+        let token = request.into_inner().validate(now)?;
+        let request_options_json = passkeys::reset_options(&self.ctx, now, &token).await?;
+        Ok(Response::new(pb::GetResetPasskeyOptionsResponse {
+            request_options_json,
         }))
     }
 }

@@ -146,6 +146,16 @@ pub fn recommended_action(action: crate::domain::overview::Action) -> pb::Recomm
         Action::VerifyContactDetails => pb::RecommendedActionKind::VerifyContactDetails,
         Action::OpenTicket => pb::RecommendedActionKind::OpenTicket,
         Action::RegenerateRecoveryCodes => pb::RecommendedActionKind::RegenerateRecoveryCodes,
+        Action::AddPasskey => pb::RecommendedActionKind::AddPasskey,
+    }
+}
+
+pub fn passkey(view: &crate::domain::passkeys::PasskeyView) -> pb::Passkey {
+    pb::Passkey {
+        passkey_id: view.id.to_string(),
+        name: view.name.clone(),
+        created_at: Some(to_timestamp(view.created_at)),
+        last_used_at: view.last_used_at.map(to_timestamp),
     }
 }
 

@@ -150,7 +150,12 @@ impl From<Error> for Status {
             ),
             Error::SecondFactorRequired { field } => {
                 let mut details = ErrorDetails::new();
-                details.add_bad_request_violation(field, "a TOTP or recovery code is required");
+                let what = if field == "passkey_assertion_json" {
+                    "a passkey assertion (GetResetPasskeyOptions) or a recovery code is required"
+                } else {
+                    "a TOTP or recovery code is required"
+                };
+                details.add_bad_request_violation(field, what);
                 status(
                     Code::FailedPrecondition,
                     message,

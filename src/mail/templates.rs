@@ -59,6 +59,8 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "ticket_reply",
     "ticket_resolved",
     "factor_reset_scheduled",
+    "passkey_added",
+    "passkey_removed",
 ];
 
 fn environment() -> Result<&'static minijinja::Environment<'static>, minijinja::Error> {
@@ -120,6 +122,9 @@ fn values(mail: &Mail, links: &MailConfig) -> serde_json::Value {
             "link": token_link(&links.reset_url, token),
         }),
         Mail::LoginRecovery { logins } => json!({ "logins": logins }),
+        Mail::PasskeyAdded { login, name, .. } | Mail::PasskeyRemoved { login, name, .. } => {
+            json!({ "login": login, "name": name })
+        }
         Mail::RecoveryCodeUsed { login, remaining } => {
             json!({ "login": login, "remaining": remaining })
         }

@@ -38,6 +38,9 @@ pub const CREDENTIAL_METHODS: &[&str] = &[
     "/gardien.accountsecurity.v1.AccountSecurityService/CompletePasswordReset",
     "/gardien.accountsecurity.v1.AccountSecurityService/ReportUnauthorizedChange",
     "/gardien.accountsecurity.v1.AccountSecurityService/ConfirmEmailChange",
+    "/gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyLogin",
+    "/gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+    "/gardien.accountsecurity.v1.AccountSecurityService/GetResetPasskeyOptions",
     "/gardien.support.v1.SupportService/CreateRecoveryTicket",
     "/gardien.support.v1.SupportService/CancelFactorReset",
 ];
@@ -218,10 +221,13 @@ mod tests {
         assert_eq!(
             credential,
             [
+                "BeginPasskeyLogin",
                 "CancelFactorReset",
                 "CompletePasswordReset",
                 "ConfirmEmailChange",
                 "CreateRecoveryTicket",
+                "FinishPasskeyLogin",
+                "GetResetPasskeyOptions",
                 "Login",
                 "RecoverLogin",
                 "ReportUnauthorizedChange",

@@ -47,11 +47,12 @@ pub async fn locale<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Str
         .await
 }
 
-/// Removes the TOTP secret (enrolled or pending), the recovery codes and
-/// the pending login challenges of an account.
+/// Removes the TOTP secret (enrolled or pending) of an account and, unless
+/// `keep_recovery_codes` (another factor remains), its recovery codes.
 pub async fn remove_second_factor<C: ConnectionTrait>(
     conn: &C,
     account_id: Uuid,
+    keep_recovery_codes: bool,
     now: i64,
 ) -> Result<(), DbErr> {
     account::Entity::update_many()
@@ -75,6 +76,9 @@ pub async fn remove_second_factor<C: ConnectionTrait>(
         .filter(account::Column::Id.eq(account_id))
         .exec(conn)
         .await?;
+    if keep_recovery_codes {
+        return Ok(());
+    }
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::AccountId.eq(account_id))
         .exec(conn)

@@ -13,6 +13,7 @@ pub mod factor_resets;
 pub mod files;
 pub mod login;
 pub mod outbox;
+pub mod passkeys;
 pub mod pending;
 pub mod revocation_clock;
 pub mod sealed;

@@ -588,7 +588,14 @@ pub async fn the_overview_guides_the_seed_scenario_from_reset_to_2fa() {
         .unwrap()
         .into_inner();
     let kinds: Vec<_> = seen.recommended_actions.iter().map(|a| a.kind()).collect();
-    assert_eq!(kinds, [pb::RecommendedActionKind::EnableTotp]);
+    // After the suspension, a passkey too: a phished password cannot replace it.
+    assert_eq!(
+        kinds,
+        [
+            pb::RecommendedActionKind::EnableTotp,
+            pb::RecommendedActionKind::AddPasskey
+        ]
+    );
     assert_eq!(seen.unacknowledged_events, 0);
     assert_eq!(seen.password_state(), pb::PasswordState::Active);
 }

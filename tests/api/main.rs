@@ -18,6 +18,7 @@ mod hostile;
 mod keys;
 mod login;
 mod metrics;
+mod passkeys;
 mod probes;
 mod promises;
 mod rate_limit;

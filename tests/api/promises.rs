@@ -18,8 +18,8 @@ use prost::Message;
 use tonic::{transport::Channel, Code, Status};
 
 use crate::{
-    at_rest, attacks, centre, faults, foundation, helpers::*, hostile, login, rate_limit, recovery,
-    scale_out, sessions, support, two_factor,
+    at_rest, attacks, centre, faults, foundation, helpers::*, hostile, login, passkeys, rate_limit,
+    recovery, scale_out, sessions, support, two_factor,
 };
 
 /// One promise of the contract and the test that holds it.
@@ -969,6 +969,137 @@ pub const PROMISES: &[Promise] = &[
         promise: "applied changes only, newest first, each with its event ID",
         test: contact_changes_are_journaled_newest_first_and_a_confirmation_link_expires,
     },
+    // Passkeys
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyRegistration",
+        promise: "answers creation options and a single-use ceremony token; the passkey added from them opens the account",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyRegistration",
+        promise: "needs a recent login or the current password; at 10 passkeys INVALID_STATE_TRANSITION",
+        test: passkeys::registration_needs_a_recent_login_and_refuses_a_credential_twice_or_an_eleventh,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration",
+        promise: "records PASSKEY_ADDED, e-mails the customer, gives 10 recovery codes to a first second factor",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration",
+        promise: "another origin is INVALID_CREDENTIALS",
+        test: passkeys::another_origin_or_relying_party_is_refused,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration",
+        promise: "another account's ceremony is TOKEN_INVALID",
+        test: passkeys::a_ceremony_belongs_to_the_account_that_began_it,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration",
+        promise: "a credential registered already is ALREADY_EXISTS",
+        test: passkeys::registration_needs_a_recent_login_and_refuses_a_credential_twice_or_an_eleventh,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration",
+        promise: "unreadable credential_json or a bad name is INVALID_ARGUMENT naming the field",
+        test: passkeys::bad_passkey_input_names_the_field,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/ListPasskeys",
+        promise: "lists the caller's passkeys with their last use",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RenamePasskey",
+        promise: "renames the caller's passkey; another account's is NOT_FOUND",
+        test: passkeys::a_removed_passkey_opens_nothing_and_the_customer_is_told,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RemovePasskey",
+        promise: "records PASSKEY_REMOVED, e-mails the customer, the passkey opens nothing; the last factor takes the recovery codes with it",
+        test: passkeys::a_removed_passkey_opens_nothing_and_the_customer_is_told,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/RemovePasskey",
+        promise: "needs a recent login or the current password",
+        test: passkeys::registration_needs_a_recent_login_and_refuses_a_credential_twice_or_an_eleventh,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyLogin",
+        promise: "answers discoverable request options and a single-use ceremony token",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "opens a session with second_factor_used from a passkey alone",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "a ceremony answers once, used up even by a failure; a replayed assertion is refused",
+        test: passkeys::replayed_assertions_and_ceremonies_are_refused,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "of concurrent answers to one ceremony exactly one opens a session",
+        test: passkeys::concurrent_answers_to_one_ceremony_open_one_session,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "another origin or relying party, or no user verification, is INVALID_CREDENTIALS",
+        test: passkeys::another_origin_or_relying_party_is_refused,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "a counter that goes back is refused and recorded as PASSKEY_CLONE_SUSPECTED",
+        test: passkeys::a_counter_that_goes_back_is_refused_and_recorded,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "refused as PASSWORD_SUSPENDED while the password is suspended",
+        test: passkeys::a_suspended_password_blocks_passwordless_sign_in_and_the_reset_needs_the_passkey,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "an unknown passkey and a bad signature answer the same bytes",
+        test: passkeys::passwordless_refusals_do_not_tell_whether_a_passkey_exists,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin",
+        promise: "an ended ceremony is TOKEN_EXPIRED",
+        test: passkeys::an_ended_ceremony_is_token_expired_and_a_reset_without_passkey_has_no_options,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/GetResetPasskeyOptions",
+        promise: "answers options bound to the link; CompletePasswordReset takes the assertion",
+        test: passkeys::a_suspended_password_blocks_passwordless_sign_in_and_the_reset_needs_the_passkey,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/GetResetPasskeyOptions",
+        promise: "an account without passkey is INVALID_STATE_TRANSITION, a bad token TOKEN_INVALID",
+        test: passkeys::an_ended_ceremony_is_token_expired_and_a_reset_without_passkey_has_no_options,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/VerifyLoginChallenge",
+        promise: "a passkey assertion answers the challenge once; its replay is TOKEN_INVALID",
+        test: passkeys::a_passkey_is_registered_then_answers_the_login_challenge_and_signs_in_alone,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/CompletePasswordReset",
+        promise: "an account with a passkey needs it (SECOND_FACTOR_REQUIRED without; a stray assertion INVALID_CREDENTIALS)",
+        test: passkeys::a_suspended_password_blocks_passwordless_sign_in_and_the_reset_needs_the_passkey,
+    },
+    Promise {
+        rpc: "gardien.accountsecurity.v1.AccountSecurityService/GetSecurityOverview",
+        promise: "recommends a passkey after a suspension, and counts the passkeys",
+        test: passkeys::after_a_suspension_the_overview_recommends_a_passkey,
+    },
+    Promise {
+        rpc: "gardien.support.v1.SupportService/ResetTotp",
+        promise: "on an account with passkeys, the delayed reset removes them (PASSKEY_REMOVED) and a passkey sign-in meanwhile cancels it",
+        test: passkeys::a_support_factor_reset_removes_the_passkeys_after_its_delay,
+    },
     Promise {
         rpc: "gardien.accountsecurity.v1.ErrorReason",
         promise: "every error carries ErrorInfo with domain \"gardien\" and the reason without its prefix",
@@ -1559,9 +1690,12 @@ pub async fn recent_authentication_rpcs_need_a_fresh_login_or_the_current_passwo
         .collect();
     let checked = BTreeSet::from(
         [
+            "BeginPasskeyRegistration",
             "BeginTotpEnrollment",
             "DisableTotp",
             "RegenerateRecoveryCodes",
+            "RemovePasskey",
+            "RenamePasskey",
             "UpdateContactDetails",
         ]
         .map(String::from),
@@ -1667,6 +1801,81 @@ pub async fn recent_authentication_rpcs_need_a_fresh_login_or_the_current_passwo
         match call("").await {
             // DisableTotp always needs the password.
             Err(s) if rpc == "DisableTotp" && bad_fields(&s) == ["current_password"] => {}
+            Err(s)
+                if s.code() == Code::FailedPrecondition
+                    && reason(&s) == "RECENT_AUTHENTICATION_REQUIRED" => {}
+            other => failures.push(format!("{rpc} without a password: {other:?}")),
+        }
+        match call("not the password at all").await {
+            Err(s) if s.code() == Code::Unauthenticated && reason(&s) == "INVALID_CREDENTIALS" => {}
+            other => failures.push(format!("{rpc} with a wrong password: {other:?}")),
+        }
+        if let Err(status) = list_sessions(&app, &token).await {
+            failures.push(format!(
+                "{rpc}: a wrong current_password ended the session: {status:?}"
+            ));
+        }
+        if let Err(status) = call(STRONG_PASSWORD).await {
+            failures.push(format!("{rpc} with the password: {status:?}"));
+        }
+    }
+    // The passkey RPCs, on an account with a passkey; each session is a
+    // fresh passkey sign-in, then grows old.
+    app.create_account("keyed", "keyed@example.fr", STRONG_PASSWORD)
+        .await;
+    let first = app
+        .login("keyed", STRONG_PASSWORD)
+        .await
+        .unwrap()
+        .session_token;
+    let (mut passkey, finished) = passkeys::register(&app, &first, "Laptop").await;
+    let passkey_id = finished.unwrap().passkey.unwrap().passkey_id;
+    for rpc in ["BeginPasskeyRegistration", "RenamePasskey", "RemovePasskey"] {
+        let token = passkeys::passwordless(&app, &mut passkey)
+            .await
+            .unwrap()
+            .session_token;
+        app.clock.advance(Duration::from_secs(stale));
+        let call = |password: &str| {
+            let (app, token, passkey_id) = (&app, token.clone(), passkey_id.clone());
+            let (password, rpc) = (password.to_string(), rpc.to_string());
+            async move {
+                let mut client = app.client().await;
+                match rpc.as_str() {
+                    "BeginPasskeyRegistration" => client
+                        .begin_passkey_registration(authed(
+                            &token,
+                            pb::BeginPasskeyRegistrationRequest {
+                                current_password: password,
+                            },
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "RenamePasskey" => client
+                        .rename_passkey(authed(
+                            &token,
+                            pb::RenamePasskeyRequest {
+                                passkey_id,
+                                name: "Renamed".into(),
+                                current_password: password,
+                            },
+                        ))
+                        .await
+                        .map(|_| ()),
+                    _ => client
+                        .remove_passkey(authed(
+                            &token,
+                            pb::RemovePasskeyRequest {
+                                passkey_id,
+                                current_password: password,
+                            },
+                        ))
+                        .await
+                        .map(|_| ()),
+                }
+            }
+        };
+        match call("").await {
             Err(s)
                 if s.code() == Code::FailedPrecondition
                     && reason(&s) == "RECENT_AUTHENTICATION_REQUIRED" => {}

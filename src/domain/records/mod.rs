@@ -35,6 +35,7 @@ pub struct Account {
     pub locale: Locale,
     pub password_state: PasswordState,
     pub totp_enabled: bool,
+    pub passkeys: u32,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -57,6 +58,7 @@ impl From<&account::Model> for Account {
             locale: Locale::parse(&row.locale),
             password_state: PasswordState::parse(&row.password_state),
             totp_enabled: row.totp_secret.is_some(),
+            passkeys: u32::try_from(row.passkey_count).unwrap_or(0),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

@@ -137,10 +137,13 @@ impl Validate for pb::VerifyLoginChallengeRequest {
         let factor = match self.code {
             Some(Code::TotpCode(code)) => factor_field("totp_code", code, false)?,
             Some(Code::RecoveryCode(code)) => factor_field("recovery_code", code, true)?,
+            Some(Code::PasskeyAssertionJson(json)) => SecondFactor::Passkey(Box::new(
+                super::passkeys::webauthn_json("passkey_assertion_json", &json)?,
+            )),
             None => {
                 return Err(Error::invalid(
                     "totp_code",
-                    "give totp_code or recovery_code",
+                    "give totp_code, recovery_code or passkey_assertion_json",
                 ))
             }
         };
@@ -292,6 +295,9 @@ impl Validate for pb::CompletePasswordResetRequest {
             None => None,
             Some(Factor::TotpCode(code)) => Some(factor_field("totp_code", code, false)?),
             Some(Factor::RecoveryCode(code)) => Some(factor_field("recovery_code", code, true)?),
+            Some(Factor::PasskeyAssertionJson(json)) => Some(SecondFactor::Passkey(Box::new(
+                super::passkeys::webauthn_json("passkey_assertion_json", &json)?,
+            ))),
         };
         Ok(CompleteReset {
             token: self.reset_token,
@@ -331,7 +337,7 @@ impl Validate for pb::BeginTotpEnrollmentRequest {
 fn totp_code(code: String) -> Result<SecretString, Error> {
     match factor_field("totp_code", code, false)? {
         SecondFactor::Totp(code) => Ok(code),
-        SecondFactor::RecoveryCode(_) => Err(missing()),
+        SecondFactor::RecoveryCode(_) | SecondFactor::Passkey(_) => Err(missing()),
     }
 }
 

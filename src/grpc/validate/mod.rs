@@ -5,6 +5,7 @@
 //! the fuzz target and the tests.
 
 mod account_security;
+mod passkeys;
 mod support;
 
 pub use account_security::*;
@@ -175,6 +176,14 @@ methods! {
     "/gardien.accountsecurity.v1.AccountSecurityService/UpdateContactDetails" => pb::UpdateContactDetailsRequest,
     "/gardien.accountsecurity.v1.AccountSecurityService/ConfirmEmailChange" => pb::ConfirmEmailChangeRequest,
     "/gardien.accountsecurity.v1.AccountSecurityService/ListContactChanges" => pb::ListContactChangesRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyRegistration" => pb::BeginPasskeyRegistrationRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyRegistration" => pb::FinishPasskeyRegistrationRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/ListPasskeys" => pb::ListPasskeysRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/RenamePasskey" => pb::RenamePasskeyRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/RemovePasskey" => pb::RemovePasskeyRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/BeginPasskeyLogin" => pb::BeginPasskeyLoginRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/FinishPasskeyLogin" => pb::FinishPasskeyLoginRequest,
+    "/gardien.accountsecurity.v1.AccountSecurityService/GetResetPasskeyOptions" => pb::GetResetPasskeyOptionsRequest,
     "/gardien.support.v1.SupportService/CreateTicket" => spb::CreateTicketRequest,
     "/gardien.support.v1.SupportService/CreateRecoveryTicket" => spb::CreateRecoveryTicketRequest,
     "/gardien.support.v1.SupportService/GetTicket" => spb::GetTicketRequest,

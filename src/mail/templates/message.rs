@@ -24,6 +24,18 @@ pub enum Mail {
     TotpEnabled { login: String, report_token: String },
     /// Two-factor authentication was turned off.
     TotpDisabled { login: String, report_token: String },
+    /// A passkey was added; `name` is the customer's name for it.
+    PasskeyAdded {
+        login: String,
+        name: String,
+        report_token: String,
+    },
+    /// A passkey was removed.
+    PasskeyRemoved {
+        login: String,
+        name: String,
+        report_token: String,
+    },
     /// A login from an address not seen before on this account.
     NewLogin {
         login: String,
@@ -79,6 +91,8 @@ impl Mail {
             Mail::PasswordChanged { report_token, .. }
             | Mail::TotpEnabled { report_token, .. }
             | Mail::TotpDisabled { report_token, .. }
+            | Mail::PasskeyAdded { report_token, .. }
+            | Mail::PasskeyRemoved { report_token, .. }
             | Mail::NewLogin { report_token, .. }
             | Mail::EmailChangeRequested { report_token, .. }
             | Mail::EmailChanged { report_token, .. }
@@ -103,6 +117,8 @@ impl Mail {
             Mail::PasswordChanged { report_token, .. }
             | Mail::TotpEnabled { report_token, .. }
             | Mail::TotpDisabled { report_token, .. }
+            | Mail::PasskeyAdded { report_token, .. }
+            | Mail::PasskeyRemoved { report_token, .. }
             | Mail::NewLogin { report_token, .. }
             | Mail::EmailChangeRequested { report_token, .. }
             | Mail::EmailChanged { report_token, .. }
@@ -133,6 +149,8 @@ impl Mail {
             Mail::PasswordChanged { .. } => "password_changed",
             Mail::TotpEnabled { .. } => "totp_enabled",
             Mail::TotpDisabled { .. } => "totp_disabled",
+            Mail::PasskeyAdded { .. } => "passkey_added",
+            Mail::PasskeyRemoved { .. } => "passkey_removed",
             Mail::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
             Mail::NewLogin { .. } => "new_login",

@@ -30,6 +30,16 @@ fn all_kinds() -> Vec<Mail> {
             login: login(),
             report_token: report_token(),
         },
+        Mail::PasskeyAdded {
+            login: login(),
+            name: "Laptop".into(),
+            report_token: report_token(),
+        },
+        Mail::PasskeyRemoved {
+            login: login(),
+            name: "Laptop".into(),
+            report_token: report_token(),
+        },
         Mail::RecoveryCodesRegenerated { login: login() },
         Mail::RecoveryCodeUsed {
             login: login(),

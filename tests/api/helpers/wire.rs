@@ -103,6 +103,9 @@ fn register_secret_fields(type_name: &str, mut bytes: &[u8], inside_secret: bool
                         Type::String if secret => {
                             register_secret(&String::from_utf8_lossy(value));
                         }
+                        Type::String if field.name().ends_with("_json") => {
+                            register_webauthn_secrets(value);
+                        }
                         Type::Message => register_secret_fields(field.type_name(), value, secret),
                         _ => {}
                     }
@@ -116,6 +119,30 @@ fn register_secret_fields(type_name: &str, mut bytes: &[u8], inside_secret: bool
         }
         bytes = &bytes[skip..];
     }
+}
+
+/// The WebAuthn JSON of the passkey RPCs (options, attestations,
+/// assertions): its challenge, signature, client data and attestation
+/// object must not reach the logs; the options and credentials as a whole
+/// are registered too.
+fn register_webauthn_secrets(value: &[u8]) {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(value) else {
+        return;
+    };
+    let options = json.get("publicKey").unwrap_or(&json);
+    for text in [
+        &options["challenge"],
+        &json["response"]["signature"],
+        &json["response"]["clientDataJSON"],
+        &json["response"]["attestationObject"],
+        &json["response"]["authenticatorData"],
+    ]
+    .into_iter()
+    .filter_map(|v| v.as_str())
+    {
+        register_secret(text);
+    }
+    register_secret(&String::from_utf8_lossy(value));
 }
 
 /// A body that passes through unchanged while registering the secret fields
