@@ -10,6 +10,7 @@
 mod baseline;
 mod cpu;
 mod load;
+mod passkey;
 mod report;
 mod scenarios;
 mod seed;
@@ -24,7 +25,7 @@ pub use report::Report;
 pub use tls::TlsMaterial;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "login",
     "introspect",
     "isolation",
@@ -32,6 +33,7 @@ pub const SCENARIOS: [&str; 7] = [
     "flood-memory",
     "flood-limited",
     "mixed",
+    "passkey-login",
 ];
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             "flood-memory" => scenarios::flood_memory(&bench, options).await?,
             "flood-limited" => scenarios::flood_limited(options).await?,
             "mixed" => scenarios::mixed(&bench, options).await?,
+            "passkey-login" => passkey::passkey_login(options).await?,
             other => anyhow::bail!("unknown scenario `{other}` (one of {SCENARIOS:?} or all)"),
         };
         report.outcomes.push(outcome);

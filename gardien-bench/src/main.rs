@@ -14,7 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(about = "gardien's benchmark: scenarios as ratios to this machine's ceilings")]
 struct Args {
-    /// login, introspect, isolation, flood-memory, flood-limited, mixed, or all.
+    /// login, introspect, isolation, reset-burst, flood-memory, flood-limited,
+    /// mixed, passkey-login, or all.
     #[arg(default_value = "all")]
     scenario: Vec<String>,
     /// Seconds per run.

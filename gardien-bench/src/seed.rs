@@ -18,6 +18,7 @@ use gardien::{
     Application,
 };
 
+#[derive(Clone)]
 pub struct Account {
     pub id: String,
     pub login: String,
