@@ -158,13 +158,7 @@ async fn take_by_token(
     purpose: &str,
     presented: &str,
 ) -> Result<passkey_ceremony::Model> {
-    if !token::well_formed(TokenKind::PasskeyCeremony, presented) {
-        return Err(Error::TokenInvalid);
-    }
-    let ceremony = store::passkeys::ceremony_by_token_hash(ctx.db(), &token::hash(presented))
-        .await?
-        .filter(|c| c.purpose == purpose)
-        .ok_or(Error::TokenInvalid)?;
+    let ceremony = find_by_token(ctx, purpose, presented).await?;
     if !store::passkeys::take_ceremony(ctx.db(), ceremony.id).await? {
         return Err(Error::TokenInvalid);
     }
@@ -172,6 +166,21 @@ async fn take_by_token(
         return Err(Error::TokenExpired);
     }
     Ok(ceremony)
+}
+
+/// The ceremony a client names by its token, not used up yet.
+async fn find_by_token(
+    ctx: &impl Db,
+    purpose: &str,
+    presented: &str,
+) -> Result<passkey_ceremony::Model> {
+    if !token::well_formed(TokenKind::PasskeyCeremony, presented) {
+        return Err(Error::TokenInvalid);
+    }
+    store::passkeys::ceremony_by_token_hash(ctx.db(), &token::hash(presented))
+        .await?
+        .filter(|c| c.purpose == purpose)
+        .ok_or(Error::TokenInvalid)
 }
 
 #[tracing::instrument(skip_all, fields(account_id = %caller.account_id))]
@@ -446,13 +455,35 @@ pub async fn start_check<C: ConnectionTrait>(
 /// An assertion that verified, to be made effective with [`consume`] in
 /// the transaction of what it unlocks.
 pub struct Checked {
-    /// The ceremony to use up, unless it was used up before the check.
-    ceremony_id: Option<Uuid>,
+    use_up: UseUp,
     passkey_id: Uuid,
     seen_count: i64,
     new_count: i64,
     credential: Option<String>,
     pub account_id: Uuid,
+}
+
+/// How a checked ceremony is used up, once.
+#[derive(Clone, Copy)]
+enum UseUp {
+    /// A stored ceremony (bound to a challenge or a reset link): deleted.
+    Take(Uuid),
+    /// A sign-in's ceremony, which lives in its sealed token: its id kept
+    /// until it ends.
+    Tombstone { id: Uuid, expires_at: i64 },
+}
+
+/// The server's half of a ceremony, opened.
+enum CeremonyState {
+    Discoverable(DiscoverableAuthentication),
+    Bound(PasskeyAuthentication),
+}
+
+/// A sign-in ceremony as sealed into its token.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LoginCeremony {
+    expires_at: i64,
+    state: DiscoverableAuthentication,
 }
 
 enum Refusal {
@@ -478,7 +509,15 @@ pub async fn check_bound(
     if ceremony.expires_at <= now || ceremony.account_id != Some(account.id) {
         return Err(Error::InvalidCredentials);
     }
-    let outcome = verify(ctx, &ceremony, Some(account.id), assertion).await?;
+    let state = CeremonyState::Bound(open_state(ctx.sealer(), &ceremony)?);
+    let outcome = verify(
+        ctx,
+        UseUp::Take(ceremony.id),
+        state,
+        Some(account.id),
+        assertion,
+    )
+    .await?;
     settle(ctx, now, outcome, client).await
 }
 
@@ -486,7 +525,8 @@ pub async fn check_bound(
 /// passkey; `account_id` when the account is known beforehand.
 async fn verify(
     ctx: &(impl Db + Settings + Sealing),
-    ceremony: &passkey_ceremony::Model,
+    use_up: UseUp,
+    state: CeremonyState,
     account_id: Option<Uuid>,
     assertion: &PublicKeyCredential,
 ) -> Result<std::result::Result<(Checked, Uuid), (Refusal, Option<Uuid>)>> {
@@ -503,20 +543,25 @@ async fn verify(
         return Ok(Err((Refusal::Invalid, None)));
     }
     let mut passkey: Passkey = serde_json::from_str(&row.credential).map_err(Error::internal)?;
-    let result = if ceremony.purpose == "login" {
-        // Sign-in without password: the user handle must name the owner.
-        match rp.identify_discoverable_authentication(assertion) {
-            Ok((user, _)) if user == row.account_id => {}
-            _ => {
-                tracing::info!("passkey assertion refused: the user handle names another account");
-                return Ok(Err((Refusal::Invalid, Some(row.account_id))));
+    let result = match state {
+        CeremonyState::Discoverable(state) => {
+            // Sign-in without password: the user handle must name the owner.
+            match rp.identify_discoverable_authentication(assertion) {
+                Ok((user, _)) if user == row.account_id => {}
+                _ => {
+                    tracing::info!(
+                        "passkey assertion refused: the user handle names another account"
+                    );
+                    return Ok(Err((Refusal::Invalid, Some(row.account_id))));
+                }
             }
+            rp.finish_discoverable_authentication(
+                assertion,
+                state,
+                &[DiscoverableKey::from(&passkey)],
+            )
         }
-        let state: DiscoverableAuthentication = open_state(ctx.sealer(), ceremony)?;
-        rp.finish_discoverable_authentication(assertion, state, &[DiscoverableKey::from(&passkey)])
-    } else {
-        let state: PasskeyAuthentication = open_state(ctx.sealer(), ceremony)?;
-        rp.finish_passkey_authentication(assertion, &state)
+        CeremonyState::Bound(state) => rp.finish_passkey_authentication(assertion, &state),
     };
     let result = match result {
         Ok(result) => result,
@@ -539,8 +584,7 @@ async fn verify(
     };
     Ok(Ok((
         Checked {
-            // A sign-in's ceremony was used up when presented.
-            ceremony_id: (ceremony.purpose != "login").then_some(ceremony.id),
+            use_up,
             passkey_id: row.id,
             seen_count: row.sign_count,
             new_count,
@@ -583,9 +627,16 @@ async fn settle(
 /// ceremony used up and the passkey's counter moved, each exactly once (a
 /// replay or a concurrent use finds them changed: `INVALID_CREDENTIALS`).
 pub async fn consume<C: ConnectionTrait>(conn: &C, checked: &Checked, now: i64) -> Result<()> {
-    if let Some(ceremony_id) = checked.ceremony_id {
-        if !store::passkeys::take_ceremony(conn, ceremony_id).await? {
-            return Err(Error::InvalidCredentials);
+    match checked.use_up {
+        UseUp::Take(id) => {
+            if !store::passkeys::take_ceremony(conn, id).await? {
+                return Err(Error::InvalidCredentials);
+            }
+        }
+        UseUp::Tombstone { id, expires_at } => {
+            if !store::passkeys::insert_tombstone(conn, id, expires_at).await? {
+                return Err(Error::TokenInvalid);
+            }
         }
     }
     if !store::passkeys::record_use(
@@ -603,10 +654,15 @@ pub async fn consume<C: ConnectionTrait>(conn: &C, checked: &Checked, now: i64) 
     Ok(())
 }
 
-/// `BeginPasskeyLogin`: a discoverable-credential ceremony.
+/// `BeginPasskeyLogin`: a discoverable-credential ceremony. Anonymous
+/// callers start many and finish few: its state travels sealed in the token
+/// (AES-256-GCM, bound to the ceremony's id) instead of a row, and only a
+/// used ceremony's id is kept, until it ends.
 pub async fn begin_login(ctx: &(impl Db + Settings + Sealing), now: Millis) -> Result<Ceremony> {
-    // Anonymous callers make these: the ended ones go as new ones come.
-    store::passkeys::delete_expired_ceremonies(ctx.db(), now).await?;
+    // One call in 64 sweeps the ended ceremonies and tombstones.
+    if rand::random::<u8>() < 4 {
+        store::passkeys::delete_expired_ceremonies(ctx.db(), now).await?;
+    }
     let (mut options, state) = relying_party(&ctx.config().passkeys)?
         .start_discoverable_authentication()
         .map_err(Error::internal)?;
@@ -614,23 +670,32 @@ pub async fn begin_login(ctx: &(impl Db + Settings + Sealing), now: Millis) -> R
     // everywhere.
     options.mediation = None;
     let expires_at = now + CEREMONY_TTL_MS;
-    let token = new_ceremony(
-        ctx.db(),
-        ctx.sealer(),
-        "login",
-        None,
-        None,
-        &state,
-        now,
-        expires_at,
-    )
-    .await?
-    .ok_or_else(|| Error::internal(anyhow::anyhow!("no ceremony token")))?;
+    let id = Uuid::now_v7();
+    let sealed = seal_state(ctx.sealer(), id, &LoginCeremony { expires_at, state })?;
     Ok(Ceremony {
-        token,
+        token: SecretString::from(format!(
+            "{}{}.{sealed}",
+            TokenKind::PasskeyCeremony.prefix(),
+            id.simple()
+        )),
         options_json: to_json(&options)?,
         expires_at,
     })
+}
+
+/// The sign-in ceremony a token carries: its id and what it sealed.
+fn open_login_token(sealer: &Sealer, presented: &str) -> Result<(Uuid, LoginCeremony)> {
+    let body = presented
+        .strip_prefix(TokenKind::PasskeyCeremony.prefix())
+        .filter(|body| body.len() <= 4096)
+        .ok_or(Error::TokenInvalid)?;
+    let (id, sealed) = body.split_once('.').ok_or(Error::TokenInvalid)?;
+    let id = Uuid::try_parse(id).map_err(|_| Error::TokenInvalid)?;
+    let json = sealer
+        .open(sealed, id.as_bytes())
+        .map_err(|_| Error::TokenInvalid)?;
+    let ceremony = serde_json::from_slice(&json).map_err(|_| Error::TokenInvalid)?;
+    Ok((id, ceremony))
 }
 
 /// `FinishPasskeyLogin`: a session from a passkey alone, while the
@@ -643,17 +708,47 @@ pub async fn finish_login(
     presented: &str,
     assertion: &PublicKeyCredential,
 ) -> Result<sessions::SessionGrant> {
-    let ceremony = take_by_token(ctx, now, "login", presented).await?;
-    // Attempts count against the presented credential, known or not: a
+    // The ceremony is used up by this call whatever its outcome: in the
+    // transaction of the session on success (of concurrent answers exactly
+    // one opens it), at once otherwise.
+    let (id, ceremony) = open_login_token(ctx.sealer(), presented)?;
+    if store::passkeys::ceremony_exists(ctx.db(), id).await? {
+        return Err(Error::TokenInvalid);
+    }
+    if ceremony.expires_at <= now {
+        return Err(Error::TokenExpired);
+    }
+    let expires_at = ceremony.expires_at;
+    let use_up = || async move {
+        store::passkeys::insert_tombstone(ctx.db(), id, expires_at)
+            .await
+            .map(drop)
+            .map_err(Error::from)
+    };
+    // Failures count against the presented credential, known or not: a
     // back-off that only registered passkeys met would tell them apart.
     // It is not the password's back-off, which a passkey neither feeds nor
-    // clears.
+    // clears. No signature can be guessed, so a success is not counted.
     let key = token::hash(&format!(
         "passkey:{}",
         credential_id(assertion.get_credential_id())
     ));
-    throttle::begin_attempt(ctx, now, &key).await?;
-    let outcome = verify(ctx, &ceremony, None, assertion).await?;
+    if let Err(error) = throttle::check_backoff(ctx, now, &key).await {
+        use_up().await?;
+        return Err(error);
+    }
+    let outcome = verify(
+        ctx,
+        UseUp::Tombstone { id, expires_at },
+        CeremonyState::Discoverable(ceremony.state),
+        None,
+        assertion,
+    )
+    .await?;
+    if outcome.is_err() {
+        use_up().await?;
+        throttle::begin_attempt(ctx, now, &key).await?;
+    }
     let owner = match &outcome {
         Ok((_, account_id)) => Some(*account_id),
         Err((_, account_id)) => *account_id,
@@ -681,13 +776,17 @@ pub async fn finish_login(
             return Err(error);
         }
     };
-    let account = account.ok_or(Error::InvalidCredentials)?;
+    let Some(account) = account else {
+        use_up().await?;
+        return Err(Error::InvalidCredentials);
+    };
     let locale = Locale::parse(&account.locale);
     match PasswordState::parse(&account.password_state) {
         PasswordState::Active => {}
         PasswordState::Suspended => {
             // The seed's rule: access stays closed until the account is
             // secured by the reset procedure, a passkey included.
+            use_up().await?;
             events::record(
                 ctx.db(),
                 now,
@@ -702,10 +801,17 @@ pub async fn finish_login(
                 .await?
                 .for_account(locale));
         }
-        _ => return Err(Error::InvalidCredentials),
+        _ => {
+            use_up().await?;
+            return Err(Error::InvalidCredentials);
+        }
     }
     let txn = ctx.begin_write().await?;
-    consume(&txn, &checked, now).await?;
+    if let Err(error) = consume(&txn, &checked, now).await {
+        drop(txn);
+        use_up().await?;
+        return Err(error);
+    }
     let grant = sessions::create(&txn, ctx, account.id, client, true, now).await?;
     store::second_factor::set_last_login(&txn, account.id, now).await?;
     throttle::clear_failures(&txn, &key).await?;
@@ -730,6 +836,7 @@ pub async fn finish_login(
         .is_some_and(|a| PasswordState::parse(&a.password_state) == PasswordState::Active)
     {
         drop(txn);
+        use_up().await?;
         return Err(super::suspension::refusal(ctx.db(), ctx, account.id)
             .await?
             .for_account(locale));

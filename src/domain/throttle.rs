@@ -67,6 +67,16 @@ pub async fn begin_attempt(ctx: &(impl Db + Settings), now: Millis, key: &str) -
     Err(refused(ctx, now, key).await?)
 }
 
+/// Refuses an attempt while `key` is backed off, without counting it.
+pub async fn check_backoff(ctx: &(impl Db + Settings), now: Millis, key: &str) -> Result<()> {
+    match store::throttle::backoff_until(ctx.db(), key).await? {
+        Some(until) if until > now => Err(Error::LoginBackoff {
+            retry_after: Duration::from_millis((until - now) as u64),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The refusal of an attempt on `key`, saying for how long.
 pub async fn refused(ctx: &(impl Db + Settings), now: Millis, key: &str) -> Result<Error> {
     let until = store::throttle::backoff_until(ctx.db(), key).await?;

@@ -203,6 +203,49 @@ pub async fn ceremony_bound_to<C: ConnectionTrait>(
         .await
 }
 
+/// Whether a ceremony (or the tombstone of a used one) has id `id`.
+pub async fn ceremony_exists<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbErr> {
+    Ok(passkey_ceremony::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// Keeps the id of a used ceremony that lives in its token until it ends;
+/// `false` when it was used already (the id is taken). Of concurrent uses
+/// exactly one gets `true`.
+pub async fn insert_tombstone<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    expires_at: i64,
+) -> Result<bool, DbErr> {
+    let row = passkey_ceremony::Model {
+        id,
+        token_hash: None,
+        bound_to: None,
+        purpose: "used".into(),
+        account_id: None,
+        state: String::new(),
+        created_at: expires_at,
+        expires_at,
+    };
+    match passkey_ceremony::Entity::insert(passkey_ceremony::ActiveModel::from(row).reset_all())
+        .exec_without_returning(conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error)
+            if matches!(
+                error.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// Uses ceremony `id` up: of concurrent uses exactly one gets `true`.
 pub async fn take_ceremony<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbErr> {
     Ok(passkey_ceremony::Entity::delete_many()

@@ -1043,7 +1043,7 @@ pub async fn ceremony_challenges_are_sealed_at_rest() {
         .all(&app.ctx.db)
         .await
         .unwrap();
-    assert!(rows.len() >= 2);
+    assert!(!rows.is_empty());
     for row in rows {
         for challenge in &challenges {
             assert!(
