@@ -127,7 +127,7 @@ fn every_kind_renders_in_both_locales() {
             assert!(!en.subject.contains(secret) && !fr.subject.contains(secret));
         }
     }
-    assert_eq!(all_kinds().len(), 18, "every kind is rendered here");
+    assert_eq!(all_kinds().len(), 20, "every kind is rendered here");
 }
 
 #[test]
