@@ -392,7 +392,7 @@ pub async fn remove(
         .await?
         .ok_or(Error::NotFound("account"))?;
     if !factors::has_second_factor(&after) {
-        store::passkeys::delete_recovery_codes(&txn, account.id).await?;
+        store::second_factor::delete_recovery_codes(&txn, account.id).await?;
     }
     let change = notices::Reported {
         kind: EventKind::PasskeyRemoved,
@@ -529,7 +529,7 @@ async fn verify(
     state: CeremonyState,
     account_id: Option<Uuid>,
     assertion: &PublicKeyCredential,
-) -> Result<std::result::Result<(Checked, Uuid), (Refusal, Option<Uuid>)>> {
+) -> Result<std::result::Result<Checked, (Refusal, Option<Uuid>)>> {
     let rp = relying_party(&ctx.config().passkeys)?;
     let Some(row) =
         store::passkeys::by_credential_id(ctx.db(), &credential_id(assertion.get_credential_id()))
@@ -582,27 +582,24 @@ async fn verify(
         Some(true) => Some(to_json(&passkey)?),
         _ => None,
     };
-    Ok(Ok((
-        Checked {
-            use_up,
-            passkey_id: row.id,
-            seen_count: row.sign_count,
-            new_count,
-            credential,
-            account_id: row.account_id,
-        },
-        row.account_id,
-    )))
+    Ok(Ok(Checked {
+        use_up,
+        passkey_id: row.id,
+        seen_count: row.sign_count,
+        new_count,
+        credential,
+        account_id: row.account_id,
+    }))
 }
 
 async fn settle(
     ctx: &impl Db,
     now: Millis,
-    outcome: std::result::Result<(Checked, Uuid), (Refusal, Option<Uuid>)>,
+    outcome: std::result::Result<Checked, (Refusal, Option<Uuid>)>,
     client: &ClientInfo,
 ) -> Result<Checked> {
     match outcome {
-        Ok((checked, _)) => Ok(checked),
+        Ok(checked) => Ok(checked),
         Err((Refusal::Invalid, _)) => Err(Error::InvalidCredentials),
         Err((Refusal::Cloned(passkey_id), account_id)) => {
             if let Some(account_id) = account_id {
@@ -750,7 +747,7 @@ pub async fn finish_login(
         throttle::begin_attempt(ctx, now, &key).await?;
     }
     let owner = match &outcome {
-        Ok((_, account_id)) => Some(*account_id),
+        Ok(checked) => Some(checked.account_id),
         Err((_, account_id)) => *account_id,
     };
     let account = match owner {

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::entity::{account, passkey, passkey_ceremony, recovery_code};
+use crate::entity::{account, passkey, passkey_ceremony};
 
 /// The account's passkeys, oldest first.
 pub async fn of_account<C: ConnectionTrait>(
@@ -151,18 +151,6 @@ pub async fn record_use<C: ConnectionTrait>(
         update = update.col_expr(passkey::Column::Credential, Expr::value(credential));
     }
     Ok(update.exec(conn).await?.rows_affected == 1)
-}
-
-/// Deletes the account's recovery codes (no second factor is left).
-pub async fn delete_recovery_codes<C: ConnectionTrait>(
-    conn: &C,
-    account_id: Uuid,
-) -> Result<(), DbErr> {
-    recovery_code::Entity::delete_many()
-        .filter(recovery_code::Column::AccountId.eq(account_id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }
 
 /// Stores a ceremony; one bound to a challenge or reset link replaces the
